@@ -1,0 +1,24 @@
+"""`datagen`: make and inspect DATASET dirs. Thin: flags -> config -> library function."""
+
+from __future__ import annotations
+
+import click
+
+from datagen import __version__
+from datagen.cli_real import COMMANDS as REAL_COMMANDS
+from datagen.cli_synth import COMMANDS as SYNTH_COMMANDS
+from datagen.errors import run_cli
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datagen")
+def group() -> None:
+    """Generate sample product datasets (DBQ schema, with images) or import real ones."""
+
+
+for _command in (*SYNTH_COMMANDS, *REAL_COMMANDS):
+    group.add_command(_command)
+
+
+def main() -> None:
+    run_cli(group)

@@ -1,0 +1,36 @@
+"""On-disk names of a DATASET dir, spelled once, and its fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+SPLIT_FRACTIONS: tuple[float, ...] = (0.8, 0.1, 0.1)
+METADATA_FILE = "metadata.jsonl"
+CARD_FILE = "README.md"
+LATENTS_FILE = "latents.jsonl"  # synth only: product_code -> latent attributes, outside the split dirs
+FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
+EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside
+INFO_FILE = "dataset_info.json"  # machine-readable twin of the card: generator, version, seed, args, counts
+IMAGE_EXT = ".jpg"
+
+
+def image_name(product_code: int) -> str:
+    """File name of a product's image: derived from the code, never from data text."""
+    return f"{int(product_code)}{IMAGE_EXT}"
+
+
+def dataset_fingerprint(data_dir: str | Path) -> str:
+    """sha256 over the split metadata files and the info file: identifies a dataset's content."""
+    root = Path(data_dir)
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        meta = root / split / METADATA_FILE
+        if meta.exists():
+            digest.update(split.encode())
+            digest.update(meta.read_bytes())
+    info = root / INFO_FILE
+    if info.exists():
+        digest.update(info.read_bytes())
+    return digest.hexdigest()
