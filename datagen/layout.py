@@ -7,7 +7,9 @@ from pathlib import Path
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_FRACTIONS: tuple[float, ...] = (0.8, 0.1, 0.1)
-METADATA_FILE = "metadata.jsonl"
+# Parquet, not JSONL: imagefolder infers types from JSON and turns competence_date ("2023-11-17") into a
+# timestamp; parquet carries the schema's exact dtypes (the folder builder reads it since datasets 4).
+METADATA_FILE = "metadata.parquet"
 CARD_FILE = "README.md"
 LATENTS_FILE = "latents.jsonl"  # synth only: product_code -> latent attributes, outside the split dirs
 FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason

@@ -1,0 +1,198 @@
+"""Write a DATASET dir atomically: everything goes into a temporary sibling of the output, renamed at the end.
+
+    with DatasetWriter(out, overwrite=True) as writer:
+        writer.add("train", row, jpeg_bytes)
+        writer.add_sidecar_record(layout.LATENTS_FILE, row["product_code"], latent)
+        writer.finish(info, card)
+
+Images are streamed to disk as they arrive; only each row's metadata, serialised to one compact JSON line, is
+kept until ``finish`` writes ``metadata.parquet`` per split, so memory grows by a few hundred bytes per row.
+An exception or Ctrl-C inside the ``with`` block removes the temporary dir and leaves the output as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from datagen import layout
+from datagen.errors import UserError
+from datagen.schema import COLUMNS, FILE_NAME, coerce_row, row_problems
+
+_ARROW_TYPES = {"string": "string", "int64": "int64", "float64": "float64"}
+
+
+def metadata_schema():  # -> pyarrow.Schema
+    """Arrow schema of a split's metadata file: ``file_name`` then the 17 columns with their dtypes."""
+    import pyarrow as pa
+
+    fields = [pa.field(FILE_NAME, pa.string(), nullable=False)]
+    fields += [pa.field(n, pa.type_for_alias(_ARROW_TYPES[d]), nullable=False) for n, d in COLUMNS.items()]
+    return pa.schema(fields)
+
+
+def write_metadata(path: Path, records: list[dict]) -> None:
+    """Write ``records`` (file_name + 17 columns each) as a parquet file with the exact schema dtypes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = metadata_schema()
+    table = pa.Table.from_pydict({n: [r[n] for r in records] for n in schema.names}, schema=schema)
+    pq.write_table(table, path, compression="zstd")
+
+
+def _json_line(record: dict) -> str:
+    # ensure_ascii=False keeps real titles readable; floats stay floats (1290.0), which keeps their dtype.
+    return json.dumps(record, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
+
+
+def check_output_dir(out: str | Path, overwrite: bool) -> Path:
+    """Refuse an output that cannot be used; return it as an absolute path. Creates missing parents.
+
+    Raises:
+        UserError: ``out`` is a file, a non-empty dir without ``overwrite``, or its parent is not writable.
+    """
+    out = Path(out).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} is a file, not a dir: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UserError(
+            f"output dir {out} is not empty: pass --overwrite to replace it, or choose another --out"
+        )
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create the parent dir of {out}: {exc.strerror}; choose another --out"
+        ) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into {parent} (permission denied): choose another --out")
+    return out
+
+
+class DatasetWriter:
+    """Context manager writing one DATASET dir (split folders, metadata, sidecars, card, info) atomically."""
+
+    def __init__(self, out: str | Path, *, overwrite: bool = False) -> None:
+        self.out = check_output_dir(out, overwrite)
+        self.overwrite = overwrite
+        self._tmp: Path | None = None
+        self._lines: dict[str, list[tuple[int, str]]] = {s: [] for s in layout.SPLITS}
+        self._sidecars: dict[str, list[tuple[int, str]]] = {}
+        self._extra_files: dict[str, bytes] = {}
+        self._codes: set[int] = set()
+        self._finished = False
+
+    # context management
+    def __enter__(self) -> DatasetWriter:
+        try:
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+        except OSError as exc:
+            raise UserError(
+                f"cannot write into {self.out.parent}: {exc.strerror}; choose another --out"
+            ) from None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Also reached on KeyboardInterrupt; whatever happened, no half dataset is left behind.
+        if self._tmp is not None and self._tmp.exists():
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp = None
+
+    @property
+    def tmp_dir(self) -> Path:
+        if self._tmp is None:
+            raise RuntimeError("DatasetWriter used outside its `with` block")
+        return self._tmp
+
+    # adding content
+    def add(self, split: str, row: dict, image: bytes) -> str:
+        """Write ``image`` as the row's file and keep its metadata line; return the file name.
+
+        Raises:
+            UserError: the row breaks the schema or repeats a product code.
+        """
+        if split not in layout.SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {layout.SPLITS}")
+        problems = row_problems(row)
+        if problems:
+            code = row.get("product_code", "?")
+            raise UserError(f"row with product_code {code} breaks the schema: {'; '.join(problems)}")
+        clean = coerce_row(row)
+        code = int(clean["product_code"])  # type: ignore[arg-type]
+        if code in self._codes:
+            raise UserError(f"product_code {code} appears twice: product codes must be unique")
+        self._codes.add(code)
+        file_name = layout.image_name(code)
+        split_dir = self.tmp_dir / split
+        split_dir.mkdir(exist_ok=True)
+        (split_dir / file_name).write_bytes(image)
+        self._lines[split].append((code, _json_line({FILE_NAME: file_name, **clean})))
+        return file_name
+
+    def add_sidecar_record(self, name: str, key: int, record: dict) -> None:
+        """Add one record to the JSONL sidecar ``name`` at the dataset root; records are sorted by ``key``."""
+        self._sidecars.setdefault(name, []).append((int(key), _json_line(record)))
+
+    def add_extra_file(self, name: str, data: bytes) -> None:
+        """Add a file at the dataset root (outside the split folders, so imagefolder ignores it)."""
+        if "/" in name or name in layout.SPLITS or name in (layout.CARD_FILE, layout.INFO_FILE):
+            raise ValueError(f"bad extra file name {name!r}")
+        self._extra_files[name] = data
+
+    def split_counts(self) -> dict[str, int]:
+        """Rows added so far per split (every split, zeros included)."""
+        return {s: len(lines) for s, lines in self._lines.items()}
+
+    # finishing
+    def finish(self, info: dict, card: str) -> Path:
+        """Write metadata, sidecars, ``dataset_info.json`` and the card, then swap the dir into place.
+
+        Returns:
+            The output dir.
+        """
+        tmp = self.tmp_dir
+        for split, lines in self._lines.items():
+            if not lines:
+                continue
+            lines.sort()
+            write_metadata(tmp / split / layout.METADATA_FILE, [json.loads(line) for _, line in lines])
+        for name, records in self._sidecars.items():
+            records.sort()
+            (tmp / name).write_text("".join(line + "\n" for _, line in records), encoding="utf-8")
+        for name, data in self._extra_files.items():
+            (tmp / name).write_bytes(data)
+        (tmp / layout.INFO_FILE).write_text(
+            json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        (tmp / layout.CARD_FILE).write_text(card, encoding="utf-8")
+        self._swap_into_place()
+        self._finished = True
+        return self.out
+
+    def _swap_into_place(self) -> None:
+        tmp = self.tmp_dir
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        if not self.out.exists():
+            os.rename(tmp, self.out)
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+            os.rmdir(old)
+            os.rename(self.out, old)
+            try:
+                os.rename(tmp, self.out)
+            except OSError:
+                os.rename(old, self.out)  # put the previous dataset back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        self._tmp = None
