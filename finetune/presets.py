@@ -1,0 +1,331 @@
+"""Named model presets (torchtune style: each preset is a function calling one builder) and `load_model`.
+
+- `tiny` (the default): the Phi-3-Vision classes at ~3M parameters (small CLIP at 112-px crops, 4-layer
+  decoder, num_crops 4), random init from `seed`, with a tokenizer trained offline on the given corpus. Runs
+  on any CPU.
+- `phi3v`: microsoft/Phi-3-vision-128k-instruct, the real weights (hub id, or a local copy of the repository).
+- `phi3v-random`: the full-size architecture with random weights and no download, for speed and memory
+benchmarks.
+
+Every size is a field of the config the preset returns, so `build_config("tiny", num_hidden_layers=2,
+vision_config={"image_size": 56})` or `load_model("tiny", overrides={...})` tune it.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from datagen.errors import UserError
+
+from .phi3v.configuration import CLIP_VIT_L14_336, CLIP_VIT_L14_336_NAME, Phi3VConfig
+from .phi3v.modeling import Phi3VForCausalLM
+from .phi3v.processing import Phi3VImageProcessor, Phi3VProcessor
+from .phi3v.tokenizer import DEFAULT_VOCAB_SIZE, build_tiny_tokenizer
+
+HUB_ID = "microsoft/Phi-3-vision-128k-instruct"
+DEFAULT_PRESET = "tiny"
+PROCESSOR_KEYS = ("num_crops",)  # override keys that belong to the processor, not the model config
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+
+# Long-RoPE factors of the published config.json (rope_scaling, type "su"), one per rotary frequency (48).
+PHI3V_SHORT_FACTOR = [1.05] * 3 + [1.1] * 3 + [1.25, 1.25, 1.4, 1.45, 1.55, 1.85, 1.9] + [2.0] * 19 + [
+    2.1, 2.1, 2.2, 2.35, 2.35, 2.35, 2.35, 2.4, 2.4, 2.65, 2.7, 2.9, 2.95, 3.05, 3.05, 3.05,
+]  # fmt: skip
+PHI3V_LONG_FACTOR = [
+    1.03, 1.05, 1.05, 1.08, 1.23, 1.23, 1.3, 1.45, 1.6, 1.65, 1.9, 2.86, 3.69, 5.42, 5.49, 5.49,
+    9.09, 11.58, 15.66, 15.77, 15.79, 18.36, 21.99, 23.08, 30.01, 32.35, 32.59, 35.56,
+    39.95, 53.84, 56.2, 57.95, 59.29, 59.77, 59.92, 61.19, 61.96, 62.5, 63.37, 63.48,
+    63.48, 63.66, 63.85, 64.08, 64.76, 64.8, 64.81, 64.81,
+]  # fmt: skip
+
+
+def phi3v_config_fields() -> dict[str, Any]:
+    """The published model's config.json fields (microsoft/Phi-3-vision-128k-instruct)."""
+    return {
+        "vocab_size": 32064,
+        "hidden_size": 3072,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "hidden_act": "silu",
+        "rms_norm_eps": 1e-5,
+        "max_position_embeddings": 131072,
+        "original_max_position_embeddings": 4096,
+        "sliding_window": 131072,
+        "rope_scaling": {"type": "su", "short_factor": PHI3V_SHORT_FACTOR, "long_factor": PHI3V_LONG_FACTOR},
+        "rope_theta": 10000.0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "tie_word_embeddings": False,
+        "vision_config": dict(CLIP_VIT_L14_336),
+        "img_processor": {
+            "image_dim_out": 1024,
+            "model_name": CLIP_VIT_L14_336_NAME,
+            "name": "clip_vision_model",
+            "num_img_tokens": 144,
+        },
+    }
+
+
+def tiny_config_fields() -> dict[str, Any]:
+    """The tiny default: the same architecture at ~3M parameters (long-RoPE kept so its code path runs)."""
+    head_dim = 32
+    half = head_dim // 2
+    return {
+        # target size of the trained tokenizer; the model gets the tokenizer's exact size
+        "vocab_size": DEFAULT_VOCAB_SIZE,
+        "hidden_size": 192,
+        "intermediate_size": 512,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 192 // head_dim,
+        "num_key_value_heads": 192 // head_dim,
+        "hidden_act": "silu",
+        "rms_norm_eps": 1e-5,
+        "max_position_embeddings": 4096,
+        "original_max_position_embeddings": 512,
+        "rope_scaling": {
+            "type": "longrope",
+            "short_factor": [1.0] * half,
+            "long_factor": [1.0 + 7.0 * i / (half - 1) for i in range(half)],
+        },
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "vision_config": {
+            "hidden_size": 96,
+            "intermediate_size": 384,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "image_size": 112,
+            "patch_size": 14,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-5,
+        },
+        "img_processor": {"name": "clip_vision_model", "model_name": "tiny-clip-112"},
+    }
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model: its config fields, its processor's num_crops, and where its weights come from."""
+
+    name: str
+    description: str
+    config_fields: Callable[[], dict[str, Any]]
+    num_crops: int
+    weights: str  # "random" or a hub id / path to load
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        "tiny", "~3M-parameter Phi-3-Vision, random init, offline tokenizer", tiny_config_fields, 4, "random"
+    ),
+    "phi3v": Preset("phi3v", f"{HUB_ID}, the real weights", phi3v_config_fields, 16, HUB_ID),
+    "phi3v-random": Preset(
+        "phi3v-random",
+        "full-size architecture, random weights, no download",
+        phi3v_config_fields,
+        16,
+        "random",
+    ),
+}
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if key in ("vision_config", "img_processor", "rope_scaling") and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def build_config(name: str, **overrides: Any) -> Phi3VConfig:
+    """The config of preset `name` with `overrides` (Phi3VConfig fields; dicts such as `vision_config` are
+    merged)."""
+    fields = _merge(_preset(name).config_fields(), overrides)
+    if fields.get("rope_scaling") and "num_attention_heads" in overrides:
+        _fit_rope_factors(fields)
+    return Phi3VConfig(**fields)
+
+
+def _fit_rope_factors(fields: dict[str, Any]) -> None:
+    """Resize long-RoPE factor lists when an override changes the head size (one factor per rotary
+    frequency)."""
+    half = fields["hidden_size"] // fields["num_attention_heads"] // 2
+    for key in ("short_factor", "long_factor"):
+        factors = fields["rope_scaling"][key]
+        if len(factors) != half:
+            fields["rope_scaling"][key] = [
+                factors[round(i * (len(factors) - 1) / max(half - 1, 1))] for i in range(half)
+            ]
+
+
+def count_parameters(config: Phi3VConfig) -> int:
+    """Number of parameters of the model `config` describes, counted on the meta device (nothing
+    allocated)."""
+    with torch.device("meta"):
+        model = Phi3VForCausalLM(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _check_attn(attn_implementation: str | None) -> str:
+    attn = attn_implementation or "sdpa"
+    if attn not in ATTN_IMPLEMENTATIONS:
+        raise UserError(f"attn_implementation {attn!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
+    if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise UserError(
+            "attn_implementation flash_attention_2 needs the flash-attn package: install it or use sdpa"
+        )
+    return attn
+
+
+def _set_generation_defaults(model: Phi3VForCausalLM, processor: Phi3VProcessor) -> None:
+    # Answers end with <|end|>; generation stops there (or at eos) and pads with the tokenizer's pad id.
+    model.generation_config.eos_token_id = processor.stop_token_ids
+    model.generation_config.pad_token_id = processor.pad_token_id
+    model.generation_config.bos_token_id = processor.tokenizer.bos_token_id
+
+
+def _random_model(
+    preset: Preset,
+    *,
+    dtype: torch.dtype | None,
+    device: str | torch.device | None,
+    attn: str,
+    seed: int,
+    corpus: Iterable[str] | None,
+    overrides: dict[str, Any],
+) -> tuple[Phi3VForCausalLM, Phi3VProcessor]:
+    config_overrides = {k: v for k, v in overrides.items() if k not in PROCESSOR_KEYS}
+    config = build_config(preset.name, **config_overrides)
+    tokenizer = build_tiny_tokenizer(
+        corpus, vocab_size=config.vocab_size if preset.name == "tiny" else DEFAULT_VOCAB_SIZE
+    )
+    if preset.name == "tiny":
+        config.vocab_size = (
+            -(-len(tokenizer) // 64) * 64
+        )  # the tokenizer's size, rounded up for matmul shapes
+    if len(tokenizer) > config.vocab_size:
+        raise UserError(f"the tokenizer has {len(tokenizer)} ids but the model only {config.vocab_size}")
+    config.bos_token_id = tokenizer.bos_token_id
+    config.eos_token_id = tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config._attn_implementation = attn
+    with torch.random.fork_rng(devices=[]), torch.device(device or "cpu"):
+        torch.manual_seed(seed)
+        model = Phi3VForCausalLM._from_config(config, dtype=dtype)
+    image_processor = Phi3VImageProcessor(
+        num_crops=overrides.get("num_crops", preset.num_crops),
+        crop_size=config.crop_size,
+        num_img_tokens=config.tokens_per_crop,
+    )
+    return model, Phi3VProcessor(tokenizer, image_processor)
+
+
+def _local_snapshot(spec: str) -> Path:
+    """A local dir holding `spec`'s tokenizer and processor files (the dir itself, or a hub download)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "tokenizer.model", "*.jinja"]
+    return Path(snapshot_download(spec, allow_patterns=patterns))
+
+
+def _pretrained_model(
+    spec: str,
+    *,
+    dtype: torch.dtype | None,
+    device: str | torch.device | None,
+    attn: str,
+    overrides: dict[str, Any],
+) -> tuple[Phi3VForCausalLM, Phi3VProcessor]:
+    config_overrides = {k: v for k, v in overrides.items() if k not in PROCESSOR_KEYS}
+    try:
+        model = Phi3VForCausalLM.from_pretrained(
+            spec, dtype=dtype if dtype is not None else "auto", attn_implementation=attn, **config_overrides
+        )
+        folder = _local_snapshot(spec)
+    except OSError as exc:
+        raise UserError(
+            f"cannot load model {spec!r} ({exc}); give a preset ({', '.join(PRESETS)}), "
+            "a model dir or a hub id"
+        ) from None
+    image_overrides = {"crop_size": model.config.crop_size, "num_img_tokens": model.config.tokens_per_crop}
+    if "num_crops" in overrides:
+        image_overrides["num_crops"] = overrides["num_crops"]
+    processor = Phi3VProcessor.from_pretrained(folder, **image_overrides)
+    if device is not None:
+        model.to(device)
+    return model, processor
+
+
+def load_model(
+    spec: str = DEFAULT_PRESET,
+    *,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    attn_implementation: str | None = None,
+    seed: int = 0,
+    corpus: Iterable[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Phi3VForCausalLM, Phi3VProcessor]:
+    """Build or load a model and its processor.
+
+    Args:
+        spec: a preset name (`tiny`, `phi3v`, `phi3v-random`), a local dir (config.json + safetensors, sharded
+            with model.safetensors.index.json or not, + tokenizer and preprocessor files: the hub repository's
+            layout or what `model.save_pretrained(d)` + `processor.save_pretrained(d)` write), or a hub id.
+        dtype: parameter dtype; None: float32 for random presets, the checkpoint's dtype ("auto") for loaded
+        ones. device: where the model goes (random presets are built there directly); None: CPU.
+        attn_implementation: "sdpa" (default), "eager" or "flash_attention_2" (needs flash-attn installed).
+        seed: initialisation seed of random presets (the global RNG state is left as it was).
+        corpus: texts the tiny tokenizer is trained on (the training split's titles, categories and answers);
+            None: a small built-in corpus. Ignored for loaded models.
+        overrides: config fields for random presets (see `build_config`), plus `num_crops` for the processor
+            of any spec.
+
+    Returns:
+        (model, processor), the model in eval mode, its generation config set to stop at `<|end|>`.
+
+    Raises:
+        UserError: unknown preset, missing dir, unreachable hub id, or flash_attention_2 without flash-attn.
+    """
+    overrides = dict(overrides or {})
+    attn = _check_attn(attn_implementation)
+    if spec in PRESETS:
+        preset = PRESETS[spec]
+        if preset.weights == "random":
+            model, processor = _random_model(
+                preset, dtype=dtype, device=device, attn=attn, seed=seed, corpus=corpus, overrides=overrides
+            )
+        else:
+            model, processor = _pretrained_model(
+                preset.weights, dtype=dtype, device=device, attn=attn, overrides=overrides
+            )
+    elif Path(spec).expanduser().is_dir() or re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+        model, processor = _pretrained_model(spec, dtype=dtype, device=device, attn=attn, overrides=overrides)
+    else:
+        raise UserError(
+            f"no preset, dir or hub id {spec!r}: choose one of {', '.join(PRESETS)}, a model dir or a hub id"
+        )
+    _set_generation_defaults(model, processor)
+    model.eval()
+    return model, processor
