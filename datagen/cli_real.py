@@ -7,12 +7,13 @@ and fields cannot drift apart; the command builds the config and calls one libra
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import click
 
 from datagen import layout
-from datagen.real_config import ImportConfig
+from datagen.real_config import ImportConfig, ProfileConfig
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
@@ -77,4 +78,25 @@ def real(**kwargs: Any) -> None:
     click.echo(f"wrote {result.out} (rows left out are listed in {layout.FAILURES_FILE})")
 
 
-COMMANDS: list[click.Command] = [real]
+@click.command("profile")
+@click.argument("data_dir", type=click.Path(exists=True))
+@_option(ProfileConfig, "split")
+@_option(ProfileConfig, "json")
+def profile(**kwargs: Any) -> None:
+    """Per-column statistics of a DATASET dir (or a DBQ table file), as the hub's dataset viewer shows them.
+
+    Strings with few values: their classes; other strings: length ranges; numbers: min, max, mean and a
+    histogram; constant columns flagged; then relations between columns (equal, fixed ratio, unique).
+    """
+    from datagen.stats import column_relations, column_stats, format_stats, read_table
+
+    cfg = ProfileConfig(**kwargs)
+    table = read_table(cfg.data_dir, cfg.split)
+    stats, relations = column_stats(table), column_relations(table)
+    if cfg.json:
+        click.echo(json.dumps({"rows": len(table), "columns": stats, "relations": relations}, indent=2))
+    else:
+        click.echo(format_stats(stats, relations, len(table)), nl=False)
+
+
+COMMANDS: list[click.Command] = [real, profile]

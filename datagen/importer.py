@@ -218,13 +218,12 @@ def _failure(index: int, raw: dict, reason: str, detail: str) -> dict:
     }
 
 
-def check_rows(records: list[dict]) -> CheckedRows:
-    """Check every row against the schema; coerce what is coercible, list the rest as failures.
+def coerce_rows(records: list[dict]) -> CheckedRows:
+    """Coerce every row to the schema's types; rows with a value that does not fit are failures.
 
     Rules: a missing column is an error for the whole table; so is a mistyped column (none of its values fits
-    its dtype). A row with a value that does not fit is left out (``invalid_value``); a repeated product code
-    keeps its first row (``duplicate_product_code``); a row whose imageurl is not an http(s) URL, such as
-    ``N.A.``, is left out (``no_image_url``).
+    its dtype). A row with a value that does not fit is left out (``invalid_value``); a missing string value
+    becomes ``N.A.``, the DBQ data's placeholder.
 
     Raises:
         UserError: the table is empty, lacks columns, or has a mistyped column.
@@ -240,46 +239,57 @@ def check_rows(records: list[dict]) -> CheckedRows:
         )
     extra = [c for c in columns if c not in COLUMNS]
 
-    coerced: list[dict | None] = []
-    problems: list[list[str]] = []
+    kept: list[tuple[int, dict, dict]] = []
+    failures: list[dict] = []
     bad_per_column: Counter[str] = Counter()
     first_bad: dict[str, str] = {}
-    for raw in records:
-        row, row_problems = {}, []
+    for index, raw in enumerate(records):
+        row, problems = {}, []
         for name, dtype in COLUMNS.items():
             try:
                 row[name] = _coerce_value(raw.get(name), dtype)
             except ValueError as exc:
-                row_problems.append(f"column {name!r} {exc}")
+                problems.append(f"column {name!r} {exc}")
                 bad_per_column[name] += 1
                 first_bad.setdefault(name, str(exc))
-        coerced.append(None if row_problems else row)
-        problems.append(row_problems)
+        if problems:
+            failures.append(_failure(index, raw, "invalid_value", "; ".join(problems)))
+        else:
+            kept.append((index, row, {c: _json_safe(raw.get(c)) for c in extra}))
     mistyped = [c for c in COLUMN_NAMES if bad_per_column[c] == len(records)]
     if mistyped:
         details = "; ".join(f"{c!r} {first_bad[c]}" for c in mistyped)
         raise UserError(f"mistyped column(s): {details}: fix the table's types (see datagen/schema.py)")
+    return CheckedRows(rows=kept, failures=failures, extra_columns=extra)
 
+
+def check_rows(records: list[dict]) -> CheckedRows:
+    """``coerce_rows``, then leave out the rows an import cannot use.
+
+    A repeated product code keeps its first row (``duplicate_product_code``); a row whose imageurl is not an
+    http(s) URL, such as ``N.A.``, is left out (``no_image_url``).
+
+    Raises:
+        UserError: as ``coerce_rows``.
+    """
+    checked = coerce_rows(records)
     kept: list[tuple[int, dict, dict]] = []
-    failures: list[dict] = []
+    failures = list(checked.failures)
     seen: set[int] = set()
-    for index, (raw, row, row_problems) in enumerate(zip(records, coerced, problems, strict=True)):
-        if row is None:
-            failures.append(_failure(index, raw, "invalid_value", "; ".join(row_problems)))
-            continue
+    for index, row, extra in checked.rows:
         code = int(row["product_code"])
+        url = str(row["imageurl"]).strip()
         if code in seen:
             failures.append(
-                _failure(index, raw, "duplicate_product_code", f"product_code {code} seen before")
+                _failure(index, row, "duplicate_product_code", f"product_code {code} seen before")
             )
-            continue
+        elif not url.lower().startswith(("http://", "https://")):
+            failures.append(_failure(index, row, "no_image_url", f"imageurl {url!r} is not an http(s) URL"))
+        else:
+            kept.append((index, row, extra))
         seen.add(code)
-        url = str(row["imageurl"]).strip()
-        if not url.lower().startswith(("http://", "https://")):
-            failures.append(_failure(index, raw, "no_image_url", f"imageurl {url!r} is not an http(s) URL"))
-            continue
-        kept.append((index, row, {c: _json_safe(raw.get(c)) for c in extra}))
-    return CheckedRows(rows=kept, failures=failures, extra_columns=extra)
+    failures.sort(key=lambda f: f["row"])
+    return CheckedRows(rows=kept, failures=failures, extra_columns=checked.extra_columns)
 
 
 # -- images --------------------------------------------------------------------------------------------------

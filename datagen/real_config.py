@@ -67,6 +67,15 @@ class ImportConfig:
 
 
 @dataclass
+class ProfileConfig:
+    """What `datagen profile` summarises and how it prints."""
+
+    data_dir: str = field(metadata={"help": "DATASET dir, or a parquet/CSV/JSONL table in the DBQ schema."})
+    split: str | None = field(default=None, metadata={"help": "one split only (default: all rows)."})
+    json: bool = field(default=False, metadata={"help": "print JSON instead of text."})
+
+
+@dataclass
 class FitConfig:
     """How `datagen fit` learns a catalogue profile from a DATASET dir."""
 
