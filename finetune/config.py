@@ -1,0 +1,189 @@
+"""TrainConfig: every knob of `finetune`, one field per CLI flag (``lora_rank`` <-> ``--lora-rank``).
+
+Fields whose default depends on the model (``method``, ``lr``, ``freeze_vision``, ...) default to ``None`` and
+are filled in by ``resolve``; the resolved config is what RUN/config.json records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from datagen.errors import UserError
+
+METHODS = ("full", "lora", "qlora")
+PRECISIONS = ("auto", "bf16", "fp32")
+WANDB_MODES = ("auto", "online", "offline")
+DEFAULT_LORA_TARGETS = "qkv_proj,o_proj,gate_up_proj,down_proj"
+TINY_PRESET = "tiny"
+
+
+def _f(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """A fine-tuning run. Precedence: these defaults < the model's defaults (``resolve``) < explicit flags."""
+
+    # -- what to train on, and where the run goes
+    data: str = _f("", "DATASET dir (from `datagen synth` or `datagen real`)", required=True)
+    out: str = _f("", "RUN dir to create (or continue with --resume)", required=True)
+    model: str = _f(TINY_PRESET, "preset (tiny, phi3v, phi3v-random), a local model dir or a hub id")
+    method: str | None = _f(
+        None, "full | lora | qlora [default: full for tiny, lora otherwise]", choices=METHODS
+    )
+    resume: bool = _f(False, "continue the run in --out from its last checkpoint")
+    overwrite: bool = _f(False, "replace whatever --out holds")
+
+    # -- schedule
+    epochs: float = _f(8.0, "passes over the training split (ignored when --max-steps > 0)")
+    max_steps: int = _f(0, "optimizer steps to run; 0: derived from --epochs")
+    batch_size: int = _f(16, "examples per device per micro-batch")
+    grad_accum: int = _f(1, "micro-batches per optimizer step (global batch = batch x accum x processes)")
+    lr: float | None = _f(None, "peak learning rate [default: 2e-3 full tiny, 1e-5 full, 2e-4 LoRA]")
+    min_lr_ratio: float = _f(0.05, "cosine decay floor as a fraction of --lr")
+    warmup_steps: int = _f(50, "linear warm-up steps (capped at a tenth of the run)")
+    weight_decay: float = _f(0.01, "AdamW weight decay (not applied to norms, biases, embeddings)")
+    max_grad_norm: float = _f(1.0, "clip the global gradient norm to this; 0 disables")
+    seed: int = _f(0, "seed of initialisation, data order and dropout: same seed, same run")
+
+    # -- method
+    lora_rank: int = _f(64, "LoRA rank")
+    lora_alpha: float | None = _f(None, "LoRA alpha [default: 2 x rank]")
+    lora_dropout: float = _f(0.05, "LoRA dropout")
+    lora_targets: str = _f(DEFAULT_LORA_TARGETS, "comma-separated module names that get LoRA adapters")
+    freeze_vision: bool | None = _f(
+        None, "freeze the image encoder [default: frozen for LoRA, trained for full]"
+    )
+    gradient_checkpointing: bool = _f(
+        False, "recompute activations in the backward pass (less memory, ~30% slower)"
+    )
+    precision: str = _f("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32", choices=PRECISIONS)
+    num_crops: int | None = _f(None, "upper bound of the HD crop grid [default: the preset's]")
+    attn_implementation: str | None = _f(None, "eager | sdpa | flash_attention_2 [default: the model's]")
+    fsdp: bool | None = _f(
+        None, "shard with FSDP (CUDA, several processes) [default: on for full fine-tuning >1B]"
+    )
+
+    # -- validation, checkpoints, logging
+    eval_every: int = _f(0, "validate every N optimizer steps; 0: once per epoch")
+    save_every: int = _f(0, "checkpoint every N optimizer steps; 0: at each validation")
+    keep_last: int = _f(2, "checkpoints kept in RUN/checkpoints (the best is kept apart in RUN/best)")
+    log_every: int = _f(10, "write train loss/lr/throughput every N optimizer steps")
+    max_val_examples: int = _f(0, "cap on validation examples per validation; 0: the whole split")
+    sample_predictions: int = _f(8, "validation images whose generated answers are logged at each validation")
+    threads: int = _f(0, "torch CPU threads; 0: torch's default")
+    wandb: str = _f(
+        "auto", "auto (online if WANDB_API_KEY is set, else offline) | online | offline", choices=WANDB_MODES
+    )
+    no_wandb: bool = _f(False, "do not log to Weights & Biases at all (metrics.jsonl is always written)")
+    wandb_project: str = _f("phi3v-catalogue", "W&B project name")
+    quiet: bool = _f(False, "no progress bar and no summary")
+    stop_after: int = _f(
+        0, "checkpoint and stop after N optimizer steps of this invocation (time-sliced jobs); 0: off"
+    )
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.grad_accum >= 1, "--grad-accum must be at least 1"),
+            (self.max_steps >= 0, "--max-steps must be 0 or more"),
+            (self.max_steps > 0 or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
+            (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
+            (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
+            (self.warmup_steps >= 0, "--warmup-steps must be 0 or more"),
+            (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
+            (self.max_grad_norm >= 0, "--max-grad-norm must be 0 or more (0 disables clipping)"),
+            (self.lora_rank >= 1, "--lora-rank must be at least 1"),
+            (self.lora_alpha is None or self.lora_alpha > 0, "--lora-alpha must be positive"),
+            (0.0 <= self.lora_dropout < 1.0, "--lora-dropout must lie in [0, 1)"),
+            (bool(self.lora_target_list()), "--lora-targets needs at least one module name"),
+            (
+                self.num_crops is None or self.num_crops >= 1,
+                "--num-crops must be at least 1 (the HD grid bound)",
+            ),
+            (self.eval_every >= 0 and self.save_every >= 0, "--eval-every/--save-every must be 0 or more"),
+            (self.keep_last >= 1, "--keep-last must be at least 1"),
+            (self.log_every >= 1, "--log-every must be at least 1"),
+            (self.max_val_examples >= 0, "--max-val-examples must be 0 or more"),
+            (self.sample_predictions >= 0, "--sample-predictions must be 0 or more"),
+            (self.threads >= 0, "--threads must be 0 or more"),
+            (self.stop_after >= 0, "--stop-after must be 0 or more"),
+            (
+                not (self.resume and self.overwrite),
+                "--resume and --overwrite contradict each other: pick one",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        for name, choices in (("method", METHODS), ("precision", PRECISIONS), ("wandb", WANDB_MODES)):
+            value = getattr(self, name)
+            if value is not None and value not in choices:
+                raise UserError(f"--{name} {value!r} is not one of {', '.join(choices)}")
+
+    def lora_target_list(self) -> list[str]:
+        return [t.strip() for t in self.lora_targets.split(",") if t.strip()]
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model == TINY_PRESET
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """Fill the model-dependent defaults (method, lr, LoRA alpha, vision freezing)."""
+    method = cfg.method or ("full" if cfg.is_tiny else "lora")
+    if cfg.lr is not None:
+        lr = cfg.lr
+    elif method == "full":
+        lr = 2e-3 if cfg.is_tiny else 1e-5
+    else:
+        lr = 2e-4
+    return dataclasses.replace(
+        cfg,
+        method=method,
+        lr=lr,
+        lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
+        freeze_vision=cfg.freeze_vision if cfg.freeze_vision is not None else method != "full",
+    )
+
+
+# Fields that may differ between a run and its --resume (they do not change what is computed).
+RESUMABLE_CHANGES = frozenset(
+    {"data", "resume", "overwrite", "quiet", "threads", "wandb", "no_wandb", "wandb_project", "stop_after"}
+)
+
+
+def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig) -> TrainConfig:
+    """The config a --resume continues with: the saved run's values, except flags that may change.
+
+    A flag left at its default takes the saved value; a flag set to something else than the saved run used is
+    refused, because the resumed run would no longer end where the uninterrupted one would.
+
+    Raises:
+        UserError: a flag conflicts with the saved run.
+    """
+    defaults = TrainConfig.__dataclass_fields__
+    values: dict[str, Any] = {}
+    conflicts = []
+    for name, f in defaults.items():
+        value = getattr(cfg, name)
+        if name in RESUMABLE_CHANGES or name not in saved:
+            values[name] = value
+        elif value == f.default or value == saved[name]:
+            values[name] = saved[name]
+        else:
+            conflicts.append(f"--{name.replace('_', '-')} {value!r} (the run used {saved[name]!r})")
+    if conflicts:
+        raise UserError(
+            f"--resume continues the run with its own settings, but these flags differ: "
+            f"{'; '.join(conflicts)}: "
+            "drop them, or start a new run with --overwrite"
+        )
+    return resolve(TrainConfig(**values))

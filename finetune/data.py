@@ -1,0 +1,240 @@
+"""Training data: a DATASET dir read through ``datagen.reader``, encoded once, batched by length.
+
+Images are decoded and run through the processor's HD transform once per run; the tensors are kept in memory
+and in RUN/.cache (safetensors), so every epoch and a ``--resume`` reuse them. Batches group examples of
+similar length so padding stays small; the order is a pure function of (seed, epoch), which makes the position
+in the data a function of the step alone: resuming needs nothing but the step, and every DDP process derives
+the same plan and takes its own slice of each global batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from datagen import layout
+from datagen.errors import UserError
+from datagen.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
+
+TRAIN, VALIDATION = "train", "validation"
+
+
+def read_training_splits(data_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The train and validation splits (test is left alone: it belongs to evaluation).
+
+    Raises:
+        UserError: the dir is missing, malformed, or lacks one of the two splits, or a split is empty.
+    """
+    frames = read_dataset(data_dir, splits=[TRAIN, VALIDATION])
+    for split, frame in frames.items():
+        if frame.empty:
+            raise UserError(
+                f"the {split!r} split of {data_dir} has no rows: regenerate the dataset with more rows"
+            )
+    return frames
+
+
+def dataset_record(data_dir: str | Path, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """What RUN/dataset.json says about the data: where, which content (fingerprint), how many rows."""
+    root = Path(data_dir).expanduser().absolute()
+    counts = {s: int(len(f)) for s, f in frames.items()}
+    for split in available_splits(root):
+        if split not in counts:
+            counts[split] = len(read_split(root, split))
+    return {"path": str(root), "fingerprint": layout.dataset_fingerprint(root), "rows": counts}
+
+
+def answer_texts(frame: pd.DataFrame, build_answer: Callable[[str, str, float], str]) -> list[str]:
+    return [
+        build_answer(str(t), str(c), float(p))
+        for t, c, p in zip(frame["title"], frame["category3_code"], frame["full_price"], strict=True)
+    ]
+
+
+def tokenizer_corpus(frame: pd.DataFrame, answers: Sequence[str]) -> list[str]:
+    """Texts the tiny preset's tokenizer is trained on: titles, categories, answers (training split)."""
+    return [*map(str, frame["title"]), *map(str, frame["category3_code"]), *answers]
+
+
+# -- encoding and its cache ------------------------------------------------------------------------------
+
+
+@dataclass
+class EncodedSplit:
+    """Encoded examples of one split, as flat tensors (cheap to cache and to index)."""
+
+    input_ids: torch.Tensor  # (sum of lengths,) with -1 image placeholders
+    labels: torch.Tensor  # (sum of lengths,)
+    offsets: torch.Tensor  # (N + 1,) start of each example in input_ids/labels
+    pixel_values: torch.Tensor  # (N, crops, 3, c, c)
+    image_sizes: torch.Tensor  # (N, 2)
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0]) - 1
+
+    @property
+    def lengths(self) -> list[int]:
+        return (self.offsets[1:] - self.offsets[:-1]).tolist()
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return {
+            "input_ids": self.input_ids[a:b],
+            "labels": self.labels[a:b],
+            "pixel_values": self.pixel_values[i],
+            "image_sizes": self.image_sizes[i],
+        }
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {
+            k: getattr(self, k) for k in ("input_ids", "labels", "offsets", "pixel_values", "image_sizes")
+        }
+
+
+def encode_split(
+    frame: pd.DataFrame,
+    answers: Sequence[str],
+    encode_example: Callable[[Any, str], dict[str, torch.Tensor]],
+    *,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> EncodedSplit:
+    """Run every row (image + answer) through the processor and pack the results."""
+    ids, labels, pixels, sizes, offsets = [], [], [], [], [0]
+    for path, answer in progress(list(zip(frame[IMAGE_PATH], answers, strict=True))):
+        enc = encode_example(load_image(path), answer)
+        ids.append(enc["input_ids"].to(torch.long))
+        labels.append(enc["labels"].to(torch.long))
+        pixels.append(enc["pixel_values"])
+        sizes.append(torch.as_tensor(enc["image_sizes"], dtype=torch.long))
+        offsets.append(offsets[-1] + int(ids[-1].shape[0]))
+    most = max(p.shape[0] for p in pixels)
+    if any(p.shape[0] != most for p in pixels):
+        pixels = [torch.cat([p, p.new_zeros((most - p.shape[0], *p.shape[1:]))]) for p in pixels]
+    return EncodedSplit(
+        input_ids=torch.cat(ids),
+        labels=torch.cat(labels),
+        offsets=torch.tensor(offsets, dtype=torch.long),
+        pixel_values=torch.stack(pixels).contiguous(),
+        image_sizes=torch.stack(sizes),
+    )
+
+
+def cache_key(fingerprint: str, split: str, processor_files: dict[str, bytes]) -> str:
+    """Identifies an encoding: the dataset content, the split and the processor (its saved files)."""
+    digest = hashlib.sha256(f"{fingerprint}\0{split}\0".encode())
+    for name in sorted(processor_files):
+        digest.update(name.encode() + b"\0" + processor_files[name])
+    return digest.hexdigest()[:20]
+
+
+def load_or_encode(cache_dir: Path | None, key: str, encode: Callable[[], EncodedSplit]) -> EncodedSplit:
+    """The cached encoding under ``key`` if present, else ``encode()`` (and cache it)."""
+    if cache_dir is None:
+        return encode()
+    path = cache_dir / f"{key}.safetensors"
+    if path.is_file():
+        try:
+            return EncodedSplit(**load_file(path))
+        except (OSError, RuntimeError, TypeError):
+            path.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+    encoded = encode()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    save_file(encoded.tensors(), tmp)
+    tmp.replace(path)
+    return encoded
+
+
+# -- batching --------------------------------------------------------------------------------------------
+
+
+class LengthGroupedBatches:
+    """Micro-batches of similar length, in an order fixed by (seed, epoch), split across DDP processes.
+
+    Each epoch: shuffle all examples, cut the permutation into windows of ``group`` global batches, sort each
+    window by length, cut it into global batches of ``batch_size * world_size`` examples and shuffle their
+    order.
+    Process ``rank`` takes its contiguous share of every global batch. The plan is the same in every
+    process, so
+    one process with batch B x W sees exactly the global batches that W processes with batch B see together.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int,
+        world_size: int = 1,
+        rank: int = 0,
+        group: int = 32,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world of {world_size}")
+        self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.world_size = world_size
+        self.rank = rank
+        self.group = group
+        self._cached: tuple[int, list[list[int]]] = (-1, [])
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
+    def __len__(self) -> int:
+        """Micro-batches per epoch (the same in every process)."""
+        n = len(self.lengths)
+        full, rest = divmod(n, self.global_batch)
+        return full + (1 if rest >= self.world_size else 0)
+
+    def global_batches(self, epoch: int) -> list[list[int]]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        perm = torch.randperm(len(self.lengths), generator=gen)
+        window = self.global_batch * self.group
+        batches: list[list[int]] = []
+        for start in range(0, len(perm), window):
+            chunk = perm[start : start + window]
+            # stable sort, longest first: ties keep the shuffled order, so the plan is fully determined by the
+            # seed
+            order = torch.sort(self.lengths[chunk], descending=True, stable=True).indices
+            chunk = chunk[order].tolist()
+            batches += [chunk[i : i + self.global_batch] for i in range(0, len(chunk), self.global_batch)]
+        if batches and len(batches[-1]) < self.world_size:
+            batches.pop()  # too few examples to give every process one
+        shuffle = torch.randperm(len(batches), generator=gen).tolist()
+        return [batches[i] for i in shuffle]
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        """This process's micro-batches for ``epoch``, in order."""
+        if self._cached[0] != epoch:
+            self._cached = (epoch, [self._share(b) for b in self.global_batches(epoch)])
+        return self._cached[1]
+
+    def _share(self, batch: list[int]) -> list[int]:
+        # near-equal contiguous shares (exactly batch_size each for a full batch); a short last batch gives
+        # smaller
+        # shares, none empty
+        n, w = len(batch), self.world_size
+        return batch[self.rank * n // w : (self.rank + 1) * n // w]
+
+
+def steps_per_epoch(micro_batches: int, grad_accum: int) -> int:
+    return max(1, math.ceil(micro_batches / grad_accum))
+
+
+def step_micro_batches(plan: LengthGroupedBatches, grad_accum: int, step: int) -> tuple[int, list[list[int]]]:
+    """(epoch, micro-batches) of optimizer step ``step`` (0-based): the position is a function of the step."""
+    per_epoch = steps_per_epoch(len(plan), grad_accum)
+    epoch, k = divmod(step, per_epoch)
+    batches = plan.epoch(epoch)
+    return epoch, batches[k * grad_accum : (k + 1) * grad_accum]
