@@ -217,3 +217,42 @@ EXPECTED_FAILURES = {
     "not_an_image": 1,
     "duplicate_product_code": 1,
 }
+
+
+def write_dataset(out, rows: list[dict], seed: int = 0):
+    """A DATASET dir of ``rows`` with small JPEGs, written the way every command writes one."""
+    from datagen.split import assign_splits
+    from datagen.writer import DatasetWriter
+
+    splits = assign_splits([r["product_code"] for r in rows], [r["category3_code"] for r in rows], seed)
+    with DatasetWriter(out, overwrite=True) as writer:
+        for row, split in zip(rows, splits, strict=True):
+            writer.add(split, row, jpeg_bytes(str(row["product_code"])))
+        return writer.finish({"generator": "test", "rows": len(rows)}, "# test dataset\n")
+
+
+def catalogue_rows(seed: int, n: int, country: str = "USA", code_base: int = 30_000_000) -> list[dict]:
+    """``n`` rows with seeded prices (log-normal) and titles from a small vocabulary, in one country."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = ["Check", "Cashmere", "Cotton", "Leather", "Quilted", "Wool", "Mini", "Long", "Heritage"]
+    nouns = ["Scarf", "Trench Coat", "Bag", "Sneakers", "Cap"]
+    rows = []
+    for i in range(n):
+        title = " ".join([*rng.choice(words, size=rng.integers(1, 4), replace=False), nouns[i % len(nouns)]])
+        price = float(round(float(np.exp(rng.normal(6.5, 0.8))), 0))
+        row = dbq_row(code_base + i, country, f"https://img.example/i/{seed}-{i}", f"{title} {i}", price)
+        noun = nouns[i % len(nouns)]
+        row.update(category2_code=_CATEGORY2[noun], category3_code=noun.upper() + "S")
+        rows.append(row)
+    return rows
+
+
+_CATEGORY2 = {
+    "Scarf": "SCARVES",
+    "Trench Coat": "OUTERWEAR",
+    "Bag": "BAGS",
+    "Sneakers": "SHOES",
+    "Cap": "HATS",
+}

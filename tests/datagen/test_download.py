@@ -50,7 +50,7 @@ def test_fetch_caches_and_second_fetch_makes_no_request(server, cache):
     second = fetch_image(url, cache, FAST)
     assert second.ok and second.from_cache
     assert server.count("ok", "a") == 1
-    assert not list(cache.path_for(url).parent.glob(".tmp-*"))  # no temporary file left behind
+    assert not list(cache.path_for(url).parent.glob(".*tmp-*"))  # no temporary file left behind
 
 
 def test_404_is_not_retried(server, cache):
