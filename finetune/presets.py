@@ -28,7 +28,7 @@ from datagen.errors import UserError
 from .phi3v.configuration import CLIP_VIT_L14_336, CLIP_VIT_L14_336_NAME, Phi3VConfig
 from .phi3v.modeling import Phi3VForCausalLM
 from .phi3v.processing import Phi3VImageProcessor, Phi3VProcessor
-from .phi3v.tokenizer import DEFAULT_VOCAB_SIZE, build_tiny_tokenizer
+from .phi3v.tokenizer import BOS, DEFAULT_VOCAB_SIZE, ENDOFTEXT, SPECIAL_TOKENS, build_tiny_tokenizer
 
 HUB_ID = "microsoft/Phi-3-vision-128k-instruct"
 DEFAULT_PRESET = "tiny"
@@ -99,6 +99,10 @@ def tiny_config_fields() -> dict[str, Any]:
         },
         "rope_theta": 10000.0,
         "tie_word_embeddings": False,
+        # the tiny tokenizer's fixed ids: <s>, and <|endoftext|> as eos and pad (as Phi-3's tokenizer)
+        "bos_token_id": SPECIAL_TOKENS.index(BOS),
+        "eos_token_id": SPECIAL_TOKENS.index(ENDOFTEXT),
+        "pad_token_id": SPECIAL_TOKENS.index(ENDOFTEXT),
         "vision_config": {
             "hidden_size": 96,
             "intermediate_size": 384,

@@ -75,6 +75,9 @@ class Phi3VConfig(Phi3Config):
         # model.
         kwargs.pop("_attn_implementation", None)
         super().__post_init__(**kwargs)
+        if self.pad_token_id is not None and self.pad_token_id >= self.vocab_size:
+            # Phi3Config's default pad id (32000) only exists in the full vocabulary; the hub file sets none.
+            self.pad_token_id = None
         vision = self.vision_config
         grid = vision.image_size // vision.patch_size
         if vision.image_size % vision.patch_size or grid % 2:

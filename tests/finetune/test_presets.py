@@ -1,0 +1,139 @@
+"""Presets: the full-size model matches the published checkpoint; the tiny default is small and
+deterministic."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from datagen.errors import UserError
+from finetune.phi3v import Phi3VConfig, Phi3VForCausalLM
+from finetune.presets import DEFAULT_PRESET, PRESETS, build_config, count_parameters, load_model
+
+CHECKPOINT_PARAMS = Path(__file__).parent / "data" / "phi3v_checkpoint_params.json"
+PHI3V_PARAMS = 4_146_621_440  # sum over the published checkpoint's tensors (8.29 GB in bf16)
+
+
+def test_full_size_names_and_shapes_equal_published_checkpoint():
+    """Every tensor name and shape of the full-size preset is the checkpoint's, and nothing else is saved."""
+    expected = {k: tuple(v) for k, v in json.loads(CHECKPOINT_PARAMS.read_text()).items()}
+    with torch.device("meta"):
+        model = Phi3VForCausalLM(build_config("phi3v-random"))
+    params = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    assert params == expected
+    assert set(model.state_dict()) == set(expected)  # no persistent buffers beyond the checkpoint's tensors
+
+
+def test_parameter_count_is_4_15_billion():
+    """4,146,621,440 parameters (the "4.2B" of the model card), counted without allocating."""
+    stored = sum(math.prod(s) for s in json.loads(CHECKPOINT_PARAMS.read_text()).values())
+    assert stored == PHI3V_PARAMS
+    assert count_parameters(build_config("phi3v-random")) == PHI3V_PARAMS
+    assert count_parameters(build_config("phi3v")) == PHI3V_PARAMS
+
+
+def test_every_preset_config_builds():
+    """Each preset yields a valid config; the tiny one is a few million parameters."""
+    assert DEFAULT_PRESET == "tiny" and set(PRESETS) == {"tiny", "phi3v", "phi3v-random"}
+    for name in PRESETS:
+        assert isinstance(build_config(name), Phi3VConfig)
+    assert 1_000_000 < count_parameters(build_config("tiny")) < 10_000_000
+
+
+def test_full_size_config_has_published_fields():
+    """Long-RoPE with 48 short/long factors, 4096 original and 131072 maximum context, ViT-L/14-336 tower."""
+    config = build_config("phi3v")
+    rope = config.rope_parameters
+    assert rope["rope_type"] == "longrope"
+    assert len(rope["short_factor"]) == len(rope["long_factor"]) == 48
+    assert (config.original_max_position_embeddings, config.max_position_embeddings) == (4096, 131072)
+    assert (config.vision_config.hidden_size, config.vision_config.num_hidden_layers) == (1024, 24)
+    assert (config.crop_size, config.tokens_per_crop, config.vision_layer_idx) == (336, 144, -2)
+
+
+def test_overrides_change_sizes():
+    """Sizes are config fields: plain fields replace, vision_config is merged."""
+    config = build_config(
+        "tiny", num_hidden_layers=2, vision_config={"num_hidden_layers": 2, "image_size": 56}
+    )
+    assert config.num_hidden_layers == 2
+    assert config.vision_config.num_hidden_layers == 2 and config.vision_config.hidden_size == 96
+    assert config.crop_size == 56 and config.tokens_per_crop == 4
+
+
+def test_tiny_is_deterministic_and_leaves_global_rng_alone():
+    """Same seed, same weights and tokenizer; another seed, other weights; torch's global RNG is untouched."""
+    state = torch.random.get_rng_state()
+    a, pa = load_model("tiny", seed=0)
+    b, pb = load_model("tiny", seed=0)
+    c, _ = load_model("tiny", seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+    assert not torch.equal(a.lm_head.weight, c.lm_head.weight)
+    assert pa.tokenizer.backend_tokenizer.to_str() == pb.tokenizer.backend_tokenizer.to_str()
+
+
+def test_tiny_vocabulary_follows_the_corpus():
+    """The model's vocabulary is the trained tokenizer's size, rounded up to a multiple of 64."""
+    corpus = [f"Product: Item {i}, Category: BAGS, Full Price: {i * 10}.0" for i in range(200)]
+    model, processor = load_model("tiny", corpus=corpus, overrides={"num_crops": 2})
+    assert model.config.vocab_size % 64 == 0
+    assert len(processor.tokenizer) <= model.config.vocab_size < len(processor.tokenizer) + 64
+    assert processor.image_processor.num_crops == 2
+    assert processor.image_processor.crop_size == model.config.crop_size
+
+
+def test_unknown_spec_names_the_presets():
+    """A spec that is neither preset, dir nor hub id is a user error listing the presets."""
+    with pytest.raises(UserError, match="tiny, phi3v, phi3v-random"):
+        load_model("no-such-model")
+    with pytest.raises(UserError, match="tiny"):
+        build_config("huge")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flash_attn") is not None, reason="flash-attn is installed")
+def test_flash_attention_without_package_is_a_user_error():
+    """Asking for FlashAttention-2 without flash-attn fails with one clear line."""
+    with pytest.raises(UserError, match="flash-attn"):
+        load_model("tiny", attn_implementation="flash_attention_2")
+
+
+def test_hub_config_json_loads(tmp_path):
+    """The hub's config.json (remote-code fields, "su" rope, FA2 pin) loads natively, attention left to us."""
+    fields = {
+        k: v
+        for k, v in build_config("phi3v").to_dict().items()
+        if k not in ("vision_config", "rope_parameters")
+    }
+    rope = build_config("phi3v").rope_parameters
+    hub = {
+        **fields,
+        "architectures": ["Phi3VForCausalLM"],
+        "auto_map": {
+            "AutoConfig": "configuration_phi3_v.Phi3VConfig",
+            "AutoModelForCausalLM": "modeling_phi3_v.Phi3VForCausalLM",
+        },
+        "model_type": "phi3_v",
+        "rope_scaling": {
+            "type": "su",
+            "short_factor": rope["short_factor"],
+            "long_factor": rope["long_factor"],
+        },
+        "rope_theta": 10000.0,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.38.1",
+        "_attn_implementation": "flash_attention_2",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(hub))
+    config = Phi3VConfig.from_pretrained(tmp_path)
+    assert config.rope_parameters["rope_type"] == "longrope"
+    assert config.vision_config.hidden_size == 1024 and config.vision_config.image_size == 336
+    assert config._attn_implementation != "flash_attention_2"
+    assert count_parameters(config) == PHI3V_PARAMS
