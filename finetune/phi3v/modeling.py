@@ -153,8 +153,15 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         pixel_values: torch.Tensor | None = None,
         image_sizes: torch.Tensor | None = None,
+        logits_on_labels_only: bool = False,
         **kwargs,
     ) -> CausalLMOutputWithPast:
+        """Causal-LM forward.
+
+        With `labels` and `logits_on_labels_only=True`, the head runs only where a next-token label exists
+        (the answer, a few dozen of ~2,500 positions for the full model): same loss, far less logits memory,
+        and the returned `logits` are (n_labelled, vocab) in row-major order of those positions.
+        """
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -166,9 +173,21 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
             image_sizes=image_sizes,
             **kwargs,
         )
+        loss = None
+        if labels is not None and logits_on_labels_only:
+            shift_labels = nn.functional.pad(labels, (0, 1), value=-100)[..., 1:]
+            keep = shift_labels != -100
+            logits = self.lm_head(outputs.last_hidden_state[keep])
+            loss = self.loss_function(
+                logits=logits,
+                labels=None,
+                shift_labels=shift_labels[keep],
+                vocab_size=self.config.vocab_size,
+                **kwargs,
+            )
+            return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values)
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
         logits = self.lm_head(hidden_states)
-        loss = None
         if labels is not None:
             loss = self.loss_function(
                 logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs

@@ -343,3 +343,21 @@ def test_loads_a_dir_laid_out_like_the_hub_repository(tiny, tmp_path):
     assert torch.equal(_logits(loaded, loaded_processor), _logits(model, processor))
     native, _ = load_model(str(tmp_path))  # dtype "auto": the config's bfloat16
     assert native.dtype == torch.bfloat16
+
+
+def test_logits_on_labels_only_gives_the_same_loss_and_gradients(tiny):
+    """The head on labelled positions only: same loss and gradients, logits only where labels exist."""
+    model, processor = tiny
+    batch = _train_batch(processor)
+    full = model(**batch)
+    full.loss.backward()
+    want = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    sparse = model(**batch, logits_on_labels_only=True)
+    sparse.loss.backward()
+    torch.testing.assert_close(sparse.loss, full.loss)
+    n_labelled = int((batch["labels"][:, 1:] != -100).sum())
+    assert sparse.logits.shape == (n_labelled, model.config.vocab_size)
+    for name, grad in want.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, msg=name)
+    model.zero_grad(set_to_none=True)
