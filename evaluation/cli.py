@@ -1,15 +1,151 @@
-"""`evaluate` command line. Thin: flags -> config -> library function."""
+"""`evaluate` command line. Thin: flags -> config -> library function.
+
+evaluate --model RUN|PRESET|BASELINE --data DATASET [--split test] --report OUT/report.html
+evaluate --from-predictions OUT/predictions.jsonl --report OUT2/report.html
+evaluate compare OUT_A OUT_B … --report cmp.html
+"""
 
 from __future__ import annotations
+
+from dataclasses import MISSING, fields
 
 import click
 
 from datagen.errors import run_cli
+from evaluation.config import CHECKPOINTS, DEVICES, DTYPES, WANDB_MODES, CompareConfig, EvalConfig
+
+_FIELDS = {f.name: f for f in fields(EvalConfig)}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def group() -> None:
-    """evaluate (not implemented yet)."""
+def _default(name: str):
+    f = _FIELDS[name]
+    return None if f.default is MISSING else f.default
+
+
+def _help(name: str) -> str:
+    return _FIELDS[name].metadata["help"]
+
+
+def _option(name: str, **kwargs):
+    """A click option for EvalConfig field ``name``: same name, default and help as the dataclass."""
+    flag = "--" + name.replace("_", "-")
+    kwargs.setdefault("default", _default(name))
+    kwargs.setdefault("show_default", _default(name) is not None)
+    return click.option(flag, name, help=_help(name), **kwargs)
+
+
+def format_summary(doc: dict) -> str:
+    """A plain-text table of the headline metrics: the model, then each baseline."""
+    from evaluation.metrics import METRICS
+    from reports.html import format_value
+
+    systems = [(doc["model"].get("name", "model"), doc["metrics"])]
+    systems += [(name, entry["metrics"]) for name, entry in doc.get("baselines", {}).items()]
+    width = max(len(m.label) for m in METRICS) + 2
+    cols = [max(12, len(name) + 2) for name, _ in systems]
+    lines = ["".ljust(width) + "".join(name.rjust(c) for (name, _), c in zip(systems, cols, strict=True))]
+    for spec in METRICS:
+        cells = [format_value(m.get(spec.name, {}).get("value"), spec.fmt) for _, m in systems]
+        arrow = "↑" if spec.higher_is_better else "↓"
+        lines.append(
+            f"{spec.label} {arrow}".ljust(width)
+            + "".join(v.rjust(c) for v, c in zip(cells, cols, strict=True))
+        )
+    return "\n".join(lines)
+
+
+@click.group(
+    invoke_without_command=True,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
+@_option("model")
+@_option("data", type=click.Path(file_okay=False))
+@_option("split")
+@_option("report", type=click.Path())
+@_option("checkpoint", type=click.Choice(CHECKPOINTS))
+@_option("baselines")
+@_option("batch_size", type=click.IntRange(min=1))
+@_option("max_new_tokens", type=click.IntRange(min=0))
+@_option("limit", type=click.IntRange(min=0))
+@_option("bootstrap", type=click.IntRange(min=0))
+@_option("seed", type=int)
+@_option("gallery", type=click.IntRange(min=0))
+@_option("device", type=click.Choice(DEVICES))
+@_option("dtype", type=click.Choice(DTYPES))
+@_option("from_predictions", type=click.Path(dir_okay=True))
+@_option("wandb", type=click.Choice(WANDB_MODES))
+@click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")
+@_option("wandb_project")
+@_option("quiet", is_flag=True, default=False, show_default=False)
+@click.pass_context
+def group(ctx: click.Context, **kwargs) -> None:
+    """Score a model and the built-in baselines on a DATASET split; write an offline HTML report.
+
+    \b
+    evaluate --model runs/r1 --data out/data --report out/eval/report.html
+    evaluate --model majority --data out/data          (a baseline is a model too; prints metrics)
+    evaluate --from-predictions out/eval/predictions.jsonl --report out/eval2/
+    evaluate compare out/eval out/eval-b --report out/compare.html
+
+    --model takes a RUN dir (RUN/model, or RUN/best with --checkpoint best), a preset (tiny, phi3v,
+    phi3v-random), a model dir or hub id, or a baseline (majority, nearest, probe, oracle). The report
+    writes report.html, metrics.json and predictions.jsonl into one dir, all or nothing. Settings come
+    from the flags' defaults below, overridden by the flags given.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from evaluation.run import evaluate
+
+    result = evaluate(EvalConfig(**kwargs))
+    doc = result.document
+    click.echo(f"{doc['model'].get('name')} on {doc['split']} ({doc['n']} items)")
+    click.echo(format_summary(doc))
+    for note in doc.get("notes", []):
+        click.echo(f"note: {note}", err=True)
+    speed = doc.get("speed") or {}
+    if speed.get("samples_per_s"):
+        click.echo(f"speed: {speed['samples_per_s']:.2f} samples/s ({speed.get('seconds', 0):.1f} s)")
+    if result.paths is not None:
+        click.echo(f"report: {result.paths.report}")
+    if result.wandb_dir:
+        click.echo(f"wandb: {result.wandb_dir}")
+
+
+_CMP = {f.name: f for f in fields(CompareConfig)}
+
+
+@group.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--report", "report", type=click.Path(), default=None, help=_CMP["report"].metadata["help"])
+@click.option("--baselines/--no-baselines", "baselines", default=True, show_default=True,
+              help=_CMP["baselines"].metadata["help"])  # fmt: skip
+def compare_command(inputs: tuple[str, ...], report: str | None, baselines: bool) -> None:
+    """Put evaluations side by side: INPUTS are report dirs, report.html or metrics.json paths.
+
+    The first input is the reference; the others show their difference to it.
+    """
+    from evaluation.compare import compare
+
+    result = compare(CompareConfig(inputs=inputs, report=report, baselines=baselines))
+    ctx = result.context
+    for w in ctx["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+    names = [s["name"] for s in ctx["systems"]]
+    from reports.html import format_value
+
+    width = 32
+    cols = [max(12, len(n) + 2) for n in names]
+    click.echo("".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, cols, strict=True)))
+    for group_ in ctx["metric_groups"]:
+        for row in group_["rows"]:
+            cells = [format_value(c["value"], row["fmt"]) + ("*" if c["best"] else " ") for c in row["cells"]]
+            click.echo(
+                row["label"][: width - 1].ljust(width)
+                + "".join(v.rjust(c) for v, c in zip(cells, cols, strict=True))
+            )
+    if result.report_path is not None:
+        click.echo(f"report: {result.report_path}")
 
 
 def main() -> None:

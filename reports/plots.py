@@ -218,7 +218,13 @@ def grouped_bars(
             ax.set_xticks(range(n_cat), labels, rotation=45, ha="right", rotation_mode="anchor")
             ax.set_ylabel(plain_text(ylabel, 80))
         if len(series) > 1:
-            ax.legend(frameon=False)
+            # below the axes: bars reach every edge, a legend inside would cover some
+            ax.legend(
+                frameon=False,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.12 if horizontal else -0.3),
+                ncol=min(len(series), 4),
+            )
         ax.set_title(plain_text(title, 80))
         return figure_to_data_uri(fig)
 

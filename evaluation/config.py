@@ -1,0 +1,124 @@
+"""Configuration of ``evaluate`` and ``evaluate compare``: one dataclass per command, fields = flags.
+
+Precedence: dataclass defaults < explicit flags. The resolved config is written into ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from datagen.errors import UserError
+
+WANDB_MODES = ("auto", "offline", "online", "off")
+CHECKPOINTS = ("final", "best")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class EvalConfig:
+    """Score one model (and the baselines) on one split of a DATASET dir."""
+
+    model: str = field(
+        default="tiny",
+        metadata={
+            "help": "what to evaluate: a RUN dir (from finetune), a preset (tiny, phi3v, …), a model dir "
+            "or hub id, or a baseline (majority, nearest, probe, oracle)"
+        },
+    )
+    data: str | None = field(
+        default=None, metadata={"help": "DATASET dir (from datagen synth / datagen real)"}
+    )
+    split: str = field(default="test", metadata={"help": "split to score"})
+    report: str | None = field(
+        default=None,
+        metadata={
+            "help": "write OUT/report.html here (a path ending in .html, or a dir); metrics.json and "
+            "predictions.jsonl go beside it. Without it, metrics are only printed"
+        },
+    )
+    checkpoint: str = field(
+        default="final", metadata={"help": "for a RUN dir: 'final' (RUN/model) or 'best' (RUN/best)"}
+    )
+    baselines: str = field(
+        default="all",
+        metadata={"help": "baselines to score beside the model: 'all', 'none', or a comma list"},
+    )
+    batch_size: int = field(default=16, metadata={"help": "examples per generation batch"})
+    max_new_tokens: int = field(
+        default=0, metadata={"help": "generation length limit; 0 = the longest training answer plus a margin"}
+    )
+    limit: int = field(default=0, metadata={"help": "score only the first N rows of the split (0 = all)"})
+    bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95% intervals"})
+    seed: int = field(default=0, metadata={"help": "seed of the bootstrap, the probe and the gallery sample"})
+    gallery: int = field(default=12, metadata={"help": "items in each report gallery (worst, random)"})
+    device: str = field(default="auto", metadata={"help": "device for the model: auto, cpu, cuda, mps"})
+    dtype: str = field(default="auto", metadata={"help": "model dtype: auto (bf16 on GPU, fp32 on CPU), …"})
+    from_predictions: str | None = field(
+        default=None,
+        metadata={
+            "help": "re-score and re-render from a predictions.jsonl (no model, no dataset needed); "
+            "metadata and baselines come from the metrics.json beside it"
+        },
+    )
+    wandb: str = field(
+        default="auto",
+        metadata={
+            "help": "Weights & Biases logging: auto (offline unless WANDB_MODE or WANDB_API_KEY is set), "
+            "offline, online, off"
+        },
+    )
+    wandb_project: str = field(default="phi3v-catalogue", metadata={"help": "W&B project name"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bars"})
+
+    def __post_init__(self) -> None:
+        if self.data is None and self.from_predictions is None:
+            raise UserError(
+                "--data is required: pass a DATASET dir (or --from-predictions predictions.jsonl)"
+            )
+        if self.checkpoint not in CHECKPOINTS:
+            raise UserError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {self.checkpoint!r}")
+        if self.wandb not in WANDB_MODES:
+            raise UserError(f"--wandb must be one of {', '.join(WANDB_MODES)}, got {self.wandb!r}")
+        if self.device not in DEVICES:
+            raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name in ("batch_size",):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_new_tokens", "limit", "bootstrap", "gallery"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not self.model:
+            raise UserError("--model is empty: pass a RUN dir, a preset name or a baseline name")
+
+    def baseline_names(self) -> list[str]:
+        """The baselines requested by ``--baselines``, validated."""
+        from evaluation.baselines import check_names
+
+        value = self.baselines.strip().lower()
+        if value in ("", "none", "off"):
+            return []
+        return check_names([b.strip() for b in value.split(",") if b.strip()])
+
+
+@dataclass
+class CompareConfig:
+    """Put several evaluations side by side from their metrics.json files."""
+
+    inputs: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "report dirs, report.html paths or metrics.json paths; the first is the reference"},
+    )
+    report: str | None = field(default=None, metadata={"help": "write the comparison HTML here"})
+    baselines: bool = field(
+        default=True, metadata={"help": "also show the baselines stored in the first input's metrics.json"}
+    )
+
+    def __post_init__(self) -> None:
+        self.inputs = tuple(self.inputs)
+        if len(self.inputs) < 1:
+            raise UserError(
+                "evaluate compare needs at least one evaluation: evaluate compare A B … --report cmp.html"
+            )

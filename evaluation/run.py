@@ -1,0 +1,458 @@
+"""``evaluate(cfg) -> EvalResult``: the arrow from a model and a DATASET split to a REPORT.
+
+    OUT/report.html        self-contained report (reports.render_report)
+    OUT/metrics.json       model, dataset, split, n, metrics with 95% intervals, per category, baselines, …
+    OUT/predictions.jsonl  one row per example: raw text, parsed and gold fields, scores, baseline answers
+
+The three files are written to temporary siblings first and renamed only when all are complete, so a failed
+run leaves the previous report (or nothing), never half of one. ``--from-predictions`` re-scores and
+re-renders from predictions.jsonl (and the metrics.json beside it) without the model or the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from datagen import layout
+from datagen.errors import UserError
+from evaluation import baselines as bl
+from evaluation import provenance
+from evaluation.config import EvalConfig
+from evaluation.scoring import check_rows, make_prediction_rows, refresh_rows, score_predictions
+
+REPORT_FILE = "report.html"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class OutputPaths:
+    """Where the three report files go (all in one dir)."""
+
+    report: Path
+    metrics: Path
+    predictions: Path
+
+    @property
+    def directory(self) -> Path:
+        return self.report.parent
+
+
+@dataclass
+class EvalResult:
+    """What an evaluation produced: the metrics document, the prediction rows, and where they were written."""
+
+    document: dict
+    rows: list[dict]
+    paths: OutputPaths | None = None
+    wandb_dir: str | None = None
+
+    @property
+    def metrics(self) -> dict:
+        return self.document["metrics"]
+
+
+def resolve_outputs(report: str | Path) -> OutputPaths:
+    """Check that the report can be written, without creating anything yet.
+
+    ``report`` is a file name ending in ``.html``/``.htm``, or a dir (existing, or given without a suffix),
+    which gets ``report.html``.
+
+    Raises:
+        UserError: the path or an ancestor is a file, or the nearest existing ancestor is not writable.
+    """
+    path = Path(report).expanduser().absolute()
+    if path.is_dir() or path.suffix.lower() not in (".html", ".htm"):
+        path = path / REPORT_FILE
+    directory = path.parent
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write the report under {existing}: it is a file; choose another --report")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into {existing} (permission denied): choose another --report")
+    for p in (path, directory / METRICS_FILE, directory / PREDICTIONS_FILE):
+        if p.is_dir():
+            raise UserError(f"{p} is a dir: choose another --report")
+    return OutputPaths(path, directory / METRICS_FILE, directory / PREDICTIONS_FILE)
+
+
+def write_files_atomically(files: dict[Path, bytes]) -> None:
+    """Write every file to a temporary sibling, then rename them all into place.
+
+    Raises:
+        UserError: a file could not be written (temporary files are removed).
+    """
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o644)
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write the report ({exc.strerror or exc}): choose another --report") from None
+
+
+def _progress_bar(cfg: EvalConfig, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit="item", disable=cfg.quiet or not sys.stderr.isatty(), leave=False
+    )
+
+
+# -- data ------------------------------------------------------------------------------------------------
+
+
+def _load_data(cfg: EvalConfig, need_train: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    from datagen.reader import available_splits, read_info, read_split
+
+    eval_df = read_split(cfg.data, cfg.split)
+    if len(eval_df) == 0:
+        raise UserError(f"split {cfg.split!r} of {cfg.data} has no rows: choose another --split")
+    if cfg.limit:
+        eval_df = eval_df.iloc[: cfg.limit].reset_index(drop=True)
+    splits = available_splits(cfg.data)
+    train_df = read_split(cfg.data, "train") if need_train and "train" in splits else None
+    try:
+        info = read_info(cfg.data)
+    except UserError:
+        info = {}
+    meta = {
+        "path": str(Path(cfg.data).expanduser().absolute()),
+        "fingerprint": layout.dataset_fingerprint(cfg.data),
+        "splits": splits,
+        "generator": info.get("generator"),
+        "generator_version": info.get("version"),
+        "seed": info.get("seed"),
+    }
+    return eval_df, train_df, meta
+
+
+# -- baselines -------------------------------------------------------------------------------------------
+
+
+def run_baselines(
+    names: list[str], cfg: EvalConfig, eval_df: pd.DataFrame, train_df: pd.DataFrame | None, notes: list[str]
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Answers of each runnable baseline; those that cannot run here are skipped with a note."""
+    from datagen.reader import load_image, read_latents
+    from evaluation.features import embed_images
+
+    answers: dict[str, list[str]] = {}
+    seconds: dict[str, float] = {}
+    runnable = []
+    for name in names:
+        if name in bl.NEEDS_TRAIN and (train_df is None or len(train_df) == 0):
+            notes.append(f"baseline {name} skipped: the dataset has no train split")
+        else:
+            runnable.append(name)
+    features = None
+    if any(n in bl.NEEDS_FEATURES for n in runnable):
+        start = time.perf_counter()
+        paths = list(train_df["image_path"]) + list(eval_df["image_path"])
+        with _progress_bar(cfg, len(paths), "image features") as bar:
+            x = embed_images(paths, load_image, bar.update)
+        features = (x[: len(train_df)], x[len(train_df) :], time.perf_counter() - start)
+    for name in runnable:
+        start = time.perf_counter()
+        if name == "majority":
+            answers[name] = bl.majority_answers(train_df, len(eval_df))
+        elif name == "nearest":
+            answers[name] = bl.nearest_answers(train_df, features[0], features[1])
+        elif name == "probe":
+            answers[name] = bl.probe_answers(train_df, features[0], features[1], seed=cfg.seed)
+        elif name == "oracle":
+            latents = read_latents(cfg.data)
+            if latents is None:
+                notes.append(f"baseline oracle skipped: {cfg.data} has no {layout.LATENTS_FILE} (real data)")
+                continue
+            try:
+                answers[name] = bl.oracle_answers(eval_df, latents)
+            except UserError as exc:
+                notes.append(f"baseline oracle skipped: {exc}")
+                continue
+        seconds[name] = (
+            time.perf_counter() - start + (features[2] if features and name in bl.NEEDS_FEATURES else 0)
+        )
+    return answers, seconds
+
+
+# -- the model -------------------------------------------------------------------------------------------
+
+
+def _looks_like_path(spec: str) -> bool:
+    if spec.startswith(("/", "./", "../", "~")):
+        return True
+    head = spec.split("/", 1)[0]
+    return "/" in spec and Path(head).expanduser().is_dir()
+
+
+def resolve_model_spec(cfg: EvalConfig) -> dict:
+    """Describe what ``--model`` names: a baseline, a RUN dir, a model dir, or a preset / hub id."""
+    from finetune import run_layout
+
+    spec = cfg.model
+    if spec in bl.BASELINES:
+        return {"name": spec, "spec": spec, "kind": "baseline", "path": None, "run": None}
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / run_layout.MODEL_DIR).is_dir():
+        sub = run_layout.BEST_DIR if cfg.checkpoint == "best" else run_layout.MODEL_DIR
+        if not (path / sub).is_dir():
+            raise UserError(f"RUN dir {path} has no {sub}/: use --checkpoint final, or train with validation")
+        meta = {"name": path.absolute().name, "spec": spec, "kind": "model",
+                "path": str((path / sub).absolute()), "run": str(path.absolute()),
+                "checkpoint": cfg.checkpoint}  # fmt: skip
+        for key, file in (("run_config", run_layout.CONFIG_FILE), ("train_dataset", run_layout.DATASET_FILE)):
+            try:
+                meta[key] = json.loads((path / file).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                meta[key] = None
+        meta["train_fingerprint"] = (meta.get("train_dataset") or {}).get("fingerprint")
+        return meta
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--model {spec} is a file: give a RUN dir, a model dir, a preset or a baseline")
+    if _looks_like_path(spec) and not path.exists():
+        raise UserError(
+            f"no such model dir: {spec} (train one with `finetune`, or name a preset or baseline)"
+        )
+    if path.is_dir():
+        return {"name": path.absolute().name, "spec": spec, "kind": "model", "path": str(path.absolute()),
+                "run": None}  # fmt: skip
+    return {"name": spec, "spec": spec, "kind": "model", "path": None, "run": None}
+
+
+def _torch_settings(cfg: EvalConfig):
+    import torch
+
+    device = cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda but no CUDA device is visible: use --device cpu")
+    dtype = None if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+    if dtype is None and device == "cuda" and torch.cuda.is_bf16_supported():
+        dtype = torch.bfloat16
+    return device, dtype
+
+
+def load_model_for(cfg: EvalConfig, model_meta: dict):
+    """Load the model and processor ``--model`` names, on ``--device`` in ``--dtype``."""
+    from finetune.presets import load_model
+
+    device, dtype = _torch_settings(cfg)
+    return load_model(model_meta["path"] or model_meta["spec"], dtype=dtype, device=device)
+
+
+def run_model(
+    cfg: EvalConfig, model, processor, eval_df: pd.DataFrame, train_df: pd.DataFrame | None
+) -> tuple[list[str], dict]:
+    """Generate the model's answers for every row; returns the texts and the speed record."""
+    from datagen.reader import load_image
+    from evaluation.predict import answer_token_budget, generate_answers
+    from finetune.chat import build_answer
+
+    device = next(model.parameters()).device
+    max_new = cfg.max_new_tokens
+    if not max_new:
+        ref = train_df if train_df is not None and len(train_df) else eval_df
+        answers = [
+            build_answer(t, c, p)
+            for t, c, p in zip(ref["title"], ref["category3_code"], ref["full_price"], strict=True)
+        ]
+        max_new = answer_token_budget(processor, answers)
+    with _progress_bar(cfg, len(eval_df), "generating") as bar:
+        result = generate_answers(
+            model,
+            processor,
+            list(eval_df["image_path"]),
+            load_image=load_image,
+            batch_size=cfg.batch_size,
+            max_new_tokens=max_new,
+            progress=bar.update,
+        )
+    speed = {
+        "samples_per_s": result.samples_per_s,
+        "seconds": result.seconds,
+        "new_tokens": result.new_tokens,
+        "max_new_tokens": max_new,
+        "batch_size": cfg.batch_size,
+        "device": str(device),
+        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+    }
+    return result.texts, speed
+
+
+# -- the arrow -------------------------------------------------------------------------------------------
+
+
+def evaluate(cfg: EvalConfig) -> EvalResult:
+    """Score ``cfg.model`` (and the baselines) on ``cfg.split`` of ``cfg.data``; write the report if asked.
+
+    Raises:
+        UserError: missing dataset, split, columns, model or latents; an unwritable report path.
+    """
+    paths = resolve_outputs(cfg.report) if cfg.report else None
+    notes: list[str] = []
+    if cfg.from_predictions:
+        doc_base, rows = _load_predictions(cfg.from_predictions)
+        rows = refresh_rows(rows)
+        notes += [n for n in doc_base.get("notes", []) if n not in notes]
+    else:
+        doc_base, rows = _predict(cfg, notes)
+    scored = score_predictions(rows, n_resamples=cfg.bootstrap, seed=cfg.seed)
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "model": doc_base["model"],
+        "dataset": doc_base["dataset"],
+        "split": doc_base["split"],
+        "n": scored["n"],
+        "metrics": scored["metrics"],
+        "per_category": scored["per_category"],
+        "confusion": scored["confusion"],
+        "baselines": {
+            name: {**entry, "seconds": doc_base.get("baseline_seconds", {}).get(name)}
+            for name, entry in scored["baselines"].items()
+        },
+        "bootstrap": {
+            "n_resamples": cfg.bootstrap,
+            "seed": cfg.seed,
+            "confidence": 0.95,
+            "method": "percentile",
+        },
+        "speed": doc_base.get("speed", {}),
+        "config": asdict(cfg),
+        "code": provenance.code_info(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "notes": notes,
+    }
+    if cfg.from_predictions:
+        doc["rescored_from"] = str(Path(cfg.from_predictions).absolute())
+        doc["source_config"] = doc_base.get("config")
+    result = EvalResult(document=doc, rows=rows, paths=paths)
+    if paths is not None:
+        write_report(doc, rows, paths, gallery=cfg.gallery, seed=cfg.seed)
+    result.wandb_dir = _log_wandb(cfg, doc, rows, paths)
+    return result
+
+
+def _predict(cfg: EvalConfig, notes: list[str]) -> tuple[dict, list[dict]]:
+    model_meta = resolve_model_spec(cfg)
+    names = [n for n in cfg.baseline_names() if n != model_meta["spec"]]
+    if model_meta["kind"] == "baseline":
+        names = [model_meta["spec"], *names]
+    need_train = model_meta["kind"] == "model" or any(n in bl.NEEDS_TRAIN for n in names)
+    eval_df, train_df, data_meta = _load_data(cfg, need_train)
+    if model_meta.get("train_fingerprint") and model_meta["train_fingerprint"] != data_meta["fingerprint"]:
+        notes.append("the model was trained on another dataset (its fingerprint differs from this one's)")
+    if model_meta.get("train_fingerprint") == data_meta["fingerprint"] and cfg.split == "train":
+        notes.append("scoring on the split the model was trained on: expect optimistic numbers")
+    # The model is loaded before the baselines run, so a bad --model fails fast.
+    loaded = load_model_for(cfg, model_meta) if model_meta["kind"] == "model" else None
+    answers, seconds = run_baselines(names, cfg, eval_df, train_df, notes)
+    if model_meta["kind"] == "baseline":
+        if model_meta["spec"] not in answers:
+            raise UserError(f"baseline {model_meta['spec']} cannot run on {cfg.data}: " + "; ".join(notes))
+        raw = answers.pop(model_meta["spec"])
+        took = seconds.pop(model_meta["spec"])
+        speed = {"samples_per_s": len(raw) / took if took > 0 else None, "seconds": took, "device": "cpu"}
+    else:
+        raw, speed = run_model(cfg, *loaded, eval_df, train_df)
+    records = eval_df.to_dict(orient="records")
+    rows = make_prediction_rows(records, raw, answers)
+    base = {"model": model_meta, "dataset": data_meta, "split": cfg.split, "speed": speed,
+            "baseline_seconds": seconds}  # fmt: skip
+    return base, rows
+
+
+def _load_predictions(path: str | Path) -> tuple[dict, list[dict]]:
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / PREDICTIONS_FILE
+    if not path.is_file():
+        raise UserError(f"no such predictions file: {path} (run `evaluate --report OUT` first)")
+    rows = []
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 (lineno names the bad line below)
+                if line.strip():
+                    rows.append(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}): rerun the evaluation") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    try:
+        check_rows(rows)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}: it is not an evaluate predictions file") from None
+    if not rows:
+        raise UserError(f"{path} holds no predictions: rerun the evaluation")
+    doc: dict = {}
+    metrics_path = path.parent / METRICS_FILE
+    if metrics_path.is_file():
+        try:
+            doc = json.loads(metrics_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            doc = {}
+    base = {
+        "model": doc.get("model") or {"name": path.parent.name, "spec": None, "kind": "model"},
+        "dataset": doc.get("dataset") or {},
+        "split": doc.get("split", "?"),
+        "speed": doc.get("speed", {}),
+        "config": doc.get("config"),
+        "notes": doc.get("notes", []),
+        "baseline_seconds": {k: v.get("seconds") for k, v in doc.get("baselines", {}).items()},
+    }
+    return base, rows
+
+
+def write_report(
+    doc: dict, rows: list[dict], paths: OutputPaths, *, gallery: int = 12, seed: int = 0
+) -> None:
+    """Render the report and write report.html, metrics.json and predictions.jsonl together."""
+    from evaluation.report import build_report_context
+    from reports import render_report
+
+    page = render_report(build_report_context(doc, rows, gallery=gallery, seed=seed))
+    metrics = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    predictions = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows)
+    write_files_atomically(
+        {
+            paths.predictions: predictions.encode("utf-8"),
+            paths.metrics: metrics.encode("utf-8"),
+            paths.report: page.encode("utf-8"),
+        }
+    )
+
+
+def _log_wandb(cfg: EvalConfig, doc: dict, rows: list[dict], paths: OutputPaths | None) -> str | None:
+    from evaluation.tracking import log_evaluation, resolve_mode
+
+    mode = resolve_mode(cfg.wandb)
+    if mode is None:
+        return None
+    directory = paths.directory if paths is not None else Path.cwd()
+    return log_evaluation(doc, rows, mode=mode, project=cfg.wandb_project, directory=directory)
+
+
+ProgressFn = Callable[[int], None]

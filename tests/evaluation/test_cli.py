@@ -1,0 +1,117 @@
+"""The `evaluate` command line: flags mirror the config, bad input ends in one line and exit code 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import click
+import pandas as pd
+import pytest
+
+from datagen import layout
+from datagen.errors import run_cli
+from evaluation.cli import group
+from evaluation.config import CompareConfig, EvalConfig
+
+
+def invoke(argv, capsys):
+    try:
+        run_cli(group, argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_options_match_config_fields():
+    """Every EvalConfig field is a flag of the same name, and every flag is a field (no mapping code)."""
+    names = {p.name for p in group.params if isinstance(p, click.Option) and p.name != "help"}
+    assert names == {f.name for f in dataclasses.fields(EvalConfig)}
+    compare = group.commands["compare"]
+    assert {p.name for p in compare.params if p.name != "help"} == {
+        f.name for f in dataclasses.fields(CompareConfig)
+    }
+
+
+def test_no_arguments_shows_help(capsys):
+    """`evaluate` alone prints the help (with both usages) and exits 2."""
+    code, out, _ = invoke([], capsys)
+    assert code == 2 and "compare" in out and "--model" in out
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_missing_dataset_dir(tmp_path, capsys):
+    """A dataset dir that does not exist: one line, exit 2, no report."""
+    code, _, err = invoke(["--data", str(tmp_path / "nope"), "--model", "majority", "--report",
+                           str(tmp_path / "out/report.html"), "--no-wandb"], capsys)  # fmt: skip
+    assert code == 2 and "no such dataset dir" in _one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_split(eval_dataset, tmp_path, capsys):
+    """A dataset without the requested split: one line naming the split, exit 2."""
+    data = tmp_path / "data"
+    shutil.copytree(eval_dataset, data)
+    shutil.rmtree(data / "test")
+    code, _, err = invoke(["--data", str(data), "--model", "majority", "--no-wandb"], capsys)
+    assert code == 2 and "'test'" in _one_error_line(err)
+
+
+def test_dataset_without_needed_columns(eval_dataset, tmp_path, capsys):
+    """A metadata file lacking the title column: one line, exit 2, nothing written."""
+    data = tmp_path / "data"
+    shutil.copytree(eval_dataset, data)
+    meta = data / "test" / layout.METADATA_FILE
+    if meta.suffix == ".parquet":
+        pd.read_parquet(meta).drop(columns=["title"]).to_parquet(meta)
+    else:
+        pd.read_json(meta, lines=True).drop(columns=["title"]).to_json(meta, orient="records", lines=True)
+    code, _, err = invoke(["--data", str(data), "--model", "majority", "--report", str(tmp_path / "r"),
+                           "--no-wandb"], capsys)  # fmt: skip
+    assert code == 2 and "title" in _one_error_line(err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_unwritable_report_path(eval_dataset, tmp_path, capsys):
+    """A report path whose parent is a file: one line, exit 2."""
+    (tmp_path / "f").write_text("")
+    code, _, err = invoke(["--data", str(eval_dataset), "--model", "majority", "--report",
+                           str(tmp_path / "f" / "r.html"), "--no-wandb"], capsys)  # fmt: skip
+    assert code == 2 and "choose another --report" in _one_error_line(err)
+
+
+def test_missing_model(eval_dataset, tmp_path, capsys):
+    """A model dir that does not exist: one line, exit 2."""
+    code, _, err = invoke(
+        ["--data", str(eval_dataset), "--model", str(tmp_path / "run"), "--no-wandb"], capsys
+    )
+    assert code == 2 and "no such model dir" in _one_error_line(err)
+
+
+def test_bad_flag_value(eval_dataset, capsys):
+    """Click's own errors (a bad choice) also end in one line and exit 2."""
+    code, _, err = invoke(["--data", str(eval_dataset), "--wandb", "sometimes"], capsys)
+    assert code == 2 and "--wandb" in _one_error_line(err)
+
+
+@pytest.mark.slow
+def test_evaluate_then_compare(eval_dataset, tmp_path, capsys):
+    """Two baseline evaluations, then `evaluate compare A B --report cmp.html`."""
+    for model in ("majority", "nearest"):
+        argv = ["--data", str(eval_dataset), "--model", model, "--baselines", "none", "--bootstrap", "100"]
+        code, out, err = invoke([*argv, "--report", str(tmp_path / model), "--no-wandb", "--quiet"], capsys)
+        assert code == 0, err
+        assert "Category accuracy" in out and (tmp_path / model / "report.html").is_file()
+    inputs = [str(tmp_path / "majority"), str(tmp_path / "nearest" / "metrics.json")]
+    code, out, err = invoke(["compare", *inputs, "--report", str(tmp_path / "cmp.html")], capsys)
+    assert code == 0, err
+    page = (tmp_path / "cmp.html").read_text()
+    assert "majority" in page and "nearest" in page and 'class="num best"' in page

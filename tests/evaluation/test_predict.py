@@ -1,0 +1,150 @@
+"""Batched generation with a mock model and a byte tokenizer (nanochat style), and the real tiny model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from evaluation.parse import ParsedAnswer, parse_answer
+from evaluation.predict import answer_token_budget, collate_prompts, generate_answers
+
+PAD, EOS, END, OFFSET = 0, 2, 3, 10
+
+
+class ByteTokenizer:
+    """Bytes shifted by OFFSET; a few ids below it are specials."""
+
+    pad_token_id = PAD
+    eos_token_id = EOS
+
+    def __call__(self, text, add_special_tokens=False):
+        class Out:
+            input_ids = [b + OFFSET for b in text.encode()]
+
+        return Out()
+
+
+class MockProcessor:
+    """Prompt length follows the image width (as HD crops do); pixel values carry the grey level."""
+
+    tokenizer = ByteTokenizer()
+    stop_token_ids = [END, EOS]
+    pad_token_id = PAD
+
+    def encode_example(self, image, answer):
+        assert answer is None
+        n_image_tokens = image.width // 8
+        ids = [1] + [-1] * n_image_tokens + [5, 6]
+        level = image.getpixel((0, 0))[0] / 255.0
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": None,
+            "pixel_values": torch.full((2, 3, 4, 4), level),
+            "image_sizes": torch.tensor([image.height, image.width]),
+        }
+
+    def decode_answer(self, ids):
+        ids = ids.tolist()
+        cut = next((i for i, t in enumerate(ids) if t in self.stop_token_ids), len(ids))
+        return bytes(t - OFFSET for t in ids[:cut] if t >= OFFSET).decode()
+
+
+def answer_for(level: int) -> str:
+    return f"Product: Item {level}, Category: C{level % 3}, Full Price: {level * 10}.0"
+
+
+class MockModel(torch.nn.Module):
+    """Answers from the image's grey level; checks that every batch is left-padded correctly."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.batches: list[int] = []
+
+    def generate(self, input_ids, attention_mask, pixel_values, image_sizes, max_new_tokens, eos_token_id,
+                 pad_token_id, do_sample, use_cache):  # fmt: skip
+        assert not do_sample and use_cache
+        assert input_ids.shape == attention_mask.shape and pixel_values.shape[0] == input_ids.shape[0]
+        self.batches.append(input_ids.shape[0])
+        rows = []
+        for row in range(input_ids.shape[0]):
+            mask = attention_mask[row]
+            n_pad = int((mask == 0).sum())
+            assert mask[n_pad:].all(), "padding must be on the left only"
+            assert (input_ids[row, :n_pad] == pad_token_id).all()
+            assert input_ids[row, n_pad] == 1, "the prompt must start right after the padding"
+            level = round(float(pixel_values[row].mean()) * 255)
+            ids = [b + OFFSET for b in answer_for(level).encode()] + [eos_token_id[0]]
+            ids = ids[:max_new_tokens]
+            rows.append(ids + [pad_token_id] * (max_new_tokens - len(ids)))
+        width = max(len(r) for r in rows)
+        new = torch.tensor([r + [pad_token_id] * (width - len(r)) for r in rows])
+        return torch.cat([input_ids, new], dim=1)
+
+
+def _images():
+    # grey levels 10..80 with three widths, so prompts have three different lengths
+    return [Image.new("RGB", (16 * (1 + i % 3), 16), (10 * (i + 1),) * 3) for i in range(8)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8, 64])
+def test_batched_generation_matches_per_item(batch_size):
+    """Whatever the batch size, each answer belongs to its own image and comes back in input order."""
+    # Setup
+    model, processor = MockModel(), MockProcessor()
+    # Run
+    result = generate_answers(model, processor, _images(), batch_size=batch_size, max_new_tokens=200)
+    # Assert
+    assert result.texts == [answer_for(10 * (i + 1)) for i in range(8)]
+    assert max(model.batches) <= batch_size and sum(model.batches) == 8
+    assert result.samples_per_s > 0
+
+
+def test_max_new_tokens_cuts_answers():
+    """A budget shorter than the answer truncates it; the parser then reports the missing fields as None."""
+    model, processor = MockModel(), MockProcessor()
+    result = generate_answers(model, processor, _images()[:2], batch_size=2, max_new_tokens=20)
+    assert result.texts == [answer_for(10)[:20], answer_for(20)[:20]]
+    assert parse_answer(result.texts[0]) == ParsedAnswer(title="Item 10, Ca")
+
+
+def test_images_as_paths_use_loader(tmp_path):
+    """Paths are opened with the given loader."""
+    paths = []
+    for i, image in enumerate(_images()[:3]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        image.save(paths[-1])
+    result = generate_answers(MockModel(), MockProcessor(), paths, load_image=Image.open, batch_size=2)
+    assert result.texts == [answer_for(10 * (i + 1)) for i in range(3)]
+
+
+def test_collate_left_pads():
+    """Shorter prompts get pad ids and mask 0 on the left."""
+    processor = MockProcessor()
+    batch = collate_prompts([processor.encode_example(im, None) for im in _images()[:2]], PAD)
+    assert batch["input_ids"].tolist()[0][:2] == [PAD, PAD]
+    assert batch["attention_mask"].tolist()[0] == [0, 0] + [1] * 5
+    assert batch["attention_mask"].tolist()[1] == [1] * 7
+    assert batch["pixel_values"].shape == (2, 2, 3, 4, 4)
+    assert batch["image_sizes"].tolist() == [[16, 16], [16, 32]]
+
+
+def test_answer_token_budget():
+    """The budget covers the longest answer, <|end|> and a margin."""
+    assert answer_token_budget(MockProcessor(), ["ab", "abcd"]) == 4 + 1 + 8
+
+
+@pytest.mark.slow
+def test_untrained_tiny_model_generates_parseable_garbage():
+    """The real tiny model (random weights) generates in batches; the parser survives whatever comes out."""
+    from finetune.presets import load_model
+
+    model, processor = load_model("tiny")
+    images = [Image.new("RGB", (64, 48 + 16 * i), (30 * i, 90, 160)) for i in range(3)]
+    result = generate_answers(model, processor, images, batch_size=2, max_new_tokens=12)
+    assert len(result.texts) == 3 and all(isinstance(t, str) for t in result.texts)
+    for text in result.texts:
+        assert isinstance(parse_answer(text), ParsedAnswer)
+    single = generate_answers(model, processor, images[:1], batch_size=1, max_new_tokens=12)
+    assert single.texts[0] == result.texts[0], "left padding must not change a greedy answer"
