@@ -11,6 +11,7 @@ SPLIT_FRACTIONS: tuple[float, ...] = (0.8, 0.1, 0.1)
 # timestamp; parquet carries the schema's exact dtypes (the folder builder reads it since datasets 4).
 METADATA_FILE = "metadata.parquet"
 CARD_FILE = "README.md"
+PROFILE_FILE = "profile.json"  # synth only: the CatalogueProfile the rows were drawn from
 LATENTS_FILE = "latents.jsonl"  # synth only: product_code -> latent attributes, outside the split dirs
 FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
 EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside

@@ -75,6 +75,13 @@ def check_output_dir(out: str | Path, overwrite: bool) -> Path:
     return out
 
 
+def read_metadata_records(path: Path) -> list[dict]:
+    """The rows of a metadata file written by ``write_metadata``, as plain dicts (for merging shards)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
 class DatasetWriter:
     """Context manager writing one DATASET dir (split folders, metadata, sidecars, card, info) atomically."""
 
@@ -135,7 +142,8 @@ class DatasetWriter:
         self._codes.add(code)
         file_name = layout.image_name(code)
         split_dir = self.tmp_dir / split
-        split_dir.mkdir(exist_ok=True)
+        if not self._lines[split]:
+            split_dir.mkdir(exist_ok=True)
         (split_dir / file_name).write_bytes(image)
         self._lines[split].append((code, _json_line({FILE_NAME: file_name, **clean})))
         return file_name

@@ -71,3 +71,26 @@ def jpeg_bytes_fixture():
 @pytest.fixture(name="write_small_dataset")
 def write_small_dataset_fixture():
     return write_small_dataset
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory):
+    """A 40-row synthetic dataset at 64 px (seed 0, one process), shared by the tests that only read it."""
+    from datagen.config import SynthConfig
+    from datagen.synth import synthesize
+
+    out = tmp_path_factory.mktemp("synth") / "data"
+    return synthesize(SynthConfig(out=str(out), rows=40, image_size=64, seed=0, workers=1, quiet=True))
+
+
+def tree_bytes(root) -> dict[str, bytes]:
+    """Every file under ``root`` as {relative path: bytes}."""
+    from pathlib import Path
+
+    root = Path(root)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(name="tree_bytes")
+def tree_bytes_fixture():
+    return tree_bytes

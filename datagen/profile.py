@@ -1,0 +1,357 @@
+"""``CatalogueProfile``: everything synthesis needs about a catalogue, as explicit, validated, JSON-able data.
+
+The built-in US profile (``builtin_profile()``) is one instance; ``datagen fit`` can write another from real
+data, and ``datagen synth --profile profile.json`` loads it. The format (all keys required unless marked):
+
+    name, description                      free text (description optional)
+    website_name, competence_date, country_code, currency_code, brand       constant columns
+    eur_rate                               full_price_eur = round(full_price * eur_rate, 2)
+    item_url_prefix                        itemurl = prefix + slug(title) + "-p" + product_code
+    image_url_prefix                       imageurl = prefix + UUID
+    image_url_placeholder, image_url_placeholder_rate     e.g. "N.A." in 0.3% of rows
+    product_code_min, product_code_max     unique codes drawn in this closed range
+    price_min, price_max                   global clip of full_price
+    price_noise                            bounded multiplicative noise: price * U(1 - x, 1 + x)
+    taxonomy: list of entries
+        category1, category2, category3    the three codes ("N.A." where there is no subcategory)
+        noun                               the product noun ending the title ("Trench Coat"; may be "")
+        silhouette                         one of datagen.render_shapes.SILHOUETTES (the drawn shape)
+        weight                             relative frequency (> 0)
+        price: {median, sigma, min, max}   log-normal shape of full_price within the entry (USD)
+        options: {size, line, pattern, material, trim, detail}: {vocabulary name or "": weight}
+        title_colour                       optional bool: append "in <Colour>" to the title
+    vocabulary:
+        colours:   {name: [r, g, b]}
+        sizes:     {name: {scale, length, price_mult, position: front|end|none}}
+        lines:     {name: {emblem (render_shapes.EMBLEMS), price_mult, position: front|noun}}
+        patterns:  {name: {kind (render_shapes.PATTERN_KINDS), price_mult, colour (optional: forced colour)}}
+        materials: {name: {texture (render_shapes.TEXTURES), price_mult, colours: [colour names]}}
+        trims:     {name: {colour, price_mult}}
+        details:   {name: {kind (render_shapes.DETAIL_KINDS), price_mult, position: front|noun}}
+
+``from_dict`` raises ``UserError`` naming the first problem, so a hand-edited or fitted profile fails early.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from datagen.errors import UserError
+from datagen.render_shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
+
+OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")
+# option kind -> vocabulary section its names refer to ("" means "none"; for materials it is a real entry)
+_SECTION = {
+    "size": "sizes",
+    "line": "lines",
+    "pattern": "patterns",
+    "material": "materials",
+    "trim": "trims",
+    "detail": "details",
+}
+_VOCAB_FIELDS = {
+    "sizes": {"scale": float, "length": float, "price_mult": float, "position": ("front", "end", "none")},
+    "lines": {"emblem": EMBLEMS, "price_mult": float, "position": ("front", "noun")},
+    "patterns": {"kind": PATTERN_KINDS, "price_mult": float},
+    "materials": {"texture": TEXTURES, "price_mult": float, "colours": list},
+    "trims": {"colour": str, "price_mult": float},
+    "details": {"kind": DETAIL_KINDS, "price_mult": float, "position": ("front", "noun")},
+}
+
+
+@dataclass(frozen=True)
+class PriceParams:
+    """Log-normal shape of full_price within one taxonomy entry, clipped to [min, max]."""
+
+    median: float
+    sigma: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class TaxonomyEntry:
+    """One product type: its three category codes, title noun, drawn silhouette, weight, price and options."""
+
+    category1: str
+    category2: str
+    category3: str
+    noun: str
+    silhouette: str
+    weight: float
+    price: PriceParams
+    options: dict[str, dict[str, float]]
+    title_colour: bool = False
+
+
+@dataclass(frozen=True)
+class CatalogueProfile:
+    """A whole catalogue: constant columns, URL forms, code and price ranges, taxonomy and vocabulary."""
+
+    name: str
+    website_name: str
+    competence_date: str
+    country_code: str
+    currency_code: str
+    brand: str
+    eur_rate: float
+    item_url_prefix: str
+    image_url_prefix: str
+    image_url_placeholder: str
+    image_url_placeholder_rate: float
+    product_code_min: int
+    product_code_max: int
+    price_min: float
+    price_max: float
+    price_noise: float
+    taxonomy: tuple[TaxonomyEntry, ...]
+    vocabulary: dict[str, dict]
+    description: str = ""
+    _fingerprint: str = field(default="", compare=False, repr=False)
+
+    # serialisation ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict; ``from_dict(to_dict())`` round-trips."""
+        out = asdict(self)
+        out.pop("_fingerprint")
+        out["taxonomy"] = [asdict(e) for e in self.taxonomy]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "profile") -> CatalogueProfile:
+        """Validate ``data`` and build a profile. Raises ``UserError`` naming the first problem."""
+        return _build(copy.deepcopy(data), source)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CatalogueProfile:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"no such profile file: {path} (pass an existing --profile JSON file)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read profile {path}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"profile {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"profile {path} must hold a JSON object")
+        return cls.from_dict(data, source=f"profile {path}")
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON: identifies the profile in dataset cards."""
+        return self._fingerprint
+
+    def entry_key(self, index: int) -> str:
+        e = self.taxonomy[index]
+        return f"{e.category1}/{e.category2}/{e.category3}/{e.noun or e.silhouette}"
+
+
+def builtin_profile() -> CatalogueProfile:
+    """The built-in US profile (``datagen.catalogue.US_PROFILE``), validated."""
+    from datagen.catalogue import US_PROFILE
+
+    return CatalogueProfile.from_dict(US_PROFILE, source="built-in profile")
+
+
+# validation
+_TOP = {
+    "name": str,
+    "website_name": str,
+    "competence_date": str,
+    "country_code": str,
+    "currency_code": str,
+    "brand": str,
+    "eur_rate": float,
+    "item_url_prefix": str,
+    "image_url_prefix": str,
+    "image_url_placeholder": str,
+    "image_url_placeholder_rate": float,
+    "product_code_min": int,
+    "product_code_max": int,
+    "price_min": float,
+    "price_max": float,
+    "price_noise": float,
+}
+
+
+def _check(cond: bool, source: str, where: str, msg: str) -> None:
+    if not cond:
+        raise UserError(f"{source}: {where} {msg}")
+
+
+def _typed(value: object, kind: object, source: str, where: str) -> object:
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        _check(ok, source, where, f"must be a number, got {value!r}")
+        return float(value)  # type: ignore[arg-type]
+    if kind is int:
+        _check(
+            isinstance(value, int) and not isinstance(value, bool),
+            source,
+            where,
+            f"must be an integer, got {value!r}",
+        )
+        return value
+    if kind is str:
+        _check(isinstance(value, str), source, where, f"must be a string, got {value!r}")
+        return value
+    if kind is list:
+        _check(isinstance(value, list) and len(value) > 0, source, where, "must be a non-empty list")
+        return value
+    allowed = tuple(kind)  # type: ignore[arg-type]
+    _check(value in allowed, source, where, f"must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _build(data: dict, source: str) -> CatalogueProfile:
+    _check(isinstance(data, dict), source, "top level", "must be a JSON object")
+    top = {}
+    for key, kind in _TOP.items():
+        _check(key in data, source, f"key {key!r}", "is missing")
+        top[key] = _typed(data[key], kind, source, key)
+    _check(0 < top["eur_rate"], source, "eur_rate", "must be > 0")
+    _check(
+        0 <= top["image_url_placeholder_rate"] <= 1, source, "image_url_placeholder_rate", "must be in [0, 1]"
+    )
+    _check(
+        0 < top["product_code_min"] <= top["product_code_max"],
+        source,
+        "product_code_min/max",
+        "must be 0 < min <= max",
+    )
+    _check(0 < top["price_min"] <= top["price_max"], source, "price_min/max", "must be 0 < min <= max")
+    _check(0 <= top["price_noise"] < 0.5, source, "price_noise", "must be in [0, 0.5)")
+
+    vocab_in = data.get("vocabulary")
+    _check(isinstance(vocab_in, dict), source, "vocabulary", "must be an object")
+    colours = vocab_in.get("colours")
+    _check(isinstance(colours, dict) and colours, source, "vocabulary.colours", "must be a non-empty object")
+    for name, rgb in colours.items():
+        ok = (
+            isinstance(rgb, list) and len(rgb) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in rgb)
+        )
+        _check(ok, source, f"vocabulary.colours[{name!r}]", "must be [r, g, b] with integers 0-255")
+    vocab: dict[str, dict] = {"colours": colours}
+    for section, fields in _VOCAB_FIELDS.items():
+        items = vocab_in.get(section)
+        _check(isinstance(items, dict), source, f"vocabulary.{section}", "must be an object")
+        clean = {}
+        for name, spec in items.items():
+            where = f"vocabulary.{section}[{name!r}]"
+            _check(isinstance(spec, dict), source, where, "must be an object")
+            _check(name != "" or section == "materials", source, where, "'' is reserved for 'none'")
+            item = {}
+            for key, kind in fields.items():
+                _check(key in spec, source, f"{where}.{key}", "is missing")
+                item[key] = _typed(spec[key], kind, source, f"{where}.{key}")
+            if "price_mult" in item:
+                _check(item["price_mult"] > 0, source, f"{where}.price_mult", "must be > 0")
+            if section == "sizes":
+                ok = 0 < item["scale"] <= 1.2 and 0 < item["length"] <= 1.2
+                _check(ok, source, where, "scale and length must be in (0, 1.2]")
+            if section == "materials":
+                for c in item["colours"]:
+                    _check(c in colours, source, f"{where}.colours", f"names unknown colour {c!r}")
+            if section == "patterns" and "colour" in spec:
+                item["colour"] = _typed(spec["colour"], str, source, f"{where}.colour")
+                _check(
+                    item["colour"] in colours,
+                    source,
+                    f"{where}.colour",
+                    f"names unknown colour {item['colour']!r}",
+                )
+            if section == "trims":
+                _check(
+                    item["colour"] in colours,
+                    source,
+                    f"{where}.colour",
+                    f"names unknown colour {item['colour']!r}",
+                )
+            clean[name] = item
+        vocab[section] = clean
+
+    taxonomy_in = data.get("taxonomy")
+    _check(isinstance(taxonomy_in, list) and taxonomy_in, source, "taxonomy", "must be a non-empty list")
+    entries = []
+    for i, e in enumerate(taxonomy_in):
+        where = f"taxonomy[{i}]"
+        _check(isinstance(e, dict), source, where, "must be an object")
+        for key in ("category1", "category2", "category3", "noun", "silhouette"):
+            _check(isinstance(e.get(key), str), source, f"{where}.{key}", "must be a string")
+        for key in ("category1", "category2", "category3"):
+            _check(e[key].strip() != "", source, f"{where}.{key}", "must not be empty")
+        _check(
+            e["silhouette"] in SILHOUETTES,
+            source,
+            f"{where}.silhouette",
+            f"{e['silhouette']!r} is unknown; choose one of {', '.join(SILHOUETTES)}",
+        )
+        weight = _typed(e.get("weight"), float, source, f"{where}.weight")
+        _check(weight > 0, source, f"{where}.weight", "must be > 0")
+        price = e.get("price")
+        _check(
+            isinstance(price, dict), source, f"{where}.price", "must be an object {median, sigma, min, max}"
+        )
+        p = {
+            k: _typed(price.get(k), float, source, f"{where}.price.{k}")
+            for k in ("median", "sigma", "min", "max")
+        }
+        _check(
+            p["median"] > 0 and p["sigma"] >= 0, source, f"{where}.price", "needs median > 0 and sigma >= 0"
+        )
+        _check(
+            0 < p["min"] <= p["median"] <= p["max"],
+            source,
+            f"{where}.price",
+            "needs 0 < min <= median <= max",
+        )
+        options_in = e.get("options")
+        _check(isinstance(options_in, dict), source, f"{where}.options", "must be an object")
+        options = {}
+        for kind in OPTION_KINDS:
+            opts = options_in.get(kind, {"": 1})
+            owhere = f"{where}.options.{kind}"
+            _check(
+                isinstance(opts, dict) and opts, source, owhere, "must be a non-empty object {name: weight}"
+            )
+            section = vocab[_SECTION[kind]]
+            clean_opts = {}
+            for name, w in opts.items():
+                known = name in section or (name == "" and kind != "material")
+                _check(known, source, owhere, f"names {name!r}, which vocabulary.{_SECTION[kind]} lacks")
+                clean_opts[name] = _typed(w, float, source, f"{owhere}[{name!r}]")
+                _check(clean_opts[name] >= 0, source, f"{owhere}[{name!r}]", "must be >= 0")
+            _check(sum(clean_opts.values()) > 0, source, owhere, "needs a positive total weight")
+            options[kind] = clean_opts
+        title_colour = e.get("title_colour", False)
+        _check(isinstance(title_colour, bool), source, f"{where}.title_colour", "must be true or false")
+        entries.append(
+            TaxonomyEntry(
+                category1=e["category1"],
+                category2=e["category2"],
+                category3=e["category3"],
+                noun=e["noun"],
+                silhouette=e["silhouette"],
+                weight=weight,  # type: ignore[arg-type]
+                price=PriceParams(**p),  # type: ignore[arg-type]
+                options=options,
+                title_colour=title_colour,
+            )
+        )
+
+    description = data.get("description", "")
+    _check(isinstance(description, str), source, "description", "must be a string")
+    profile = CatalogueProfile(**top, taxonomy=tuple(entries), vocabulary=vocab, description=description)  # type: ignore[arg-type]
+    canonical = json.dumps(profile.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    object.__setattr__(profile, "_fingerprint", hashlib.sha256(canonical.encode()).hexdigest())
+    return profile

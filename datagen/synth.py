@@ -1,0 +1,207 @@
+"""``synthesize(cfg)``: the `datagen synth` arrow as a plain function, and ``merge_shards`` for sharded runs.
+
+1. Plan every row (product code, category3, title draw) in one cheap sequential pass: no rendering.
+2. Split all rows with ``assign_splits`` on (product_code, category3_code).
+3. Render this shard's rows in a process pool (ordered chunks; each row from its own seeded generator, so the
+   bytes do not depend on the worker count) and stream them into a ``DatasetWriter``.
+
+Sharding: ``--shard I/N`` writes the I-th contiguous block of rows as a complete DATASET dir with the splits
+of the whole run. ``merge_shards`` joins the N dirs into one that is byte-identical to the unsharded run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from datagen import __version__, layout
+from datagen.card import GENERATOR, render_card, synth_command
+from datagen.config import SynthConfig, parse_shard
+from datagen.errors import UserError
+from datagen.profile import CatalogueProfile, builtin_profile
+from datagen.render import encode_jpeg, render_product
+from datagen.sample import build_row, plan_rows, sample_latent
+from datagen.split import assign_splits
+from datagen.writer import DatasetWriter, check_output_dir
+
+CHUNK_ROWS = 32
+
+Rendered = tuple[dict, dict, bytes]  # row (17 columns), latent, JPEG bytes
+
+
+def load_profile(cfg: SynthConfig) -> CatalogueProfile:
+    """The profile named by ``--profile`` (or the built-in one), with ``--eur-rate`` applied."""
+    profile = CatalogueProfile.load(cfg.profile) if cfg.profile else builtin_profile()
+    if cfg.eur_rate is not None:
+        data = profile.to_dict()
+        data["eur_rate"] = cfg.eur_rate
+        profile = CatalogueProfile.from_dict(data, source="profile")
+    return profile
+
+
+def render_row(profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int) -> Rendered:
+    """Everything about one row: its 17 columns, its latent attributes and its JPEG."""
+    latent = sample_latent(profile, seed, index, attempts)
+    image = encode_jpeg(render_product(latent, profile, size))
+    return build_row(latent, profile), latent, image
+
+
+# --- worker pool -------------------------------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(profile_data: dict, seed: int, size: int) -> None:
+    _WORKER.update(profile=CatalogueProfile.from_dict(profile_data), seed=seed, size=size)
+
+
+def _render_chunk(chunk: Sequence[tuple[int, int]]) -> list[Rendered]:
+    p, seed, size = _WORKER["profile"], _WORKER["seed"], _WORKER["size"]
+    return [render_row(p, seed, index, attempts, size) for index, attempts in chunk]
+
+
+def _render_all(
+    profile: CatalogueProfile, seed: int, size: int, work: list[tuple[int, int]], workers: int
+) -> Iterator[Rendered]:
+    if workers <= 1 or len(work) <= CHUNK_ROWS:
+        for index, attempts in work:
+            yield render_row(profile, seed, index, attempts, size)
+        return
+    chunks = [work[i : i + CHUNK_ROWS] for i in range(0, len(work), CHUNK_ROWS)]
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    pool = mp.get_context(method).Pool(workers, _init_worker, (profile.to_dict(), seed, size))
+    try:
+        for results in pool.imap(_render_chunk, chunks):  # ordered: the main process writes in row order
+            yield from results
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _progress(total: int, quiet: bool) -> Callable[[int], None] | None:
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="img", desc="synth", leave=False, file=sys.stderr)
+    return bar.update
+
+
+# --- info and card -----------------------------------------------------------------------------------------
+def build_info(cfg: SynthConfig, profile: CatalogueProfile, split_counts: dict[str, int]) -> dict:
+    """dataset_info.json: generator, version, seed, content arguments, counts, command, shard."""
+    args = cfg.content_args()
+    if args["profile"]:
+        args["profile"] = layout.PROFILE_FILE  # the copy inside the dataset, not a path on this machine
+    info = {
+        "generator": GENERATOR,
+        "version": __version__,
+        "seed": cfg.seed,
+        "args": args,
+        "rows": sum(split_counts.values()),
+        "split_counts": {s: split_counts.get(s, 0) for s in layout.SPLITS},
+        "command": synth_command(args, cfg.shard),
+        "profile": {"name": profile.name, "fingerprint": profile.fingerprint},
+        "price_noise": profile.price_noise,
+        "eur_rate": profile.eur_rate,
+        "image": {"format": "JPEG", "size": [cfg.image_size, cfg.image_size]},
+        "files": {"latents": layout.LATENTS_FILE, "profile": layout.PROFILE_FILE},
+        "shard": None,
+    }
+    if cfg.shard:
+        i, n = cfg.shard_spec
+        block = cfg.shard_rows()
+        info["shard"] = {"index": i, "count": n, "start": block.start, "stop": block.stop}
+    return info
+
+
+def _profile_bytes(profile: CatalogueProfile) -> bytes:
+    return (json.dumps(profile.to_dict(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+# --- the arrow ---------------------------------------------------------------------------------------------
+def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) -> Path:
+    """Generate the DATASET dir described by ``cfg`` and return its path.
+
+    Raises:
+        UserError: a bad output dir, profile or argument (one line naming the fix).
+    """
+    if not cfg.out:
+        raise UserError("--out is required: the DATASET dir to write")
+    check_output_dir(cfg.out, cfg.overwrite)  # fail before any work
+    profile = load_profile(cfg)
+    plan = plan_rows(profile, cfg.seed, cfg.rows)
+    splits = assign_splits(plan.codes, plan.category3, cfg.seed)
+    rows = cfg.shard_rows()
+    work = [(i, plan.attempts[i]) for i in rows]
+    workers = cfg.workers or os.cpu_count() or 1
+    update = progress or _progress(len(work), cfg.quiet)
+
+    with DatasetWriter(cfg.out, overwrite=cfg.overwrite) as writer:
+        rendered = _render_all(profile, cfg.seed, cfg.image_size, work, workers)
+        for (row, latent, image), index in zip(rendered, rows, strict=True):
+            writer.add(splits[index], row, image)
+            writer.add_sidecar_record(layout.LATENTS_FILE, row["product_code"], latent)
+            if update:
+                update(1)
+        writer.add_extra_file(layout.PROFILE_FILE, _profile_bytes(profile))
+        info = build_info(cfg, profile, writer.split_counts())
+        return writer.finish(info, render_card(info))
+
+
+def merge_shards(shard_dirs: Iterable[str | Path], out: str | Path, overwrite: bool = False) -> Path:
+    """Join the N shard dirs of one sharded run into the dataset the unsharded run would have written.
+
+    Raises:
+        UserError: a dir is not a shard, shards come from different runs, or one is missing or repeated.
+    """
+    from datagen.reader import read_info
+    from datagen.writer import read_metadata_records
+
+    dirs = [Path(d) for d in shard_dirs]
+    if not dirs:
+        raise UserError("give the shard dirs to merge: datagen synth-merge --out DIR SHARD_DIR...")
+    infos = [read_info(d) for d in dirs]
+    for d, info in zip(dirs, infos, strict=True):
+        if info.get("generator") != GENERATOR or not info.get("shard"):
+            raise UserError(f"{d} is not a shard written by `datagen synth --shard I/N`")
+    first = infos[0]
+    for d, info in zip(dirs, infos, strict=True):
+        if any(info[k] != first[k] for k in ("args", "version", "profile")):
+            raise UserError(
+                f"{d} comes from another run than {dirs[0]} (arguments differ): merge shards of one run"
+            )
+    count = first["shard"]["count"]
+    indices = sorted(info["shard"]["index"] for info in infos)
+    if indices != list(range(1, count + 1)):
+        raise UserError(f"need each of shards 1..{count} exactly once, got {indices}")
+
+    args = dict(first["args"])
+    profile_data = json.loads((dirs[0] / layout.PROFILE_FILE).read_text(encoding="utf-8"))
+    profile = CatalogueProfile.from_dict(profile_data, source=str(dirs[0] / layout.PROFILE_FILE))
+    cfg = SynthConfig(out=str(out), overwrite=overwrite, **{k: v for k, v in args.items()})
+    with DatasetWriter(out, overwrite=overwrite) as writer:
+        for d in sorted(dirs, key=lambda p: str(p)):
+            for split in layout.SPLITS:
+                meta = d / split / layout.METADATA_FILE
+                if not meta.is_file():
+                    continue
+                for record in read_metadata_records(meta):
+                    image = (d / split / record["file_name"]).read_bytes()
+                    writer.add(split, {k: v for k, v in record.items() if k != "file_name"}, image)
+            latents = d / layout.LATENTS_FILE
+            for line in latents.read_text(encoding="utf-8").splitlines():
+                latent = json.loads(line)
+                writer.add_sidecar_record(layout.LATENTS_FILE, latent["product_code"], latent)
+        writer.add_extra_file(layout.PROFILE_FILE, _profile_bytes(profile))
+        info = build_info(cfg, profile, writer.split_counts())
+        info["args"] = args
+        info["command"] = synth_command(args)
+        return writer.finish(info, render_card(info))
+
+
+__all__ = ["synthesize", "merge_shards", "render_row", "load_profile", "build_info", "parse_shard"]

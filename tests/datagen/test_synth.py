@@ -1,0 +1,153 @@
+"""synthesize(): DBQ regularities, determinism across workers and shards, atomicity."""
+
+import json
+import re
+
+import pytest
+
+from datagen import layout, reader
+from datagen.config import SynthConfig
+from datagen.errors import UserError
+from datagen.oracle import oracle_answer
+from datagen.profile import builtin_profile
+from datagen.sample import build_row
+from datagen.schema import COLUMN_NAMES
+from datagen.synth import merge_shards, synthesize
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
+def _synth(out, **kw):
+    args = {"rows": 40, "image_size": 64, "seed": 0, "workers": 1, "quiet": True, **kw}
+    return synthesize(SynthConfig(out=str(out), **args))
+
+
+def test_rows_follow_dbq_regularities(tiny_synth):
+    """Constant columns, equal prices, EUR at 0.9225 to the cent, URLs built from title and code."""
+    data = reader.read_dataset(tiny_synth)
+    frame = __import__("pandas").concat(data.values())
+    assert len(frame) == 40 and frame["product_code"].is_unique
+    for col, value in [
+        ("website_name", "Burberry"),
+        ("competence_date", "2023-11-17"),
+        ("country_code", "USA"),
+        ("currency_code", "USD"),
+        ("brand", "BURBERRY"),
+        ("flg_discount", 0),
+    ]:
+        assert set(frame[col]) == {value}
+    assert (frame["price"] == frame["full_price"]).all() and (
+        frame["price_eur"] == frame["full_price_eur"]
+    ).all()
+    assert (abs(frame["full_price"] * 0.9225 - frame["full_price_eur"]) <= 0.0051).all()
+    assert frame["product_code"].between(26_000_000, 80_900_000).all()
+    assert frame["title"].str.len().between(8, 71).all()
+    for title, code, url, img in frame[["title", "product_code", "itemurl", "imageurl"]].itertuples(
+        index=False
+    ):
+        slug = "-".join(w for w in title.lower().split() if w != "and")
+        assert url == f"https://us.burberry.com/{slug}-p{code}"
+        assert img == "N.A." or re.fullmatch(
+            rf"https://assets\.burberry\.com/is/image/Burberryltd/{UUID}", img
+        )
+    assert (frame["file_name"] == frame["product_code"].astype(str) + ".jpg").all()
+
+
+def test_latents_rebuild_rows_and_oracle_matches(tiny_synth):
+    """Each latent alone rebuilds its row; the oracle gets title and category exactly."""
+    profile = builtin_profile()
+    rows = {
+        r["product_code"]: r for f in reader.read_dataset(tiny_synth).values() for r in f.to_dict("records")
+    }
+    latents = [json.loads(x) for x in (tiny_synth / layout.LATENTS_FILE).read_text().splitlines()]
+    assert sorted(lat["product_code"] for lat in latents) == sorted(rows)
+    for latent in latents:
+        row = rows[latent["product_code"]]
+        assert build_row(latent, profile) == {c: row[c] for c in COLUMN_NAMES}
+        answer = oracle_answer(latent, profile)
+        assert answer["title"] == row["title"] and answer["category3_code"] == row["category3_code"]
+        assert abs(answer["full_price"] - row["full_price"]) / row["full_price"] < 0.25
+
+
+def test_info_and_card_describe_the_run(tiny_synth):
+    """dataset_info.json and the card carry generator, version, seed, args, counts and the command."""
+    info = reader.read_info(tiny_synth)
+    assert info["generator"] == "datagen synth" and info["seed"] == 0 and info["rows"] == 40
+    assert info["args"]["rows"] == 40 and info["args"]["image_size"] == 64
+    assert sum(info["split_counts"].values()) == 40 and info["shard"] is None
+    card = (tiny_synth / layout.CARD_FILE).read_text()
+    assert card.startswith("---\n") and "config_name: default" in card
+    assert "datagen synth --rows 40 --out DIR --seed 0 --image-size 64" in card
+
+
+@pytest.mark.slow
+def test_same_bytes_with_one_or_two_workers(tmp_path, tree_bytes):
+    """The worker count changes nothing: every file is byte-identical."""
+    one = _synth(tmp_path / "one", rows=80, workers=1)
+    two = _synth(tmp_path / "two", rows=80, workers=2)
+    assert tree_bytes(one) == tree_bytes(two)
+
+
+def test_seed_changes_the_data(tmp_path, tree_bytes):
+    """Another seed gives other rows."""
+    a = _synth(tmp_path / "a", rows=6, seed=1)
+    b = _synth(tmp_path / "b", rows=6, seed=2)
+    assert tree_bytes(a) != tree_bytes(b)
+
+
+@pytest.mark.slow
+def test_shards_merge_into_the_single_run(tmp_path, tree_bytes, tiny_synth):
+    """Shards 1/3..3/3 keep the whole run's splits, and merged they equal the single run byte for byte."""
+    shards = [_synth(tmp_path / f"s{i}", shard=f"{i}/3") for i in (1, 2, 3)]
+    whole = {r: s for s, f in reader.read_dataset(tiny_synth).items() for r in f["product_code"]}
+    for shard in shards:
+        for split, frame in reader.read_dataset(shard).items():
+            assert all(whole[c] == split for c in frame["product_code"])
+    merged = merge_shards(shards, tmp_path / "merged")
+    assert tree_bytes(merged) == tree_bytes(tiny_synth)
+
+
+def test_merge_refuses_incomplete_or_mixed_shards(tmp_path):
+    """A missing shard or shards of different runs are refused with the reason."""
+    s1 = _synth(tmp_path / "s1", rows=6, shard="1/2")
+    with pytest.raises(UserError, match="exactly once"):
+        merge_shards([s1], tmp_path / "m")
+    other = _synth(tmp_path / "o2", rows=6, seed=5, shard="2/2")
+    with pytest.raises(UserError, match="another run"):
+        merge_shards([s1, other], tmp_path / "m")
+
+
+def test_failure_mid_run_leaves_no_output(tmp_path, monkeypatch):
+    """An exception while rendering leaves neither the output dir nor a temp dir behind."""
+    import datagen.synth as synth_module
+
+    calls = {"n": 0}
+    real = synth_module.render_row
+
+    def flaky(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("disk on fire")
+        return real(*args)
+
+    monkeypatch.setattr(synth_module, "render_row", flaky)
+    with pytest.raises(RuntimeError):
+        _synth(tmp_path / "data", rows=10)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_imagefolder_loads_synthetic_dataset(tiny_synth, tmp_path):
+    """imagefolder (and the card's YAML, via load_dataset(DIR)) give the Image column and schema dtypes."""
+    datasets = pytest.importorskip("datasets")
+    from datagen.schema import COLUMNS
+
+    for ds in (
+        datasets.load_dataset("imagefolder", data_dir=str(tiny_synth), cache_dir=str(tmp_path / "c1")),
+        datasets.load_dataset(str(tiny_synth), cache_dir=str(tmp_path / "c2")),
+    ):
+        assert sum(d.num_rows for d in ds.values()) == 40
+        features = ds["train"].features
+        assert isinstance(features["image"], datasets.Image)
+        assert {n: features[n].dtype for n in COLUMNS} == COLUMNS
+        assert ds["train"][0]["image"].size == (64, 64)
