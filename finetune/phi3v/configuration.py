@@ -74,6 +74,7 @@ class Phi3VConfig(Phi3Config):
         # The hub config pins FlashAttention-2 for its remote code; the choice belongs to whoever loads the
         # model.
         kwargs.pop("_attn_implementation", None)
+        self._set_longrope_factor(kwargs)
         super().__post_init__(**kwargs)
         if self.pad_token_id is not None and self.pad_token_id >= self.vocab_size:
             # Phi3Config's default pad id (32000) only exists in the full vocabulary; the hub file sets none.
@@ -105,6 +106,26 @@ class Phi3VConfig(Phi3Config):
                 )
         if self.img_processor.get("type_feature", "patch") != "patch":
             raise ValueError("img_processor.type_feature: only 'patch' is supported")
+
+    def _set_longrope_factor(self, kwargs: dict) -> None:
+        """Spell out long-RoPE's `factor` (max / original context) as transformers would derive it anyway.
+
+        Same frequencies and attention scaling; it only spares the warning transformers gives for Phi-3's
+        configs, which imply the factor through `original_max_position_embeddings`.
+        """
+        key = "rope_scaling" if kwargs.get("rope_scaling") else None
+        rope = kwargs.get("rope_scaling") if key else self.rope_parameters
+        if not isinstance(rope, dict) or rope.get("factor") is not None:
+            return
+        if (
+            rope.get("rope_type", rope.get("type")) in ("su", "longrope")
+            and self.original_max_position_embeddings
+        ):
+            rope = {**rope, "factor": self.max_position_embeddings / self.original_max_position_embeddings}
+            if key:
+                kwargs[key] = rope
+            else:
+                self.rope_parameters = rope
 
     @property
     def crop_size(self) -> int:

@@ -167,6 +167,7 @@ def trained_tiny(tiny):
     return model, processor
 
 
+@pytest.mark.slow  # trains the tiny model for a few seconds first
 def test_generate_with_cache_equals_without(trained_tiny):
     """Greedy decoding with the KV cache (images at prefill only) equals decoding without it."""
     model, processor = trained_tiny
@@ -177,6 +178,7 @@ def test_generate_with_cache_equals_without(trained_tiny):
     assert len(set(with_cache[0].tolist())) > 1
 
 
+@pytest.mark.slow  # trains the tiny model for a few seconds first
 def test_batched_left_padded_generation_equals_one_by_one(trained_tiny):
     """Left padding with an attention mask changes nothing: batched greedy outputs equal unbatched ones."""
     model, processor = trained_tiny
@@ -190,6 +192,7 @@ def test_batched_left_padded_generation_equals_one_by_one(trained_tiny):
         assert torch.equal(batched[i, :n], single[0, :n]), f"example {i}"
 
 
+@pytest.mark.slow  # trains the tiny model for a few seconds first
 def test_stop_at_end_token_and_decode_answer(trained_tiny):
     """Generation stops at `<|end|>` (or eos); decode_answer returns plain text without specials."""
     model, processor = trained_tiny
@@ -203,6 +206,7 @@ def test_stop_at_end_token_and_decode_answer(trained_tiny):
         assert all(t == processor.pad_token_id for t in ids[stops[0] + 1 :].tolist())
 
 
+@pytest.mark.filterwarnings("ignore:`(gradient|activation)_checkpointing")
 def test_gradient_checkpointing_matches_plain_backward(tiny):
     """Non-reentrant checkpointing gives the same loss and gradients as a plain backward pass."""
     model, processor = load_model("tiny", seed=0)
