@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from datagen import layout
-from datagen.real_config import CompareConfig, ImportConfig, ProfileConfig
+from datagen.real_config import CompareConfig, FitConfig, ImportConfig, ProfileConfig
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
@@ -99,6 +99,26 @@ def profile(**kwargs: Any) -> None:
         click.echo(format_stats(stats, relations, len(table)), nl=False)
 
 
+@click.command("fit")
+@click.argument("data_dir", type=click.Path(exists=True))
+@_option(FitConfig, "out", "--out", "-o", type=click.Path(dir_okay=False))
+@_option(FitConfig, "overwrite")
+def fit(**kwargs: Any) -> None:
+    """Learn a catalogue profile (taxonomy, prices, title words, constants) from a DATASET dir or DBQ file.
+
+    `datagen synth --profile PROFILE.json` then generates data that mimics it, in its country and currency.
+    """
+    from datagen.fit import write_fitted_profile
+
+    profile, out = write_fitted_profile(FitConfig(**kwargs))
+    click.echo(
+        f"{len(profile.taxonomy)} product types, {profile.country_code} {profile.currency_code} "
+        f"(EUR rate {profile.eur_rate:g}), prices {profile.price_min:,.2f}-{profile.price_max:,.2f}"
+    )
+    click.echo(profile.description)
+    click.echo(f"wrote {out} (use it with: datagen synth --profile {out})")
+
+
 @click.command("compare")
 @click.argument("real_dir", type=click.Path(exists=True))
 @click.argument("synth_dir", type=click.Path(exists=True))
@@ -128,4 +148,4 @@ def compare(**kwargs: Any) -> None:
     click.echo(f"wrote {html_path} and {json_path}")
 
 
-COMMANDS: list[click.Command] = [real, profile, compare]
+COMMANDS: list[click.Command] = [real, profile, fit, compare]

@@ -256,3 +256,46 @@ _CATEGORY2 = {
     "Sneakers": "SHOES",
     "Cap": "HATS",
 }
+
+
+# The French catalogue of the fit tests: categories in French, EUR prices, other weights and price levels.
+FRENCH_CATEGORIES = {
+    "WOMAN": "FEMME",
+    "MAN": "HOMME",
+    "KIDS": "ENFANT",
+    "OUTERWEAR": "VÊTEMENTS D'EXTÉRIEUR",
+    "BAGS": "SACS",
+    "SHOES": "CHAUSSURES",
+    "ACCESSORIES": "ACCESSOIRES",
+    "TRENCH COATS": "TRENCHS",
+    "SNEAKERS": "BASKETS",
+    "BOOTS": "BOTTES",
+    "CASHMERE SCARVES": "ÉCHARPES EN CACHEMIRE",
+    "KNITWEAR": "MAILLE",
+    "DRESSES": "ROBES",
+}
+
+
+def french_profile_dict() -> dict:
+    """A known generating profile unlike the built-in one: FRA/EUR, French categories, reweighted, dearer."""
+    import copy
+
+    from datagen.catalogue import US_PROFILE
+
+    data = copy.deepcopy(US_PROFILE)
+    data.update(
+        name="test:fr",
+        description="French variant of the built-in profile (test fixture)",
+        country_code="FRA",
+        currency_code="EUR",
+        eur_rate=1.0,
+        item_url_prefix="https://fr.burberry.com/",
+        image_url_placeholder_rate=0.01,
+        price_min=30.0,
+    )
+    for i, entry in enumerate(data["taxonomy"]):
+        for key in ("category1", "category2", "category3"):
+            entry[key] = FRENCH_CATEGORIES.get(entry[key], entry[key])
+        entry["weight"] = entry["weight"] * (1 + i % 3)
+        entry["price"]["median"] = round(entry["price"]["median"] * 1.15)
+    return data

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from datagen.cli import group
-from datagen.cli_real import real
+from datagen.cli_real import compare, fit, profile, real
 from datagen.errors import run_cli
-from datagen.real_config import ImportConfig
+from datagen.real_config import CompareConfig, FitConfig, ImportConfig, ProfileConfig
 from tests.datagen.fixtures_real import EXPECTED_IMPORTED, fixture_rows, image_server
 
 
@@ -26,9 +26,12 @@ def _ok(argv: list[str], capsys) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("command", "config"), [(real, ImportConfig)])
+@pytest.mark.parametrize(
+    ("command", "config"),
+    [(real, ImportConfig), (profile, ProfileConfig), (fit, FitConfig), (compare, CompareConfig)],
+)
 def test_options_are_the_config_fields(command, config):
-    """Every option of the command is a field of its config and every field an option (no mapping code)."""
+    """Each option or argument of a command is a field of its config and each field one (no mapping code)."""
     options = {p.name for p in command.params if p.name != "help"}
     assert options == {f.name for f in dataclasses.fields(config)}
 

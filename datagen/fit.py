@@ -1,0 +1,478 @@
+"""`datagen fit`: learn a ``CatalogueProfile`` from a dataset, so `datagen synth --profile` mimics it.
+
+What is learned, and how:
+
+- **constants**: the most frequent website, date, country, currency and brand; the EUR rate as the median of
+  ``full_price_eur / full_price`` (4 decimals); the URL prefixes of itemurl (before the slug) and imageurl
+  (before the last ``/``); the share of non-URL imageurls and their placeholder (``N.A.``);
+- **titles**: each title is parsed against the built-in vocabulary (sizes, lines, patterns, materials,
+  trims after "and", details, "in <colour>", product nouns), longest phrase first, case-insensitive. Words
+  it does not know become new *lines* (names drawn as an emblem), so a foreign catalogue's words survive;
+  a category without a known noun learns one from its titles' common last words;
+- **taxonomy**: one entry per (category1, category2, category3, noun), weighted by its rows; its options are
+  the counts of each parsed word; its silhouette comes from the noun's built-in entry, else from keyword
+  rules over category3, noun, category2 and category1 in several languages, with a per-category fallback;
+- **prices**: per entry a log-normal (median, sigma of log price shrunk towards the catalogue's for small
+  entries) and the observed min/max; each word's ``price_mult`` is the exp of the shrunk mean log-price
+  residual of the rows that name it, so synthetic prices depend on visible attributes as the real ones do.
+
+``fit_table`` is pure (a DataFrame in, a validated profile out); ``fit_profile`` reads a dataset dir or file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datagen.download import write_atomic
+from datagen.errors import UserError
+from datagen.profile import CatalogueProfile, builtin_profile
+from datagen.real_config import FitConfig
+from datagen.render_shapes import EMBLEMS
+from datagen.schema import NOT_AVAILABLE
+from datagen.stats import read_table
+
+MIN_CODE_DOMAIN = 1_000_000  # synth draws unique codes from the range: leave room for more rows than seen
+SIGMA_PRIOR_ROWS = 3.0  # small entries borrow this many rows' worth of the catalogue-wide sigma
+MULT_PRIOR_ROWS = 2.0  # a word's price multiplier is shrunk towards 1 by this many rows
+MAX_LINE_WORDS, MAX_LINE_CHARS = 3, 30
+FALLBACK_SILHOUETTE = "gift_box"  # a plain box: honest about not knowing the shape
+_STRIP = "\"'«»“”‘’()[]{},.;:!?"
+_VOCAB_KINDS = {
+    "size": "sizes",
+    "line": "lines",
+    "pattern": "patterns",
+    "material": "materials",
+    "detail": "details",
+}
+
+# Keyword rules: the first silhouette whose keyword starts a word of the text wins. Texts are tried in the
+# order category3, noun, category2, category1. Keywords cover English, French, Italian, German and Spanish.
+SILHOUETTE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("trench", ("trench",)),
+    ("puffer", ("puffer", "doudoune", "piumin", "daunen", "plumífero", "plumas")),
+    ("quilted_jacket", ("quilted", "matelass", "trapuntat", "stepp", "acolchad")),
+    ("cape", ("cape", "capes", "poncho", "mantell", "capa")),
+    ("blazer", ("blazer", "tailor", "tailleur", "sartorial", "costume", "anzug", "traje")),
+    ("trench", ("coat", "manteau", "cappott", "mantel", "abrigo")),
+    ("field_jacket", ("jacket", "veste", "giacc", "giubb", "jacke", "chaqueta", "blouson", "outerwear")),
+    ("backpack", ("backpack", "sac à dos", "zaino", "rucksack", "mochila")),
+    ("crossbody", ("crossbody", "bandoulière", "tracolla", "umhänge", "messenger", "bandolera")),
+    ("tote", ("tote", "cabas", "shopper")),
+    ("bucket_bag", ("bucket bag", "sac seau", "secchiello")),
+    ("shoulder_bag", ("shoulder", "épaule", "spalla", "bag", "sac", "borse", "borsa", "tasche", "taschen")),
+    ("shoulder_bag", ("bolso", "bolsos", "clutch", "pochette")),
+    ("sneaker", ("sneaker", "baskets", "trainer", "tennis", "zapatilla")),
+    ("boot", ("boot", "botte", "bottine", "stival", "stiefel", "bota")),
+    ("pump", ("pump", "escarpin", "décolleté", "heel", "sandal", "sandale", "sandali", "tacón")),
+    ("loafer", ("loafer", "mocassin", "derby", "shoe", "chaussure", "scarpe", "schuhe", "zapato")),
+    ("bucket_hat", ("bucket hat", "bob")),
+    ("gloves", ("glove", "gant", "guant", "handschuh")),
+    ("cap", ("cap", "casquette", "cappell", "hat", "chapeau", "mütze", "beanie", "bonnet", "gorra")),
+    ("belt", ("belt", "ceinture", "cintur", "gürtel")),
+    ("sunglasses", ("sunglass", "eyewear", "optical", "lunette", "occhial", "brille", "gafas")),
+    ("key_charm", ("charm", "key", "porte-clé", "portachiavi", "llavero", "bag accessor")),
+    ("card_case", ("card", "porte-carte", "porta carte", "kartenetui", "tarjetero")),
+    (
+        "wallet",
+        ("wallet", "portefeuille", "portafoglio", "geldbörse", "billetera", "cartera", "small leather"),
+    ),
+    ("wallet", ("petite maroquinerie", "piccola pelletteria", "marroquinería")),
+    ("silk_scarf", ("silk scarf", "square scarf", "carré", "foulard")),
+    ("scarf", ("scarf", "scarves", "écharpe", "echarpe", "sciarp", "schal", "bufanda", "stole")),
+    (
+        "necklace",
+        ("necklace", "jewel", "bijou", "gioiell", "schmuck", "joya", "collier", "bracelet", "earring"),
+    ),
+    ("perfume", ("fragrance", "parfum", "perfume", "profum", "eau de", "duft")),
+    (
+        "lipstick",
+        ("lipstick", "make-up", "makeup", "maquillage", "trucco", "lip", "beauty", "beauté", "bellezza"),
+    ),
+    ("blanket", ("blanket", "cushion", "home", "plaid", "couverture", "coperta", "maison", "decke")),
+    ("gift_box", ("gift", "coffret", "regalo", "geschenk")),
+    ("onesie", ("all-in-one", "bodysuit", "onesie", "grenouill", "tutina", "pelele")),
+    ("hoodie", ("hoodie", "sweatshirt", "sweat", "felpa", "sudadera")),
+    ("polo", ("polo",)),
+    ("tshirt", ("t-shirt", "tee", "t shirt", "camiseta")),
+    ("sweater", ("knit", "sweater", "cardigan", "maille", "pull", "maglia", "maglion", "strick", "jersey")),
+    ("shirt", ("shirt", "chemise", "camicia", "hemd", "camisa", "top", "blouse", "blusa")),
+    ("trousers", ("trouser", "pant", "pantalon", "pantalone", "hose", "short", "jean", "denim")),
+    ("dress", ("dress", "robe", "abito", "abiti", "kleid", "vestido")),
+    ("skirt", ("skirt", "jupe", "gonna", "falda")),
+    ("swim_shorts", ("swim short", "short de bain")),
+    ("swimsuit", ("swim", "maillot", "bagno", "bade", "baño", "bikini")),
+)
+KIDS_WORDS = ("kid", "child", "enfant", "bambin", "kinder", "niñ", "infant", "baby", "bébé", "girl", "boy")
+KIDS_SHAPES = {
+    "sneaker": "kids_sneaker",
+    "dress": "kids_dress",
+    "shirt": "kids_top",
+    "tshirt": "kids_top",
+    "polo": "kids_top",
+    "hoodie": "kids_top",
+    "sweater": "kids_top",
+    "trench": "duffle",
+    "field_jacket": "duffle",
+    "puffer": "duffle",
+    "quilted_jacket": "duffle",
+}
+
+
+def _words_start(text: str, keyword: str) -> bool:
+    return re.search(r"(?<![^\W_])" + re.escape(keyword), text.lower()) is not None
+
+
+def _for_kids(shape: str, category1: str) -> str:
+    return KIDS_SHAPES.get(shape, shape) if any(_words_start(category1, k) for k in KIDS_WORDS) else shape
+
+
+def silhouette_for(category1: str, category2: str, category3: str, noun: str) -> tuple[str, str]:
+    """The drawn shape for a product type, and which text decided it (``fallback`` when none did)."""
+    texts = [("category3", category3), ("noun", noun), ("category2", category2), ("category1", category1)]
+    for source, text in texts:
+        if not text or text == NOT_AVAILABLE:
+            continue
+        for shape, keywords in SILHOUETTE_KEYWORDS:
+            if any(_words_start(text, k) for k in keywords):
+                return _for_kids(shape, category1), source
+    return FALLBACK_SILHOUETTE, "fallback"
+
+
+# -- titles -------------------------------------------------------------------------------------------------
+@dataclass
+class Lexicon:
+    """Known phrases (lower case) of the built-in vocabulary, and the built-in product nouns."""
+
+    phrases: dict[tuple[str, ...], tuple[str, str]]  # words -> (option kind, vocabulary name)
+    trims: dict[tuple[str, ...], str]
+    colours: dict[tuple[str, ...], str]
+    nouns: dict[tuple[str, ...], str]
+    end_sizes: dict[str, str]
+    max_len: int = 4
+
+    @classmethod
+    def from_profile(cls, profile: CatalogueProfile) -> Lexicon:
+        vocab = profile.vocabulary
+        phrases: dict[tuple[str, ...], tuple[str, str]] = {}
+        for kind, section in _VOCAB_KINDS.items():
+            for name, spec in vocab[section].items():
+                if name and spec.get("position", "front") != "none" and spec.get("position") != "end":
+                    phrases.setdefault(_key(name), (kind, name))
+        end_sizes = {n.lower(): n for n, s in vocab["sizes"].items() if s["position"] == "end"}
+        nouns = {_key(e.noun): e.noun for e in profile.taxonomy if e.noun}
+        return cls(
+            phrases=phrases,
+            trims={_key(n): n for n in vocab["trims"]},
+            colours={_key(n): n for n in vocab["colours"]},
+            nouns=nouns,
+            end_sizes=end_sizes,
+        )
+
+
+def _key(text: str) -> tuple[str, ...]:
+    return tuple(text.lower().split())
+
+
+def title_tokens(title: str) -> list[str]:
+    """Words of a title with surrounding punctuation and quotes removed; bare numbers are not words."""
+    return [t for t in (w.strip(_STRIP) for w in title.split()) if t and not t.isdigit()]
+
+
+@dataclass
+class ParsedTitle:
+    """A title split into the grammar's slots; ``unknown`` holds words no slot took, in order."""
+
+    attrs: dict[str, str] = field(default_factory=dict)
+    noun: str | None = None
+    colour: str | None = None
+    unknown: list[str] = field(default_factory=list)
+    unknown_first: bool = True  # did the unknown words come before the pattern/material?
+
+
+def _longest(tokens: list[str], i: int, table: dict, max_len: int) -> tuple[int, object]:
+    for n in range(min(max_len, len(tokens) - i), 0, -1):
+        hit = table.get(tuple(t.lower() for t in tokens[i : i + n]))
+        if hit is not None:
+            return n, hit
+    return 0, None
+
+
+def parse_title(title: str, lexicon: Lexicon, noun: str | None = None) -> ParsedTitle:
+    """Split ``title`` into size, line, pattern, material, trim, detail, noun and colour (pure).
+
+    ``noun`` forces the product noun (a learned one); otherwise the longest known noun ending the title.
+    """
+    tokens = title_tokens(title)
+    parsed = ParsedTitle()
+    if len(tokens) >= 2 and tokens[-1].lower() in lexicon.end_sizes:
+        parsed.attrs["size"] = lexicon.end_sizes[tokens.pop().lower()]
+    for n in range(min(3, len(tokens) - 1), 0, -1):  # "... in Archive Beige"
+        if (
+            len(tokens) > n
+            and tokens[-n - 1].lower() == "in"
+            and _key(" ".join(tokens[-n:])) in lexicon.colours
+        ):
+            parsed.colour = lexicon.colours[_key(" ".join(tokens[-n:]))]
+            del tokens[-n - 1 :]
+            break
+    nouns = {_key(noun): noun} if noun else lexicon.nouns
+    for n in range(min(4, len(tokens)), 0, -1):
+        hit = nouns.get(tuple(t.lower() for t in tokens[-n:]))
+        if hit is not None:
+            parsed.noun = hit
+            del tokens[-n:]
+            break
+    i, seen_core = 0, False
+    while i < len(tokens):
+        if tokens[i].lower() == "and" and i + 1 < len(tokens):
+            n, trim = _longest(tokens, i + 1, lexicon.trims, lexicon.max_len)
+            if trim is not None and "trim" not in parsed.attrs:
+                parsed.attrs["trim"] = str(trim)
+                i += 1 + n
+                continue
+        n, hit = _longest(tokens, i, lexicon.phrases, lexicon.max_len)
+        if hit is not None:
+            kind, name = hit  # type: ignore[misc]
+            if kind not in parsed.attrs:
+                parsed.attrs[kind] = name
+                seen_core = seen_core or kind in ("pattern", "material")
+            i += n  # a second word of a taken slot ("Cashmere Cotton") is known, just not representable
+            continue
+        if tokens[i].lower() != "and":
+            if not parsed.unknown:
+                parsed.unknown_first = not seen_core
+            parsed.unknown.append(tokens[i])
+        i += 1
+    return parsed
+
+
+def _learn_noun(titles: list[str], lexicon: Lexicon) -> str:
+    """The most common run of 1-2 trailing unknown words of ``titles`` (>= 30% of them), else ""."""
+    counts: Counter[str] = Counter()
+    for title in titles:
+        p = parse_title(title, lexicon)
+        tokens = title_tokens(title)
+        if p.noun or not p.unknown or not tokens or tokens[-1] != p.unknown[-1]:
+            continue
+        counts[p.unknown[-1]] += 1
+        if len(p.unknown) >= 2 and tokens[-2:] == p.unknown[-2:]:
+            counts[" ".join(p.unknown[-2:])] += 1
+    if not counts:
+        return ""
+    best = max(counts.items(), key=lambda kv: (kv[1] * (1.2 if " " in kv[0] else 1.0), kv[0]))
+    return best[0] if best[1] >= 0.3 * len(titles) else ""
+
+
+# -- fitting ------------------------------------------------------------------------------------------------
+def _mode(series: pd.Series) -> str:
+    counts = series.astype(str).value_counts()
+    return str(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
+
+
+def _url_prefixes(df: pd.DataFrame) -> tuple[str, str, str, float]:
+    item = []
+    for url, code in zip(df["itemurl"].astype(str), df["product_code"], strict=True):
+        head = re.sub(rf"-p{int(code)}$", "", url)
+        item.append(head.rsplit("/", 1)[0] + "/" if "/" in head else "")
+    images = df["imageurl"].astype(str)
+    is_url = images.str.match(r"https?://")
+    image_prefix = _mode(images[is_url].map(lambda u: u.rsplit("/", 1)[0] + "/")) if is_url.any() else ""
+    placeholder = _mode(images[~is_url]) if (~is_url).any() else NOT_AVAILABLE
+    return _mode(pd.Series(item)), image_prefix, placeholder, float((~is_url).mean())
+
+
+def _line_spec(name: str, position: str, mult: float) -> dict:
+    return {
+        "emblem": EMBLEMS[zlib.crc32(name.encode("utf-8")) % len(EMBLEMS)],
+        "price_mult": mult,
+        "position": position,
+    }
+
+
+def _fallback_noun(category2: str, category3: str, materials: Counter[str]) -> str:
+    """No noun learned: "" when a named material ends the titles (perfumes), else the category's name."""
+    if materials and max(materials.items(), key=lambda kv: (kv[1], kv[0]))[0]:
+        return ""
+    return (category3 if category3 != NOT_AVAILABLE else category2).title()
+
+
+def _shrunk_mult(residuals: list[float]) -> float:
+    mult = math.exp(sum(residuals) / (len(residuals) + MULT_PRIOR_ROWS))
+    return float(round(min(max(mult, 0.2), 5.0), 4))
+
+
+def fit_table(df: pd.DataFrame, name: str = "fit", source: str = "") -> CatalogueProfile:
+    """Learn a profile from a table of the 17 DBQ columns; see the module docstring. Pure.
+
+    Raises:
+        UserError: the table has no rows with a positive price (the profile would not validate).
+    """
+    base = builtin_profile()
+    lexicon = Lexicon.from_profile(base)
+    df = df[df["full_price"] > 0].reset_index(drop=True)
+    log_price = np.log(df["full_price"].to_numpy(dtype=float))
+    group_cols = ["category1_code", "category2_code", "category3_code"]
+
+    # Nouns: known ones from the title, else one learned per category triple.
+    learned_noun: dict[tuple[str, str, str], str] = {}
+    parsed: list[ParsedTitle] = [parse_title(t, lexicon) for t in df["title"].astype(str)]
+    for key, idx in df.groupby(group_cols, sort=True).indices.items():
+        if sum(parsed[i].noun is not None for i in idx) < 0.5 * len(idx):
+            learned_noun[key] = _learn_noun([str(df["title"][i]) for i in idx], lexicon)
+            for i in idx:
+                if parsed[i].noun is None and learned_noun[key]:
+                    parsed[i] = parse_title(str(df["title"][i]), lexicon, noun=learned_noun[key])
+
+    # Unknown words become lines: a phrase seen twice, else the row's most frequent single word seen twice.
+    phrase_counts = Counter(" ".join(p.unknown[:MAX_LINE_WORDS]) for p in parsed if p.unknown)
+    word_counts = Counter(w for p in parsed for w in p.unknown)
+    line_position: dict[str, Counter[str]] = defaultdict(Counter)
+    for p in parsed:
+        if not p.unknown or "line" in p.attrs:
+            continue
+        phrase = " ".join(p.unknown[:MAX_LINE_WORDS])
+        if phrase_counts[phrase] < 2 or len(phrase) > MAX_LINE_CHARS:
+            best = max(p.unknown, key=lambda w: (word_counts[w], w))
+            phrase = best if word_counts[best] >= 2 and len(best) <= MAX_LINE_CHARS else ""
+        if phrase:
+            p.attrs["line"] = phrase
+            line_position[phrase]["front" if p.unknown_first else "noun"] += 1
+
+    # Entries: one per (category triple, noun).
+    entry_rows: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(parsed):
+        key = tuple(str(df[c][i]) for c in group_cols)
+        noun = p.noun if p.noun is not None else learned_noun.get(key, "")  # type: ignore[arg-type]
+        entry_rows[(*key, noun)].append(i)  # type: ignore[arg-type]
+
+    global_sigma = float(np.std(log_price, ddof=1)) if len(df) > 1 else 0.3
+    residual_by_word: dict[tuple[str, str], list[float]] = defaultdict(list)
+    entries, fallbacks = [], []
+    noun_shape: dict[str, str] = {}
+    for (
+        e
+    ) in base.taxonomy:  # the first entry of a noun is the adult one ("Sneakers": sneaker, not kids_sneaker)
+        noun_shape.setdefault(e.noun, e.silhouette)
+    for (cat1, cat2, cat3, noun), rows in sorted(entry_rows.items()):
+        prices = df["full_price"].to_numpy(dtype=float)[rows]
+        logs = log_price[rows]
+        centre = float(np.median(logs))
+        sd = float(np.std(logs, ddof=1)) if len(rows) > 1 else 0.0
+        sigma = (len(rows) * sd + SIGMA_PRIOR_ROWS * global_sigma) / (len(rows) + SIGMA_PRIOR_ROWS)
+        options: dict[str, Counter[str]] = {
+            k: Counter() for k in ("size", "line", "pattern", "material", "trim", "detail")
+        }
+        colours = 0
+        for i in rows:
+            attrs = parsed[i].attrs
+            for kind in options:
+                options[kind][attrs.get(kind, "")] += 1
+                if attrs.get(kind):
+                    residual_by_word[(kind, attrs[kind])].append(float(log_price[i]) - centre)
+            colours += parsed[i].colour is not None
+        if noun in noun_shape:
+            shape, decided_by = _for_kids(noun_shape[noun], cat1), "noun"
+        else:
+            shape, decided_by = silhouette_for(cat1, cat2, cat3, noun)
+        if decided_by == "fallback":
+            fallbacks.append(f"{cat1}/{cat2}/{cat3}")
+        entries.append(
+            {
+                "category1": cat1,
+                "category2": cat2,
+                "category3": cat3,
+                "noun": noun or _fallback_noun(cat2, cat3, options["material"]),
+                "silhouette": shape,
+                "weight": float(len(rows)),
+                "price": {
+                    "median": round(float(np.median(prices)), 2),
+                    "sigma": round(sigma, 4),
+                    "min": round(float(prices.min()), 2),
+                    "max": round(float(prices.max()), 2),
+                },
+                "options": {k: dict(sorted(c.items())) for k, c in options.items()},
+                "title_colour": colours >= 0.5 * len(rows),
+            }
+        )
+
+    vocabulary = copy.deepcopy(base.vocabulary)
+    section_of = {**_VOCAB_KINDS, "trim": "trims"}
+    for (kind, word), residuals in residual_by_word.items():
+        mult = _shrunk_mult(residuals)
+        if kind == "line" and word not in vocabulary["lines"]:
+            where = line_position[word]
+            position = "front" if where["front"] >= where["noun"] else "noun"
+            vocabulary["lines"][word] = _line_spec(word, position, mult)
+        else:
+            vocabulary[section_of[kind]][word]["price_mult"] = mult
+
+    item_prefix, image_prefix, placeholder, placeholder_rate = _url_prefixes(df)
+    codes = df["product_code"].astype(np.int64)
+    code_min = int(codes.min())
+    code_max = max(int(codes.max()), code_min + MIN_CODE_DOMAIN - 1)
+    ratio = df["full_price_eur"].to_numpy(dtype=float) / df["full_price"].to_numpy(dtype=float)
+    description = f"Fitted by datagen fit from {source or 'a table'} ({len(df)} rows, {len(entries)} entries)"
+    if fallbacks:
+        description += f"; drawn as {FALLBACK_SILHOUETTE} for lack of a keyword: {', '.join(fallbacks)}"
+    data = {
+        "name": name,
+        "description": description,
+        "website_name": _mode(df["website_name"]),
+        "competence_date": _mode(df["competence_date"]),
+        "country_code": _mode(df["country_code"]),
+        "currency_code": _mode(df["currency_code"]),
+        "brand": _mode(df["brand"]),
+        "eur_rate": round(float(np.median(ratio)), 4),
+        "item_url_prefix": item_prefix,
+        "image_url_prefix": image_prefix,
+        "image_url_placeholder": placeholder,
+        "image_url_placeholder_rate": round(placeholder_rate, 4),
+        "product_code_min": code_min,
+        "product_code_max": code_max,
+        "price_min": round(float(df["full_price"].min()), 2),
+        "price_max": round(float(df["full_price"].max()), 2),
+        "price_noise": base.price_noise,
+        "taxonomy": entries,
+        "vocabulary": vocabulary,
+    }
+    return CatalogueProfile.from_dict(data, source="fitted profile")
+
+
+def fit_profile(data_dir: str | Path) -> CatalogueProfile:
+    """Learn a profile from a DATASET dir (all splits) or a DBQ table file. See ``fit_table``.
+
+    Raises:
+        UserError: the path is not a readable dataset.
+    """
+    path = Path(data_dir)
+    return fit_table(read_table(path), name=f"fit:{path.name}", source=str(path))
+
+
+def write_fitted_profile(cfg: FitConfig) -> tuple[CatalogueProfile, Path]:
+    """Fit ``cfg.data_dir`` and write the profile JSON to ``cfg.out`` atomically.
+
+    Raises:
+        UserError: ``cfg.out`` exists without ``overwrite``, cannot be written, or the data is unreadable.
+    """
+    out = Path(cfg.out).expanduser()
+    if out.exists() and not cfg.overwrite:
+        raise UserError(f"{out} exists: pass --overwrite to replace it, or choose another --out")
+    if out.is_dir():
+        raise UserError(f"{out} is a dir: --out names the profile JSON file to write")
+    profile = fit_profile(cfg.data_dir)
+    text = json.dumps(profile.to_dict(), indent=1, ensure_ascii=False) + "\n"
+    try:
+        write_atomic(out, text.encode("utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror}; choose another --out") from None
+    return profile, out
