@@ -71,8 +71,7 @@ class Phi3VConfig(Phi3Config):
     eos_token_id: int | list[int] | None = 2
 
     def __post_init__(self, **kwargs):
-        # The hub config pins FlashAttention-2 for its remote code; the choice belongs to whoever loads the
-        # model.
+        # The hub config pins FlashAttention-2 for its remote code; whoever loads the model chooses.
         kwargs.pop("_attn_implementation", None)
         self._set_longrope_factor(kwargs)
         super().__post_init__(**kwargs)

@@ -73,8 +73,8 @@ class Phi3VModel(Phi3Model, Phi3VPreTrainedModel):
         """Token embeddings with image features written over the placeholder (negative-id) positions.
 
         Image features are taken in the order the placeholders appear in the row-major (batch, seq) layout,
-        which is the order of `pixel_values`. Without `pixel_values` (decode steps) placeholders embed as id
-        0.
+        which is the order of `pixel_values`. Without `pixel_values` (decode steps) placeholders embed as
+        id 0.
         """
         embeds = self.embed_tokens(input_ids.clamp(min=0))
         if pixel_values is None:

@@ -245,9 +245,8 @@ class Phi3VProcessor:
         if answer is not None:
             target = f"{answer}{END}"
             full = self._tokenize_with_images(build_prompt() + target, vision["num_img_tokens"])
-            # Tokenized in context when the prompt's tokens stay a prefix (they do for ours and Phi-3's
-            # tokenizers); otherwise the answer is tokenized on its own so the prompt matches what generation
-            # sees.
+            # In context when the prompt's tokens stay a prefix of the whole text's (always with the tiny
+            # tokenizer); else the answer alone, so the prompt still matches what generation sees.
             if full[: len(prompt_ids)] == prompt_ids:
                 answer_ids = full[len(prompt_ids) :]
             else:

@@ -1,5 +1,4 @@
-"""Phi-3-Vision image embedding: CLIP tower, 2x2-merged HD crop features, learnable separators, MLP
-projection.
+"""Phi-3-Vision image embedding: CLIP tower, 2x2-merged crop features, separators, MLP projection.
 
 Facts followed (the hub's image_embedding_phi3_v.py, vLLM phi3v.py): features are the second-to-last CLIP
 layer's output without the class token; each crop's g x g patch grid is merged 2x2 into (g/2)^2 tokens of
@@ -50,8 +49,7 @@ class Phi3VImageEmbedding(nn.Module):
         )
         n_layers = vision.num_hidden_layers
         layer_idx = config.vision_layer_idx
-        # hidden_states[k] is the output of layer k (0 = embeddings after pre_layrnorm); run only what is
-        # read.
+        # hidden_states[k] is layer k's output (0: embeddings after pre_layrnorm); only those read are run.
         self.num_layers_used = layer_idx + n_layers + 1 if layer_idx < 0 else layer_idx
         if not 0 <= self.num_layers_used <= n_layers:
             raise ValueError(
@@ -64,14 +62,12 @@ class Phi3VImageEmbedding(nn.Module):
             layer.requires_grad_(False)
 
     def num_image_tokens(self, h_crops: int, w_crops: int) -> int:
-        """Tokens for an image padded to h_crops x w_crops crops: (h*w + 1)*m^2 + 1 + (h + 1)*m with m =
-        grid/2."""
+        """Tokens for an image padded to h_crops x w_crops crops: (h*w + 1)*m^2 + 1 + (h + 1)*m, m = g/2."""
         m = self.merged
         return (h_crops * w_crops + 1) * m * m + 1 + (h_crops + 1) * m
 
     def encode_crops(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 3, c, c) pixels -> (N, g*g, C) patch features of the selected CLIP layer, class token
-        dropped."""
+        """(N, 3, c, c) pixels -> (N, g*g, C) features of the selected CLIP layer, class token dropped."""
         vm = self.img_processor.vision_model
         hidden = vm.pre_layrnorm(vm.embeddings(crops))
         for layer in vm.encoder.layers[: self.num_layers_used]:
@@ -122,8 +118,7 @@ class Phi3VImageEmbedding(nn.Module):
     def _layout_index(
         self, h_crops: list[int], w_crops: list[int], used: list[int], n_used: int
     ) -> torch.Tensor:
-        """Row of the feature bank for every image token, in sequence order (built per image, not per
-        token)."""
+        """Row of the feature bank for each image token, in sequence order (built per image, not token)."""
         m = self.merged
         per_crop = m * m
         sub_sep, glb_sep = n_used * per_crop, n_used * per_crop + 1
