@@ -5,7 +5,7 @@
   on any CPU.
 - `phi3v`: microsoft/Phi-3-vision-128k-instruct, the real weights (hub id, or a local copy of the repository).
 - `phi3v-random`: the full-size architecture with random weights and no download, for speed and memory
-benchmarks.
+  benchmarks (its tokenizer is the offline tiny one: ids fit the 32,064-row vocabulary, text quality moot).
 
 Every size is a field of the config the preset returns, so `build_config("tiny", num_hidden_layers=2,
 vision_config={"image_size": 56})` or `load_model("tiny", overrides={...})` tune it.
@@ -160,8 +160,7 @@ def _preset(name: str) -> Preset:
 
 
 def build_config(name: str, **overrides: Any) -> Phi3VConfig:
-    """The config of preset `name` with `overrides` (Phi3VConfig fields; dicts such as `vision_config` are
-    merged)."""
+    """Preset `name`'s config with `overrides` (Phi3VConfig fields; `vision_config` and other dicts merge)."""
     fields = _merge(_preset(name).config_fields(), overrides)
     if fields.get("rope_scaling") and "num_attention_heads" in overrides:
         _fit_rope_factors(fields)
@@ -169,8 +168,7 @@ def build_config(name: str, **overrides: Any) -> Phi3VConfig:
 
 
 def _fit_rope_factors(fields: dict[str, Any]) -> None:
-    """Resize long-RoPE factor lists when an override changes the head size (one factor per rotary
-    frequency)."""
+    """Resample long-RoPE factor lists when an override changes the head size (one per frequency)."""
     half = fields["hidden_size"] // fields["num_attention_heads"] // 2
     for key in ("short_factor", "long_factor"):
         factors = fields["rope_scaling"][key]
@@ -181,8 +179,7 @@ def _fit_rope_factors(fields: dict[str, Any]) -> None:
 
 
 def count_parameters(config: Phi3VConfig) -> int:
-    """Number of parameters of the model `config` describes, counted on the meta device (nothing
-    allocated)."""
+    """Parameters of the model `config` describes, counted on the meta device (nothing allocated)."""
     with torch.device("meta"):
         model = Phi3VForCausalLM(config)
     return sum(p.numel() for p in model.parameters())
@@ -221,15 +218,10 @@ def _random_model(
     tokenizer = build_tiny_tokenizer(
         corpus, vocab_size=config.vocab_size if preset.name == "tiny" else DEFAULT_VOCAB_SIZE
     )
-    if preset.name == "tiny":
-        config.vocab_size = (
-            -(-len(tokenizer) // 64) * 64
-        )  # the tokenizer's size, rounded up for matmul shapes
+    if preset.name == "tiny":  # the tokenizer's size, rounded up to a multiple of 64 for matmul shapes
+        config.vocab_size = -(-len(tokenizer) // 64) * 64
     if len(tokenizer) > config.vocab_size:
         raise UserError(f"the tokenizer has {len(tokenizer)} ids but the model only {config.vocab_size}")
-    config.bos_token_id = tokenizer.bos_token_id
-    config.eos_token_id = tokenizer.eos_token_id
-    config.pad_token_id = tokenizer.pad_token_id
     config._attn_implementation = attn
     with torch.random.fork_rng(devices=[]), torch.device(device or "cpu"):
         torch.manual_seed(seed)
