@@ -85,16 +85,19 @@ def expected_price(latent: Mapping, profile: CatalogueProfile | None = None) -> 
 
 
 def snap_price(price: float) -> float:
-    """Nearest retail price point: <100 ends in 0/2/5/8; <1,000 in 20/50/90; <10,000 in 50/90; else 500s."""
+    """Nearest retail price point: under 100 ends in 0/2/5/8; under 500 any 10; under 1,000 ends in 20/50/90;
+    under 10,000 in 50/90; above, 500s."""
     if price < 100:
         base = math.floor(price / 10) * 10
         points = [base + d for d in (-2, 0, 2, 5, 8, 10)]
+    elif price < 495:
+        return float(round(price / 10) * 10)
     elif price < 1000:
         base = math.floor(price / 100) * 100
-        points = [base - 10] + [base + d for d in (20, 50, 90, 120)]
+        points = [base - 10, base + 20, base + 50, base + 90]
     elif price < 10000:
         base = math.floor(price / 100) * 100
-        points = [base - 10, base + 50, base + 90, base + 150]
+        points = [base - 10, base + 50, base + 90]
     else:
         return float(round(price / 500) * 500)
     return float(min(points, key=lambda p: (abs(p - price), p)))

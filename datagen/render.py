@@ -27,6 +27,7 @@ from datagen.profile import CatalogueProfile
 from datagen.render_shapes import SHAPES, ellipse
 
 JPEG_QUALITY = 90
+EMBLEM_SCALE = 1.4  # emblems drawn larger than their nominal size so line names survive 64-px downsampling
 
 GOLD = (212, 176, 96)
 SILVER = (196, 200, 208)
@@ -233,7 +234,7 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
     if latent["line"]:
         ex, ey, es = shape.emblem
         kind = profile.vocabulary["lines"][latent["line"]]["emblem"]
-        (px, py), r = tf([(ex, ey)])[0], max(2.5, es * unit / 2)
+        (px, py), r = tf([(ex, ey)])[0], max(2.5, es * unit * EMBLEM_SCALE / 2)
         pts = [(px + r * (a * cos_t - b * sin_t), py + r * (a * sin_t + b * cos_t)) for a, b in _emblem(kind)]
         if kind == "ring":
             draw.ellipse((px - r, py - r, px + r, py + r), outline=metal, width=max(2, int(r * 0.45)))

@@ -173,7 +173,7 @@ def _build() -> dict[str, Shape]:
     flap = ((0.05, 0.34), (0.95, 0.34), (0.95, 0.62), (0.5, 0.74), (0.05, 0.62))
     s["shoulder_bag"] = Shape(
         aspect=(0.8, 0.56),
-        parts=(("body", body), ("shade", flap)),
+        parts=(("body", body), ("trim", flap)),
         strokes=(("metal", ellipse(0.5, 0.34, 0.36, 0.32, 16, 180, 360), 0.03),),
         emblem=(0.5, 0.62, 0.2),
     )

@@ -1,0 +1,75 @@
+"""`datagen synth`: flags match SynthConfig, bad input gives one line and exit 2, a good run one summary."""
+
+from dataclasses import fields
+
+import pytest
+
+from datagen.cli import group
+from datagen.cli_synth import synth
+from datagen.config import SynthConfig
+from datagen.errors import run_cli
+
+
+def _run(argv, capsys):
+    """Run the CLI in-process as the console script does; return (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        run_cli(group, argv)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_options_are_the_config_fields():
+    """Every SynthConfig field is a flag and every flag a field (no mapping code to drift)."""
+    names = {p.name for p in synth.params}
+    assert names == {f.name for f in fields(SynthConfig)}
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--rows", "0"], "--rows must be a positive"),
+        (["--rows", "-5"], "--rows must be a positive"),
+        (["--rows", "many"], "many"),
+        (["--shard", "3/2"], "--shard"),
+        (["--shard", "half"], "--shard must look like I/N"),
+        (["--image-size", "16"], "--image-size must be between 32 and 1024"),
+        (["--image-size", "4096"], "--image-size must be between 32 and 1024"),
+        (["--profile", "/nonexistent/p.json"], "no such profile file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, match):
+    """Bad numbers, shard specs, sizes and profiles: exit code 2, one line on stderr, no traceback."""
+    code, _, err = _run(["synth", "--out", str(tmp_path / "d"), "--rows", "3", *args], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert match in err
+
+
+def test_occupied_unwritable_out_and_bad_profile_file(tmp_path, capsys):
+    """A non-empty --out without --overwrite, an --out under a file, an invalid profile: exit 2, one line."""
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    code, _, err = _run(["synth", "--out", str(tmp_path / "full"), "--rows", "3"], capsys)
+    assert code == 2 and "pass --overwrite" in err and err.count("\n") == 1
+    (tmp_path / "file").write_text("x")
+    code, _, err = _run(["synth", "--out", str(tmp_path / "file" / "d"), "--rows", "3"], capsys)
+    assert code == 2 and "choose another --out" in err and err.count("\n") == 1
+    (tmp_path / "p.json").write_text('{"name": 1}')
+    code, _, err = _run(
+        ["synth", "--out", str(tmp_path / "d"), "--rows", "3", "--profile", str(tmp_path / "p.json")], capsys
+    )
+    assert code == 2 and "profile" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+
+
+def test_good_run_prints_one_summary(tmp_path, capsys):
+    """A small run exits 0 and prints one summary line with the split counts."""
+    code, out, _ = _run(
+        ["synth", "--out", str(tmp_path / "d"), "--rows", "12", "--image-size", "48", "--workers", "1"],
+        capsys,
+    )
+    assert code == 0
+    assert out.count("\n") == 1 and "wrote 12 rows" in out and "train" in out
+    assert (tmp_path / "d" / "train").is_dir()
