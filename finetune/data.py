@@ -10,7 +10,6 @@ the same plan and takes its own slice of each global batch.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,14 +156,14 @@ def load_or_encode(cache_dir: Path | None, key: str, encode: Callable[[], Encode
 
 
 class LengthGroupedBatches:
-    """Micro-batches of similar length, in an order fixed by (seed, epoch), split across DDP processes.
+    """Step batches of similar length, in an order fixed by (seed, epoch), split for accumulation and DDP.
 
-    Each epoch: shuffle all examples, cut the permutation into windows of ``group`` global batches, sort each
-    window by length, cut it into global batches of ``batch_size * world_size`` examples and shuffle their
-    order.
-    Process ``rank`` takes its contiguous share of every global batch. The plan is the same in every
-    process, so
-    one process with batch B x W sees exactly the global batches that W processes with batch B see together.
+    Each epoch: shuffle all examples, cut the permutation into windows of ``group`` step batches, sort each
+    window by length (longest first), cut it into step batches of ``batch_size * grad_accum * world_size``
+    examples and shuffle their order. A step batch is cut into ``grad_accum * world_size`` contiguous
+    chunks: micro-batch ``a`` of process ``r`` is chunk ``a * world_size + r``. Every process derives the same
+    plan, so any split of the same global batch (one process with a big batch, accumulation, several
+    processes) sees the same examples in each optimizer step.
     """
 
     def __init__(
@@ -173,68 +172,50 @@ class LengthGroupedBatches:
         batch_size: int,
         *,
         seed: int,
+        grad_accum: int = 1,
         world_size: int = 1,
         rank: int = 0,
-        group: int = 32,
+        group: int = 16,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world of {world_size}")
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
-        self.batch_size = batch_size
         self.seed = seed
-        self.world_size = world_size
-        self.rank = rank
+        self.chunks = grad_accum * world_size  # micro-batches per step batch, all processes together
+        self.step_batch = batch_size * self.chunks
+        self.grad_accum, self.world_size, self.rank = grad_accum, world_size, rank
         self.group = group
         self._cached: tuple[int, list[list[int]]] = (-1, [])
 
-    @property
-    def global_batch(self) -> int:
-        return self.batch_size * self.world_size
-
     def __len__(self) -> int:
-        """Micro-batches per epoch (the same in every process)."""
-        n = len(self.lengths)
-        full, rest = divmod(n, self.global_batch)
-        return full + (1 if rest >= self.world_size else 0)
+        """Optimizer steps per epoch: a last, partial step batch is dropped (other examples each epoch)."""
+        return max(1, len(self.lengths) // self.step_batch)
 
-    def global_batches(self, epoch: int) -> list[list[int]]:
+    def step_batches(self, epoch: int) -> list[list[int]]:
+        """All step batches of ``epoch`` (the same list in every process)."""
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         perm = torch.randperm(len(self.lengths), generator=gen)
-        window = self.global_batch * self.group
+        window = self.step_batch * self.group
         batches: list[list[int]] = []
         for start in range(0, len(perm), window):
             chunk = perm[start : start + window]
-            # stable sort, longest first: ties keep the shuffled order, so the plan is fully determined by the
-            # seed
-            order = torch.sort(self.lengths[chunk], descending=True, stable=True).indices
-            chunk = chunk[order].tolist()
-            batches += [chunk[i : i + self.global_batch] for i in range(0, len(chunk), self.global_batch)]
-        if batches and len(batches[-1]) < self.world_size:
-            batches.pop()  # too few examples to give every process one
-        shuffle = torch.randperm(len(batches), generator=gen).tolist()
-        return [batches[i] for i in shuffle]
+            # stable sort: ties keep the shuffled order, so the plan depends on the seed alone
+            chunk = chunk[torch.sort(self.lengths[chunk], descending=True, stable=True).indices].tolist()
+            batches += [chunk[i : i + self.step_batch] for i in range(0, len(chunk), self.step_batch)]
+        if len(batches) > 1 and len(batches[-1]) < self.step_batch:
+            # dropped whatever the split, so every split of the same global batch makes the same plan
+            batches.pop()
+        order = torch.randperm(len(batches), generator=gen).tolist()
+        return [batches[i] for i in order]
 
-    def epoch(self, epoch: int) -> list[list[int]]:
-        """This process's micro-batches for ``epoch``, in order."""
+    def micro_batches(self, step: int) -> tuple[int, list[list[int]]]:
+        """(epoch, this process's micro-batches) of optimizer step ``step`` (0-based)."""
+        epoch, k = divmod(step, len(self))
         if self._cached[0] != epoch:
-            self._cached = (epoch, [self._share(b) for b in self.global_batches(epoch)])
-        return self._cached[1]
-
-    def _share(self, batch: list[int]) -> list[int]:
-        # near-equal contiguous shares (exactly batch_size each for a full batch); a short last batch gives
-        # smaller
-        # shares, none empty
-        n, w = len(batch), self.world_size
-        return batch[self.rank * n // w : (self.rank + 1) * n // w]
-
-
-def steps_per_epoch(micro_batches: int, grad_accum: int) -> int:
-    return max(1, math.ceil(micro_batches / grad_accum))
-
-
-def step_micro_batches(plan: LengthGroupedBatches, grad_accum: int, step: int) -> tuple[int, list[list[int]]]:
-    """(epoch, micro-batches) of optimizer step ``step`` (0-based): the position is a function of the step."""
-    per_epoch = steps_per_epoch(len(plan), grad_accum)
-    epoch, k = divmod(step, per_epoch)
-    batches = plan.epoch(epoch)
-    return epoch, batches[k * grad_accum : (k + 1) * grad_accum]
+            self._cached = (epoch, self.step_batches(epoch))
+        batch = self._cached[1][k]
+        n = len(batch)
+        # near-equal contiguous chunks (exactly batch_size each for a full step batch)
+        bounds = [i * n // self.chunks for i in range(self.chunks + 1)]
+        mine = [a * self.world_size + self.rank for a in range(self.grad_accum)]
+        return epoch, [batch[bounds[c] : bounds[c + 1]] for c in mine if bounds[c + 1] > bounds[c]]

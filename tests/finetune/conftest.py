@@ -71,3 +71,26 @@ def write_dataset(root: Path, counts: dict[str, int], image_size: int = 48) -> P
 def handmade_dataset(tmp_path: Path) -> Path:
     """12 train, 4 validation, 4 test rows with 48-px images."""
     return write_dataset(tmp_path / "data", {"train": 12, "validation": 4, "test": 4})
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path, handmade_dataset: Path):
+    """Factory of TrainConfigs for quick runs on the handmade dataset (no W&B, no bar, no generation)."""
+    from finetune.config import TrainConfig
+
+    def make(out: str = "run", **changes) -> TrainConfig:
+        values = {
+            "data": str(handmade_dataset),
+            "out": str(tmp_path / out),
+            "max_steps": 4,
+            "batch_size": 4,
+            "log_every": 1,
+            "warmup_steps": 0,
+            "no_wandb": True,
+            "quiet": True,
+            "sample_predictions": 0,
+            "num_crops": 1,
+        }
+        return TrainConfig(**{**values, **changes})
+
+    return make

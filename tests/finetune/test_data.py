@@ -60,38 +60,35 @@ def test_cache_key_changes_with_processor_and_split():
 
 
 def test_batches_cover_epoch_and_group_lengths():
-    """Every example once per epoch; batches are sorted by length in windows; order from seed and epoch."""
+    """Every example once per epoch; batches sorted by length in windows; order from seed and epoch."""
     lengths = [(i * 37) % 50 + 10 for i in range(103)]
     plan = data.LengthGroupedBatches(lengths, 8, seed=0, group=4)
-    batches = plan.epoch(0)
-    assert sorted(i for b in batches for i in b) == list(range(103)) and len(batches) == len(plan) == 13
+    batches = [plan.micro_batches(k)[1][0] for k in range(len(plan))]
+    seen = sorted(i for b in batches for i in b)
+    assert len(plan) == 12 and len(seen) == 96 and len(set(seen)) == 96  # the partial last batch is dropped
 
     def padded(bs):
         return sum(max(lengths[i] for i in b) * len(b) for b in bs)
 
-    ungrouped = data.LengthGroupedBatches(lengths, 8, seed=0, group=1).epoch(0)
-    assert padded(batches) < 0.85 * padded(ungrouped)
-    assert (
-        plan.epoch(1) != batches
-        and data.LengthGroupedBatches(lengths, 8, seed=0, group=4).epoch(0) == batches
-    )
+    ungrouped = data.LengthGroupedBatches(lengths, 8, seed=0, group=1)
+    assert padded(batches) < 0.85 * padded(ungrouped.micro_batches(k)[1][0] for k in range(12))
+    assert plan.step_batches(1) != plan.step_batches(0)
+    assert data.LengthGroupedBatches(lengths, 8, seed=0, group=4).step_batches(0) == plan.step_batches(0)
 
 
-def test_processes_share_global_batches():
-    """Two processes with batch B see together exactly what one process with batch 2B sees."""
-    lengths = list(range(40, 0, -1))
-    single = data.LengthGroupedBatches(lengths, 6, seed=3).epoch(2)
-    ranks = [data.LengthGroupedBatches(lengths, 3, seed=3, world_size=2, rank=r).epoch(2) for r in (0, 1)]
-    assert len(ranks[0]) == len(ranks[1]) == len(single)
-    for whole, a, b in zip(single, *ranks, strict=True):
-        assert a + b == whole and a and b
-
-
-def test_step_position_is_a_function_of_the_step():
-    """Optimizer step k uses grad_accum micro-batches; steps wrap into the next epoch."""
-    plan = data.LengthGroupedBatches([5] * 10, 2, seed=0)  # 5 micro-batches per epoch
-    assert data.steps_per_epoch(len(plan), 2) == 3
-    epoch, mbs = data.step_micro_batches(plan, 2, 2)
-    assert epoch == 0 and mbs == plan.epoch(0)[4:]
-    epoch, mbs = data.step_micro_batches(plan, 2, 3)
-    assert epoch == 1 and mbs == plan.epoch(1)[:2]
+@pytest.mark.parametrize(("batch", "accum", "world"), [(3, 1, 2), (2, 3, 1), (1, 2, 3)])
+def test_any_split_of_the_global_batch_sees_the_same_examples(batch, accum, world):
+    """Per step, the micro-batches of all processes together are the step batch of one big-batch process."""
+    lengths = [(i * 13) % 29 + 3 for i in range(40)]
+    big = data.LengthGroupedBatches(lengths, batch * accum * world, seed=3)
+    parts = [
+        data.LengthGroupedBatches(lengths, batch, seed=3, grad_accum=accum, world_size=world, rank=r)
+        for r in range(world)
+    ]
+    assert all(len(p) == len(big) for p in parts)
+    for step in range(len(big) + 2):  # into the next epoch
+        epoch, (whole,) = big.micro_batches(step)
+        pieces = [mb for p in parts for mb in p.micro_batches(step)[1]]
+        assert sorted(i for mb in pieces for i in mb) == sorted(whole)
+        assert all(len(mb) == batch for mb in pieces)
+        assert epoch == step // len(big)

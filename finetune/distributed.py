@@ -1,0 +1,172 @@
+"""Processes and devices: one, or several under torchrun (DDP; FSDP for full fine-tuning of big models).
+
+torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; without them the run is one process.
+CUDA processes talk over NCCL, CPU ones over gloo (that is how the tests run two processes on a laptop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from datagen.errors import UserError
+
+
+@dataclass
+class Processes:
+    """This process's place in the run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def sum(self, value: float) -> float:
+        """Sum of ``value`` over all processes (float64 on the wire)."""
+        if not self.distributed:
+            return float(value)
+        t = torch.tensor([value], dtype=torch.float64, device=self._wire)
+        dist.all_reduce(t)
+        return float(t.item())
+
+    def any(self, flag: bool) -> bool:
+        return self.sum(1.0 if flag else 0.0) > 0
+
+    @property
+    def _wire(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+
+def start_processes() -> Processes:
+    """Join the process group when launched by torchrun; pick this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(
+            backend="nccl" if cuda else "gloo", rank=rank, world_size=world, timeout=timedelta(minutes=30)
+        )
+    return Processes(rank=rank, world_size=world, local_rank=local, device=device)
+
+
+def stop_processes(procs: Processes) -> None:
+    if procs.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_model(
+    model: nn.Module, procs: Processes, *, fsdp: bool, layer_classes: tuple[type, ...]
+) -> nn.Module:
+    """DDP (or FSDP when asked) around ``model`` for several processes; the model itself for one."""
+    if not procs.distributed:
+        return model
+    if fsdp:
+        if procs.device.type != "cuda":
+            raise UserError("--fsdp needs CUDA GPUs: drop --fsdp for CPU runs (DDP is used instead)")
+        from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision
+        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+        return FullyShardedDataParallel(
+            model,
+            auto_wrap_policy=ModuleWrapPolicy(set(layer_classes)),
+            mixed_precision=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32),
+            device_id=procs.device,
+            use_orig_params=True,  # names and requires_grad per parameter (frozen vision, LoRA)
+        )
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [procs.device.index] if procs.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def is_fsdp(model: nn.Module) -> bool:
+    return type(model).__name__ == "FullyShardedDataParallel"
+
+
+@contextlib.contextmanager
+def no_sync(model: nn.Module, skip: bool) -> Iterator[None]:
+    """Skip the gradient all-reduce of DDP/FSDP on accumulation micro-batches that are not the last."""
+    if skip and hasattr(model, "no_sync"):
+        with model.no_sync():
+            yield
+    else:
+        yield
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Trainable parameters by name, full (gathered) on every process; for FSDP a collective call."""
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        return {k: v for k, v in full.items() if k in _clean_names(names)}
+    return {n: p.detach() for n, p in unwrap(model).named_parameters() if p.requires_grad}
+
+
+def _clean_names(names: set[str]) -> set[str]:
+    return {n.replace("_fsdp_wrapped_module.", "").replace("module.", "", 1) for n in names}
+
+
+def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy saved trainable parameters back; every trainable parameter must be present."""
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, strict=False))
+        return
+    params = {n: p for n, p in unwrap(model).named_parameters() if p.requires_grad}
+    missing = sorted(set(params) - set(state))
+    if missing:
+        raise UserError(
+            f"the checkpoint lacks trainable parameters ({missing[0]}, ...): it belongs to another run"
+        )
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(state[name].to(p.device, p.dtype))
+
+
+def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_optimizer_state_dict(model, optimizer, options=opts)
+    return optimizer.state_dict()
+
+
+def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+        return
+    optimizer.load_state_dict(state)

@@ -1,0 +1,401 @@
+"""The fine-tuning recipe: ``train(cfg) -> TrainResult``.
+
+Read top to bottom: claim the RUN dir, read and encode the data, build the model (full, LoRA or QLoRA), then
+run optimizer steps. Each step takes ``grad_accum`` micro-batches; the loss is summed over answer tokens and
+divided by the answer tokens of the whole global batch (all micro-batches, all processes), so any split of a
+global batch over processes and accumulation gives the same gradient. Validation, checkpoints and the best
+model come at intervals; Ctrl-C / SIGTERM end the step, write a checkpoint and return. The parts live in their
+own modules: data, collate, lora, checkpoint, tracking, distributed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from datagen.errors import UserError
+from finetune import checkpoint as ckpt
+from finetune import data as D
+from finetune import distributed as dist
+from finetune import run_layout as names
+from finetune.collate import IGNORE_INDEX, collate_examples
+from finetune.config import TrainConfig, merge_for_resume, resolve
+from finetune.setup import (
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    check_method,
+    encode_splits,
+    export_model,
+    finalize_best,
+    peak_flops,
+    run_record,
+    sample_predictions,
+)
+from finetune.tracking import Tracker, resolve_wandb_mode
+
+OOM_HINT = (
+    "out of GPU memory: try a smaller --batch-size with a larger --grad-accum, --gradient-checkpointing, "
+    "a smaller --num-crops, or --method qlora"
+)
+
+
+@dataclass
+class TrainResult:
+    """What a run did; the CLI prints it as the summary."""
+
+    run_dir: Path
+    steps: int
+    total_steps: int
+    epochs: float
+    train_loss: float | None
+    final_val_loss: float | None
+    best_val_loss: float | None
+    best_step: int | None
+    wall_s: float
+    train_s: float
+    samples_per_s: float
+    tokens_per_s: float
+    peak_memory_gb: float | None = None
+    mfu: float | None = None
+    interrupted: str | None = None  # the signal's name when stopped early
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Fine-tune as ``cfg`` says; see the module docstring.
+
+    Raises:
+        UserError: bad data, occupied RUN, impossible method, a loss that became NaN, running out of
+        GPU memory.
+    """
+    procs = dist.start_processes()
+    try:
+        return _Recipe(cfg, procs).run()
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(OOM_HINT) from None
+    finally:
+        dist.stop_processes(procs)
+
+
+class _Recipe:
+    def __init__(self, cfg: TrainConfig, procs: dist.Processes) -> None:
+        self.procs = procs
+        self.started = time.perf_counter()
+        # Everything a user can get wrong is checked before the RUN dir is touched.
+        self.frames = D.read_training_splits(cfg.data)
+        if not cfg.resume:
+            check_method(resolve(cfg))
+        run = Path(cfg.out).expanduser().absolute()
+        saved = None
+        if procs.is_main:  # the main process claims the dir; the others read what it decided
+            run, saved = ckpt.claim_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
+        procs.barrier()
+        if cfg.resume and not procs.is_main:
+            saved = ckpt.read_json(run / names.CONFIG_FILE)
+        if cfg.resume and (run / names.MODEL_DIR).is_dir():
+            raise UserError(
+                f"--resume: the run in {run} has finished ({names.MODEL_DIR}/ is written): nothing to do"
+            )
+        self.cfg = merge_for_resume(saved["train"], cfg) if saved else resolve(cfg)
+        check_method(self.cfg)
+        self.run_dir = run
+        self.stop_signal: str | None = None
+
+    # -- setup -------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        cfg, procs, frames = self.cfg, self.procs, self.frames
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        dataset = D.dataset_record(cfg.data, frames)
+        if procs.is_main:
+            self._record_run(dataset)
+        self.model, self.processor, self.flops = build_model(cfg, frames[D.TRAIN], procs.device)
+        self.train_set, self.val_set = encode_splits(
+            cfg, self.run_dir, frames, self.processor, dataset, procs
+        )
+        self.val_frame = frames[D.VALIDATION]
+        self.plan = D.LengthGroupedBatches(
+            self.train_set.lengths,
+            cfg.batch_size,
+            seed=cfg.seed,
+            grad_accum=cfg.grad_accum,
+            world_size=procs.world_size,
+            rank=procs.rank,
+        )
+        per_epoch = len(self.plan)
+        self.steps_per_epoch = per_epoch
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
+        self.eval_every = cfg.eval_every or per_epoch
+        self.save_every = cfg.save_every or self.eval_every
+        fsdp = bool(cfg.fsdp) if cfg.fsdp is not None else (cfg.method == "full" and self.flops.params > 1e9)
+        self.wrapped = dist.wrap_model(self.model, procs, fsdp=fsdp, layer_classes=self.flops.layer_classes)
+        self.optimizer = build_optimizer(self.wrapped, cfg, procs.device)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
+        self.step, self.best_val, self.best_step = 0, math.inf, None
+        self.last_val: float | None = None
+        resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
+        if resume_from is not None:
+            self._restore(ckpt.load_checkpoint(resume_from))
+        else:
+            torch.manual_seed(cfg.seed)
+        self.tracker = Tracker(
+            self.run_dir,
+            config=ckpt.read_json(self.run_dir / names.CONFIG_FILE) if procs.is_main else {},
+            wandb_mode=resolve_wandb_mode(cfg.wandb, cfg.no_wandb),
+            project=cfg.wandb_project,
+            active=procs.is_main,
+            resume_step=self.step if cfg.resume else None,
+        )
+
+    def _record_run(self, dataset: dict) -> None:
+        cfg = self.cfg
+        path = self.run_dir / names.DATASET_FILE
+        if cfg.resume and path.is_file():
+            before = ckpt.read_json(path)
+            if before.get("fingerprint") != dataset["fingerprint"]:
+                raise UserError(
+                    f"--resume: {cfg.data} is not the dataset this run started on (fingerprint changed): "
+                    f"pass --data {before.get('path')} or start a new run"
+                )
+        ckpt.write_json(self.run_dir / names.CONFIG_FILE, run_record(cfg))
+        ckpt.write_json(path, dataset)
+
+    def _restore(self, saved: ckpt.Checkpoint) -> None:
+        dist.load_trainable_state(self.wrapped, saved.trainable)
+        dist.load_optimizer_state(self.wrapped, self.optimizer, saved.optimizer)
+        self.scheduler.load_state_dict(saved.scheduler)
+        ckpt.restore_rng(saved.rng, saved.state["rng"])
+        self.step = saved.step
+        self.best_val = saved.state.get("best_val_loss") or math.inf
+        self.best_step = saved.state.get("best_step")
+        self.last_val = saved.state.get("last_val_loss")
+
+    # -- one optimizer step ------------------------------------------------------------------------------
+
+    def _batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return collate_examples([self.train_set[i] for i in indices], self.processor.pad_token_id)
+
+    def _autocast(self):
+        cfg, device = self.cfg, self.procs.device
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+        return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    def _loss_sum(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy summed over the answer tokens (labels shifted by one: token t predicts t + 1)."""
+        device = self.procs.device
+        inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
+        with self._autocast():
+            logits = model(**inputs, use_cache=False).logits
+        labels = batch["labels"][:, 1:].to(device)
+        keep = labels != IGNORE_INDEX
+        return F.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="sum")
+
+    def train_step(self) -> tuple[float, int, int]:
+        """One optimizer step; returns (mean loss per answer token of the global batch, samples, tokens)."""
+        _, micro = self.plan.micro_batches(self.step)
+        batches = [self._batch(ix) for ix in micro]
+        global_tokens = self.procs.sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches))
+        self.wrapped.train()
+        loss_total = 0.0
+        for i, batch in enumerate(batches):
+            with dist.no_sync(self.wrapped, skip=i < len(batches) - 1):
+                loss_sum = self._loss_sum(self.wrapped, batch)
+                # DDP averages gradients over processes, hence the world_size factor
+                (loss_sum * (self.procs.world_size / global_tokens)).backward()
+            loss_total += float(loss_sum.detach())
+        loss = self.procs.sum(loss_total) / global_tokens
+        if not math.isfinite(loss):
+            last = ckpt.latest_checkpoint(self.run_dir)
+            raise UserError(
+                f"the loss became {loss} at step {self.step + 1}; last good checkpoint: {last or 'none'}: "
+                "lower --lr (or raise --warmup-steps) and --resume, or start again"
+            )
+        if self.cfg.max_grad_norm > 0:
+            clip = getattr(self.wrapped, "clip_grad_norm_", None)  # FSDP clips its shards itself
+            params = [p for p in self.wrapped.parameters() if p.requires_grad]
+            clip(self.cfg.max_grad_norm) if clip else nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        samples = sum(b["input_ids"].shape[0] for b in batches)
+        tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+        return loss, samples, tokens
+
+    # -- validation, checkpoints -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean loss per answer token over the validation split (shared among processes)."""
+        self.wrapped.eval()
+        n = (
+            len(self.val_set)
+            if not self.cfg.max_val_examples
+            else min(len(self.val_set), self.cfg.max_val_examples)
+        )
+        mine = list(range(self.procs.rank, n, self.procs.world_size))
+        order = sorted(mine, key=lambda i: self.val_set.lengths[i])
+        total, tokens = 0.0, 0
+        for start in range(0, len(order), self.cfg.batch_size):
+            batch = collate_examples(
+                [self.val_set[i] for i in order[start : start + self.cfg.batch_size]],
+                self.processor.pad_token_id,
+            )
+            total += float(self._loss_sum(self.wrapped, batch))
+            tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+        return self.procs.sum(total) / max(1.0, self.procs.sum(tokens))
+
+    def evaluate_and_keep_best(self) -> None:
+        val = self.validate()
+        self.last_val = val
+        self.tracker.log({"step": self.step, "split": "validation", "loss": val, "epoch": self._epoch()})
+        if val < self.best_val:
+            self.best_val, self.best_step = val, self.step
+            export_model(
+                self.wrapped, self.processor, self.run_dir / names.BEST_DIR, self.cfg, self.procs, merge=False
+            )
+        if self.procs.is_main and self.cfg.sample_predictions:
+            model = dist.unwrap(self.wrapped)
+            self.tracker.log_samples(
+                self.step,
+                sample_predictions(model, self.processor, self.val_frame, self.cfg, self.procs.device),
+            )
+
+    def save(self) -> Path | None:
+        trainable = dist.trainable_state(self.wrapped)
+        optim = dist.optimizer_state(self.wrapped, self.optimizer)
+        path = None
+        if self.procs.is_main:
+            path = ckpt.save_checkpoint(
+                self.run_dir,
+                step=self.step,
+                trainable=trainable,
+                optimizer=optim,
+                scheduler=self.scheduler.state_dict(),
+                state={
+                    "epoch": self._epoch(),
+                    "steps_per_epoch": self.steps_per_epoch,
+                    "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
+                    "best_step": self.best_step,
+                    "last_val_loss": self.last_val,
+                },
+                keep_last=self.cfg.keep_last,
+            )
+        self.procs.barrier()
+        return path
+
+    def _epoch(self) -> float:
+        return round(self.step / self.steps_per_epoch, 4)
+
+    # -- the run -----------------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        self.stop_signal = signal.Signals(signum).name
+
+    def run(self) -> TrainResult:
+        self.setup()
+        cfg, procs = self.cfg, self.procs
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="finetune",
+            unit="step",
+            disable=True if cfg.quiet or not procs.is_main else None,  # None: only on a terminal
+            dynamic_ncols=True,
+        )
+        samples = tokens = 0
+        train_s, window_t, window_samples, first_step = 0.0, time.perf_counter(), 0, self.step
+        loss = None
+        if procs.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(procs.device)
+        try:
+            while self.step < self.total_steps:
+                t0 = time.perf_counter()
+                loss, n_samples, n_tokens = self.train_step()
+                train_s += time.perf_counter() - t0
+                samples, tokens, window_samples = (
+                    samples + n_samples,
+                    tokens + n_tokens,
+                    window_samples + n_samples,
+                )
+                lr = self.scheduler.get_last_lr()[0]
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    rate = procs.sum(window_samples) / max(1e-9, time.perf_counter() - window_t)
+                    self.tracker.log(
+                        {
+                            "step": self.step,
+                            "split": "train",
+                            "loss": loss,
+                            "lr": lr,
+                            "epoch": self._epoch(),
+                            "samples_per_s": rate,
+                        }  # fmt: skip
+                    )
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
+                    window_t, window_samples = time.perf_counter(), 0
+                if self.step % self.eval_every == 0 or self.step == self.total_steps:
+                    self.evaluate_and_keep_best()
+                stop = procs.any(self.stop_signal is not None)
+                ran = self.step - first_step
+                if (
+                    self.step % self.save_every == 0 or stop or ran == cfg.stop_after
+                ) and self.step < self.total_steps:
+                    self.save()
+                if stop or ran == cfg.stop_after:
+                    self.stop_signal = self.stop_signal or ("SIGINT" if stop else "stop-after")
+                    break
+            else:
+                export_model(
+                    self.wrapped, self.processor, self.run_dir / names.MODEL_DIR, cfg, procs, merge=True
+                )
+                finalize_best(self.wrapped, self.processor, self.run_dir / names.BEST_DIR, cfg, procs)
+        finally:
+            bar.close()
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        return self._result(loss, samples, tokens, train_s)
+
+    def _result(self, loss: float | None, samples: int, tokens: int, train_s: float) -> TrainResult:
+        procs = self.procs
+        samples, tokens = procs.sum(samples), procs.sum(tokens)
+        peak = mfu = None
+        if procs.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(procs.device) / 2**30
+            device_peak = peak_flops(procs.device)
+            if device_peak and train_s > 0:
+                mfu = tokens * self.flops.per_token / train_s / (device_peak * procs.world_size)
+        result = TrainResult(
+            run_dir=self.run_dir,
+            steps=self.step,
+            total_steps=self.total_steps,
+            epochs=self._epoch(),
+            train_loss=loss,
+            final_val_loss=self.last_val,
+            best_val_loss=self.best_val if math.isfinite(self.best_val) else None,
+            best_step=self.best_step,
+            wall_s=time.perf_counter() - self.started,
+            train_s=train_s,
+            samples_per_s=samples / train_s if train_s else 0.0,
+            tokens_per_s=tokens / train_s if train_s else 0.0,
+            peak_memory_gb=peak,
+            mfu=mfu,
+            interrupted=self.stop_signal,
+        )
+        self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
+        self.tracker.finish()
+        return result

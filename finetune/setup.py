@@ -1,0 +1,286 @@
+"""The parts the recipe (loop.py) assembles: model and method, optimizer and schedule, encoded data, exports.
+
+Kept out of loop.py so the recipe reads top to bottom in one sitting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import math
+import platform
+import re
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from datagen.errors import UserError
+from datagen.reader import IMAGE_PATH, load_image
+from finetune import checkpoint as ckpt
+from finetune import data as D
+from finetune import distributed as dist
+from finetune import lora
+from finetune import run_layout as names
+from finetune.chat import build_answer
+from finetune.config import TrainConfig
+from finetune.presets import PRESETS, load_model
+from finetune.tracking import Sample
+
+# Dense bf16 peak of one GPU (vendor datasheets), for model FLOPs utilisation; unknown GPUs get no MFU.
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 70e12,
+    "L4": 121e12,
+}
+MAX_ANSWER_TOKENS = 96
+
+
+@dataclass
+class ModelFlops:
+    params: int
+    per_token: float  # training FLOPs per token: forward 2N, backward 2N plus 2N for trained weights
+    layer_classes: tuple[type, ...]  # FSDP wraps each of these
+
+
+def check_method(cfg: TrainConfig) -> None:
+    """Refuse an unknown model spec, or QLoRA where it cannot run, before anything is written.
+
+    Raises:
+        UserError: naming the flag and the fix.
+    """
+    spec = cfg.model
+    if not (spec in PRESETS or Path(spec).expanduser().is_dir() or re.fullmatch(r"[\w.-]+/[\w.-]+", spec)):
+        raise UserError(
+            f"--model {spec!r} is no preset ({', '.join(PRESETS)}), model dir or hub id (owner/name)"
+        )
+    if cfg.method == "qlora":
+        lora.check_qlora_possible()
+
+
+def build_model(
+    cfg: TrainConfig, train_frame: pd.DataFrame, device: torch.device
+) -> tuple[nn.Module, Any, ModelFlops]:
+    """Load the model and processor, apply the method (full / LoRA / QLoRA), move to ``device``."""
+    corpus = None
+    if cfg.is_tiny:
+        corpus = D.tokenizer_corpus(train_frame, D.answer_texts(train_frame, build_answer))
+    # LoRA keeps the frozen base in bf16 on GPUs; full fine-tuning keeps fp32 master weights (autocast
+    # computes in bf16)
+    dtype = torch.bfloat16 if cfg.method in ("lora", "qlora") and device.type == "cuda" else torch.float32
+    model, processor = load_model(
+        cfg.model,
+        dtype=dtype,
+        device=None if cfg.method == "qlora" else device,
+        attn_implementation=cfg.attn_implementation,
+        seed=cfg.seed,
+        corpus=corpus,
+        overrides=model_overrides(cfg),
+    )
+    model.config.use_cache = False
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.method == "full":
+        lora.freeze_for_full(model, bool(cfg.freeze_vision))
+    else:
+        if cfg.method == "qlora":
+            model = lora.quantize_4bit(model, device)
+        model = lora.apply_lora(model, cfg)
+    flops = _flops(model)
+    return model, processor, flops
+
+
+def model_overrides(cfg: TrainConfig) -> dict[str, Any]:
+    return {"num_crops": cfg.num_crops} if cfg.num_crops else {}
+
+
+def _flops(model: nn.Module) -> ModelFlops:
+    total = trained = 0
+    for name, p in model.named_parameters():
+        if "embed_tokens" in name:
+            continue  # a lookup, not a matmul
+        total += p.numel()
+        trained += p.numel() if p.requires_grad else 0
+    wanted = set(
+        getattr(dist.unwrap(model), "_no_split_modules", None) or ["Phi3DecoderLayer", "CLIPEncoderLayer"]
+    )
+    classes = {type(m) for m in model.modules() if type(m).__name__ in wanted}
+    return ModelFlops(params=total, per_token=4.0 * total + 2.0 * trained, layer_classes=tuple(classes))
+
+
+def peak_flops(device: torch.device) -> float | None:
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on norms, biases, embeddings and separators; fused kernels on CUDA."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        plain = p.ndim < 2 or "embed" in name or name.endswith("_GN")
+        (no_decay if plain else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=device.type == "cuda" or None)
+
+
+def lr_factor(step: int, *, warmup: int, total: int, floor: float) -> float:
+    """Linear warm-up to 1, then cosine decay to ``floor`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total: int):
+    warmup = min(cfg.warmup_steps, total // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, warmup=warmup, total=total, floor=cfg.min_lr_ratio)
+    )
+
+
+def processor_files(processor: Any) -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        processor.save_pretrained(tmp)
+        return {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+
+
+def encode_splits(
+    cfg: TrainConfig, run: Path, frames: dict[str, pd.DataFrame], processor: Any, dataset: dict, procs
+) -> tuple[D.EncodedSplit, D.EncodedSplit]:
+    """Train and validation splits encoded once (RUN/.cache); the main process writes the cache first."""
+    files = processor_files(processor)
+    out = []
+    for split in (D.TRAIN, D.VALIDATION):
+        frame = frames[split]
+        key = D.cache_key(dataset["fingerprint"], split, files)
+
+        def encode(frame=frame, split=split) -> D.EncodedSplit:
+            answers = D.answer_texts(frame, build_answer)
+            show = None if procs.is_main and not cfg.quiet else True
+
+            def bar(items: Iterable) -> Iterable:
+                return tqdm(items, desc=f"encode {split}", unit="img", disable=show, leave=False)
+
+            return D.encode_split(frame, answers, processor.encode_example, progress=bar)
+
+        if procs.is_main:
+            out.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
+        procs.barrier()
+        if not procs.is_main:
+            out.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
+    return out[0], out[1]
+
+
+def run_record(cfg: TrainConfig) -> dict[str, Any]:
+    """RUN/config.json: the resolved config, the command and the versions that ran it."""
+    versions = {"python": platform.python_version()}
+    for package in ("phi3v-catalogue", "torch", "transformers", "peft", "tokenizers", "safetensors"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"train": cfg.to_dict(), "command": sys.argv, "versions": versions}
+
+
+@torch.no_grad()
+def sample_predictions(
+    model: nn.Module, processor: Any, frame: pd.DataFrame, cfg: TrainConfig, device: torch.device
+) -> list[Sample]:
+    """Greedy answers for the first validation images (the W&B table of the reference recipe)."""
+    was_training = model.training
+    model.eval()
+    samples = []
+    for _, row in frame.head(cfg.sample_predictions).iterrows():
+        image = load_image(row[IMAGE_PATH])
+        enc = processor.encode_example(image, None)
+        ids = enc["input_ids"][None].to(device)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values=enc["pixel_values"][None].to(device),
+            image_sizes=enc["image_sizes"][None].to(device),
+            max_new_tokens=MAX_ANSWER_TOKENS,
+            do_sample=False,
+            use_cache=True,
+        )
+        thumb = image.copy()
+        thumb.thumbnail((256, 256))
+        samples.append(
+            Sample(
+                image=thumb,
+                target=build_answer(row["title"], row["category3_code"], row["full_price"]),
+                prediction=processor.decode_answer(out[0, ids.shape[1] :]),
+                file_name=str(row["file_name"]),
+            )
+        )
+    model.train(was_training)
+    return samples
+
+
+def export_model(
+    wrapped: nn.Module, processor: Any, dest: Path, cfg: TrainConfig, procs, *, merge: bool
+) -> None:
+    """Write ``dest`` atomically: full weights (full fine-tuning), adapters (LoRA), or merged weights +
+    adapters.
+
+    What ``dest`` holds loads with ``finetune.presets.load_model(dest)``, except an adapters-only dir
+    (LoRA with
+    ``merge=False``, the best checkpoint during training), which ``finalize_best`` merges at the end.
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # transformers' "Writing model shards" bar would break ours
+    model = dist.unwrap(wrapped)
+    state = dist.trainable_state(wrapped) if dist.is_fsdp(wrapped) and cfg.method == "full" else None
+    if procs.is_main:
+
+        def fill(d: Path) -> None:
+            if cfg.method == "full":
+                model.save_pretrained(d, state_dict=state) if state is not None else model.save_pretrained(d)
+            elif merge and cfg.method == "qlora":
+                _save_merged_qlora(model, cfg, d)
+            elif merge:
+                lora.save_merged(model, d)
+            else:
+                model.save_pretrained(d / names.ADAPTER_DIR)
+            processor.save_pretrained(d)
+
+        ckpt.write_dir(dest, fill)
+    procs.barrier()
+
+
+def finalize_best(wrapped: nn.Module, processor: Any, dest: Path, cfg: TrainConfig, procs) -> None:
+    """For LoRA runs, turn RUN/best (adapters) into merged weights like RUN/model (full runs need nothing)."""
+    if cfg.method == "full" or not (dest / names.ADAPTER_DIR).is_dir():
+        return
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    model = dist.unwrap(wrapped)
+    set_peft_model_state_dict(model, load_file(dest / names.ADAPTER_DIR / "adapter_model.safetensors"))
+    export_model(wrapped, processor, dest, cfg, procs, merge=True)
+
+
+def _save_merged_qlora(peft_model: nn.Module, cfg: TrainConfig, dest: Path) -> None:
+    """Merging into 4-bit weights loses precision: merge the adapters into a bf16 copy of the base instead."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    base, _ = load_model(
+        cfg.model, dtype=torch.bfloat16, device="cpu", attn_implementation=cfg.attn_implementation
+    )
+    as_lora = lora.apply_lora(base, dataclasses.replace(cfg, method="lora"))
+    set_peft_model_state_dict(as_lora, {k: v.cpu() for k, v in get_peft_model_state_dict(peft_model).items()})
+    lora.save_merged(as_lora, dest)
+    peft_model.save_pretrained(dest / names.ADAPTER_DIR)

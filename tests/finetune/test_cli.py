@@ -1,0 +1,71 @@
+"""The `finetune` command: flags mirror TrainConfig; user errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from datagen.errors import run_cli
+from finetune.cli import command
+from finetune.config import TrainConfig
+
+
+def test_every_field_is_a_flag_and_back():
+    """The options are exactly the TrainConfig fields (click passes them straight to the dataclass)."""
+    assert {p.name for p in command.params} == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def _fails(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(command, argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_missing_dataset_dir(tmp_path, capsys):
+    assert "no such dataset dir" in _fails(
+        ["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")], capsys
+    )
+
+
+def test_malformed_dataset_dir(tmp_path, capsys):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "train" / "metadata.parquet").write_text("not parquet")
+    _fails(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "r")], capsys)
+
+
+def test_unknown_preset(handmade_dataset, tmp_path, capsys):
+    err = _fails(["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--model", "huge"], capsys)
+    assert "--model 'huge'" in err and not (tmp_path / "r").exists()
+
+
+def test_occupied_run_dir(handmade_dataset, tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    err = _fails(["--data", str(handmade_dataset), "--out", str(tmp_path / "r")], capsys)
+    assert "--resume" in err and "--overwrite" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="QLoRA runs where CUDA is present")
+def test_qlora_without_cuda(handmade_dataset, tmp_path, capsys):
+    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--method", "qlora"]
+    assert "CUDA" in _fails(argv, capsys)
+
+
+def test_bad_flag_value(handmade_dataset, tmp_path, capsys):
+    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--batch-size", "0"]
+    assert "--batch-size" in _fails(argv, capsys)
+
+
+@pytest.mark.slow
+def test_a_short_run_prints_its_summary(handmade_dataset, tmp_path, capsys):
+    """A few steps through the command: exit 0, a summary with throughput and validation loss."""
+    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--max-steps", "2", "--no-wandb"]
+    argv += ["--batch-size", "4", "--num-crops", "1", "--sample-predictions", "0"]
+    run_cli(command, argv)  # returns normally: exit code 0
+    err = capsys.readouterr().err
+    assert "finished 2 steps" in err and "samples/s" in err and "best validation" in err

@@ -1,0 +1,98 @@
+"""LoRA wiring on the tiny model: targets, freezing, training only adapters, merged export."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from datagen.errors import UserError
+from finetune import lora
+from finetune import run_layout as names
+from finetune.config import TrainConfig, resolve
+from finetune.loop import train
+from finetune.presets import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, _ = load_model("tiny", overrides={"num_crops": 1})
+    return model
+
+
+def test_default_targets_are_the_decoder_linears(tiny):
+    """qkv/o/gate_up/down of every decoder layer; with the vision tower unfrozen, its read layers too."""
+    targets = TrainConfig().lora_target_list()
+    frozen = lora.lora_target_modules(tiny, targets, freeze_vision=True)
+    layers = tiny.config.num_hidden_layers
+    assert len(frozen) == 4 * layers and all(n.startswith("model.layers.") for n in frozen)
+    unfrozen = lora.lora_target_modules(tiny, targets, freeze_vision=False)
+    vision = [n for n in unfrozen if n.startswith(lora.VISION_PREFIX)]
+    assert vision and any("img_projection" in n for n in vision)
+    assert not any("post_layernorm" in n for n in vision)
+
+
+def test_unknown_target_is_a_user_error(tiny):
+    with pytest.raises(UserError, match="--lora-targets q_proj matches no layer"):
+        lora.lora_target_modules(tiny, ["q_proj"], freeze_vision=True)
+
+
+def test_full_fine_tuning_can_freeze_the_clip_tower():
+    model, _ = load_model("tiny", overrides={"num_crops": 1})
+    lora.freeze_for_full(model, freeze_vision=True)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith(lora.VISION_TOWER_PREFIX) for n in trainable)
+    assert any("img_projection" in n for n in trainable) and any("layers.0" in n for n in trainable)
+
+
+@pytest.mark.slow
+def test_lora_trains_adapters_only_and_exports_merged_weights(fast_config):
+    """After LoRA, RUN/model holds merged weights (plain load_model) giving the adapted model's logits."""
+    cfg = fast_config(method="lora", lora_rank=4, lr=1e-2, max_steps=3, eval_every=3)
+    result = train(cfg)
+    run = result.run_dir
+    assert (run / names.MODEL_DIR / names.ADAPTER_DIR / "adapter_model.safetensors").is_file()
+    assert (run / names.BEST_DIR / "model.safetensors").is_file()
+    merged, processor = load_model(str(run / names.MODEL_DIR))
+    from peft import PeftModel
+
+    fresh, _ = load_model(str(run / names.MODEL_DIR))  # same vocabulary as the run
+    adapters = PeftModel.from_pretrained(
+        _unmerged_base(cfg, fresh), str(run / names.MODEL_DIR / names.ADAPTER_DIR)
+    )
+    batch = processor.encode_example(_image(), "Product: X, Category: Y, Full Price: 1.0")
+    inputs = {
+        "input_ids": batch["input_ids"][None],
+        "pixel_values": batch["pixel_values"][None],
+        "image_sizes": batch["image_sizes"][None],
+    }
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**inputs).logits, adapters(**inputs).logits, rtol=1e-4, atol=1e-4)
+
+
+def _image():
+    from PIL import Image
+
+    return Image.new("RGB", (40, 56), (90, 30, 200))
+
+
+def _unmerged_base(cfg, like):
+    """The run's starting weights: the tiny preset built with the run's seed and the run's tokenizer size."""
+    from finetune import data as D
+    from finetune.chat import build_answer
+
+    frames = D.read_training_splits(cfg.data)
+    corpus = D.tokenizer_corpus(frames["train"], D.answer_texts(frames["train"], build_answer))
+    base, _ = load_model("tiny", seed=cfg.seed, corpus=corpus, overrides={"num_crops": 1})
+    assert base.config.vocab_size == like.config.vocab_size
+    return base
+
+
+def test_lora_rank_and_alpha_reach_peft(tiny):
+    cfg = resolve(dataclasses.replace(TrainConfig(data="d", out="o", model="phi3v"), lora_rank=8))
+    model = lora.apply_lora(load_model("tiny", overrides={"num_crops": 1})[0], cfg)
+    config = model.peft_config["default"]
+    assert (config.r, config.lora_alpha) == (8, 16.0)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
