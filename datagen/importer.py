@@ -340,12 +340,16 @@ def _card(info: dict) -> str:
         origin += f", revision `{source['revision']}`)" if source.get("revision") else ", revision unknown)"
     else:
         origin = f"the local file `{source['file']}` (sha256 `{source['sha256']}`)"
+    splits = [s for s in layout.SPLITS if info["split_counts"].get(s)]
+    # The same YAML header as synthetic cards, so `datasets.load_dataset(DIR)` reads both alike.
     lines = [
         "---",
+        "pretty_name: Imported product catalogue (DBQ schema)",
         "configs:",
         "- config_name: default",
-        "  data_dir: .",
-        "---",
+    ]
+    lines += ["  data_files:", *[f"  - split: {s}\n    path: {s}/*" for s in splits], "---"]
+    lines += [
         "",
         "# Imported product catalogue (DBQ schema)",
         "",
@@ -353,7 +357,7 @@ def _card(info: dict) -> str:
         "",
         f"- rows read: {info['rows_read']}",
         f"- rows imported: {info['rows']} ("
-        + ", ".join(f"{s} {n}" for s, n in info["splits"].items())
+        + ", ".join(f"{s} {n}" for s, n in info["split_counts"].items())
         + f"; split seed {info['seed']}, stratified by category3_code)",
         f"- rows left out: {info['failed']}"
         + (
@@ -370,8 +374,8 @@ def _card(info: dict) -> str:
         )
     lines += [
         "",
-        "Each split folder holds `metadata.jsonl` (file_name plus the 17 DBQ columns) and one JPEG per row,",
-        "named by its product code. Load it with",
+        f"Each split folder holds `{layout.METADATA_FILE}` (file_name plus the 17 DBQ columns) and one",
+        "JPEG per row, named by its product code. Load it with",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -443,7 +447,7 @@ def run_import(cfg: ImportConfig) -> ImportResult:
             "failed": len(failures),
             "failed_by_reason": by_reason,
             "extra_columns": checked.extra_columns,
-            "splits": writer.split_counts(),
+            "split_counts": writer.split_counts(),
         }
         out = writer.finish(info, _card(info))
     results = list(fetched.values())
@@ -455,7 +459,7 @@ def run_import(cfg: ImportConfig) -> ImportResult:
         urls=len(results),
         cache_hits=sum(r.from_cache for r in results),
         downloaded=sum(r.ok and not r.from_cache for r in results),
-        split_counts=info["splits"],
+        split_counts=info["split_counts"],
     )
 
 

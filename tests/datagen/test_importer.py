@@ -196,10 +196,12 @@ def test_unknown_hub_dataset_offline_is_one_user_error(tmp_path, monkeypatch):
 
 
 def test_imported_dir_loads_as_imagefolder(server, tmp_path):
-    """`datasets.load_dataset("imagefolder")` loads the imported dir with the 17 columns and an image."""
+    """`load_dataset("imagefolder", data_dir=DIR)` and `load_dataset(DIR)` load the imported dir alike."""
     import datasets
 
     result = run_import(_config(tmp_path, _write(fixture_rows(server), tmp_path / "t.jsonl", "jsonl")))
     ds = datasets.load_dataset("imagefolder", data_dir=str(result.out))
     assert sum(len(ds[s]) for s in ds) == EXPECTED_IMPORTED
     assert "title" in ds["train"].column_names and ds["train"][0]["image"].size == (24, 24)
+    by_card = datasets.load_dataset(str(result.out))  # through the card's YAML header
+    assert {s: len(by_card[s]) for s in by_card} == {s: len(ds[s]) for s in ds}
