@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import fields
 
 import click
 
 from datagen.config import DEFAULTS, SynthConfig
+from datagen.layout import INFO_FILE
 
 
 def _help(name: str) -> str:
@@ -35,9 +37,8 @@ def synth(**kwargs) -> None:
     start = time.perf_counter()
     out = synthesize(cfg)
     if not cfg.quiet:
-        from datagen.reader import read_info
-
-        counts = read_info(out)["split_counts"]
+        # dataset_info.json read directly: the reader would import pandas just for this line
+        counts = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))["split_counts"]
         split_text = ", ".join(f"{k} {v}" for k, v in counts.items())
         shard = f" (shard {cfg.shard})" if cfg.shard else ""
         click.echo(

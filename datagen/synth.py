@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -55,6 +56,9 @@ _WORKER: dict = {}
 
 
 def _init_worker(profile_data: dict, seed: int, size: int) -> None:
+    # Ctrl-C is the main process's to handle (it terminates the pool and the writer removes its temp dir);
+    # workers ignoring it avoids a traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER.update(profile=CatalogueProfile.from_dict(profile_data), seed=seed, size=size)
 
 
