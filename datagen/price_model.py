@@ -18,22 +18,13 @@ import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
-from datagen.profile import OPTION_KINDS, CatalogueProfile, TaxonomyEntry
-
-_SECTION = {
-    "size": "sizes",
-    "line": "lines",
-    "pattern": "patterns",
-    "material": "materials",
-    "trim": "trims",
-    "detail": "details",
-}
+from datagen.profile import OPTION_KINDS, OPTION_SECTIONS, CatalogueProfile, TaxonomyEntry
 
 
 def _log_mult(profile: CatalogueProfile, kind: str, name: str) -> float:
     if not name:
         return 0.0
-    return math.log(profile.vocabulary[_SECTION[kind]][name]["price_mult"])
+    return math.log(profile.vocabulary[OPTION_SECTIONS[kind]][name]["price_mult"])
 
 
 _STATS: dict[str, list[tuple[float, float]]] = {}

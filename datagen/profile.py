@@ -45,7 +45,7 @@ from datagen.render_shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUET
 
 OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")
 # option kind -> vocabulary section its names refer to ("" means "none"; for materials it is a real entry)
-_SECTION = {
+OPTION_SECTIONS = {
     "size": "sizes",
     "line": "lines",
     "pattern": "patterns",
@@ -324,11 +324,12 @@ def _build(data: dict, source: str) -> CatalogueProfile:
             _check(
                 isinstance(opts, dict) and opts, source, owhere, "must be a non-empty object {name: weight}"
             )
-            section = vocab[_SECTION[kind]]
+            section = vocab[OPTION_SECTIONS[kind]]
             clean_opts = {}
             for name, w in opts.items():
                 known = name in section or (name == "" and kind != "material")
-                _check(known, source, owhere, f"names {name!r}, which vocabulary.{_SECTION[kind]} lacks")
+                lacks = f"names {name!r}, which vocabulary.{OPTION_SECTIONS[kind]} lacks"
+                _check(known, source, owhere, lacks)
                 clean_opts[name] = _typed(w, float, source, f"{owhere}[{name!r}]")
                 _check(clean_opts[name] >= 0, source, f"{owhere}[{name!r}]", "must be >= 0")
             _check(sum(clean_opts.values()) > 0, source, owhere, "needs a positive total weight")

@@ -14,7 +14,6 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-N_BACKGROUNDS = 8
 _FILL_CACHE_BYTES = 64 * 1024 * 1024
 
 ARCHIVE_BEIGE = (203, 180, 140)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from datagen import __version__, layout
 from datagen.card import GENERATOR, render_card, synth_command
-from datagen.config import SynthConfig, parse_shard
+from datagen.config import SynthConfig
 from datagen.errors import UserError
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.render import encode_jpeg, render_product
@@ -208,4 +208,4 @@ def merge_shards(shard_dirs: Iterable[str | Path], out: str | Path, overwrite: b
         return writer.finish(info, render_card(info))
 
 
-__all__ = ["synthesize", "merge_shards", "render_row", "load_profile", "build_info", "parse_shard"]
+__all__ = ["synthesize", "merge_shards", "render_row", "load_profile", "build_info"]

@@ -93,7 +93,6 @@ class DatasetWriter:
         self._sidecars: dict[str, list[tuple[int, str]]] = {}
         self._extra_files: dict[str, bytes] = {}
         self._codes: set[int] = set()
-        self._finished = False
 
     # context management
     def __enter__(self) -> DatasetWriter:
@@ -185,7 +184,6 @@ class DatasetWriter:
         )
         (tmp / layout.CARD_FILE).write_text(card, encoding="utf-8")
         self._swap_into_place()
-        self._finished = True
         return self.out
 
     def _swap_into_place(self) -> None:
