@@ -35,7 +35,7 @@ from datagen.download import write_atomic
 from datagen.errors import UserError
 from datagen.real_config import CompareConfig
 from datagen.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
-from datagen.stats import MAX_LABELS, column_relations, column_stats, read_table
+from datagen.stats import MAX_LABELS, column_relations, column_stats, most_frequent, read_table
 
 OVERALL_FORMULA = "schema x (0.75 x sdmetrics_quality + 0.25 x titles)"
 TITLE_FORMULA = "mean(title-length KS complement, vocabulary coverage)"
@@ -371,18 +371,16 @@ def compare_tables(
         "categories": {c: category_shares(real, synth, c) for c in CATEGORY_COLUMNS},
         "price": {
             "column": PRICE_COLUMN,
-            "currency": {"real": _mode(real["currency_code"]), "synth": _mode(synth["currency_code"])},
+            "currency": {
+                "real": most_frequent(real["currency_code"]),
+                "synth": most_frequent(synth["currency_code"]),
+            },
             "median": {"real": _num(np.median(real_price)), "synth": _num(np.median(synth_price))},
             "ks_complement": ks_complement(real_price, synth_price),
             "histogram": shared_histogram(real_price, synth_price, bins=14, log=True),
         },
         "label_threshold": MAX_LABELS,
     }
-
-
-def _mode(series: pd.Series) -> str | None:
-    counts = series.astype(str).value_counts()
-    return str(counts.index[0]) if len(counts) else None
 
 
 def compare_datasets(real_dir: str | Path, synth_dir: str | Path) -> dict:

@@ -39,7 +39,7 @@ from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.real_config import FitConfig
 from datagen.render_shapes import EMBLEMS
 from datagen.schema import NOT_AVAILABLE
-from datagen.stats import read_table
+from datagen.stats import most_frequent, read_table
 
 MIN_CODE_DOMAIN = 1_000_000  # synth draws unique codes from the range: leave room for more rows than seen
 SIGMA_PRIOR_ROWS = 3.0  # small entries borrow this many rows' worth of the catalogue-wide sigma
@@ -275,8 +275,7 @@ def _learn_noun(titles: list[str], lexicon: Lexicon) -> str:
 
 # -- fitting ------------------------------------------------------------------------------------------------
 def _mode(series: pd.Series) -> str:
-    counts = series.astype(str).value_counts()
-    return str(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
+    return most_frequent(series) or ""
 
 
 def _url_prefixes(df: pd.DataFrame) -> tuple[str, str, str, float]:

@@ -26,6 +26,18 @@ HISTOGRAM_BINS = 10
 _BAR = 24  # width of the longest text-histogram bar
 
 
+def ranked_counts(values: pd.Series) -> list[tuple[str, int]]:
+    """Distinct values (as text) with their counts, most frequent first, ties by value: order-independent."""
+    counts = values.dropna().astype(str).value_counts(sort=False)
+    return sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+
+
+def most_frequent(values: pd.Series) -> str | None:
+    """The most frequent value as text (ties by value), None when there is none."""
+    ranked = ranked_counts(values)
+    return ranked[0][0] if ranked else None
+
+
 def _histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict:
     lo, hi = float(values.min()), float(values.max())
     if lo == hi:
@@ -76,9 +88,7 @@ def column_stats(df: pd.DataFrame, max_labels: int = MAX_LABELS, top: int = 5) -
                 entry.update(_number_summary(present.to_numpy(dtype=float)))
         else:
             text = present.astype(str)
-            counts = text.value_counts(sort=False)
-            # Most frequent first, ties by value, so the output does not depend on row order.
-            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranked = ranked_counts(text)
             if entry["n_unique"] <= max_labels:
                 entry["kind"] = "label"
                 entry["frequencies"] = {k: int(v) for k, v in ranked}
@@ -172,8 +182,7 @@ def column_relations(df: pd.DataFrame) -> list[dict]:
             prefixes = series.dropna().astype(str).map(_url_prefix)
             prefixes = prefixes[prefixes != ""]
             if len(prefixes):
-                counts = prefixes.value_counts()
-                best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+                best = ranked_counts(prefixes)[0]
                 if best[1] >= n / 2:
                     relations.append(
                         {
