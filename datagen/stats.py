@@ -235,9 +235,11 @@ def format_stats(stats: list[dict], relations: list[dict] | None = None, n_rows:
                 f"{_fmt(length['max'])} (mean {length['mean']:.1f})"
             )
             lines += _bars(length["histogram"], "    ")
-            lines.append(
-                "    most frequent: " + "; ".join(f"{v!r} ({c})" for v, c in s["top_values"].items())
-            )
+            if s["n_unique"] < s["n"] - s["n_missing"]:
+                top = "; ".join(f"{v!r} ({c})" for v, c in s["top_values"].items())
+                lines.append(f"    most frequent: {top}")
+            else:
+                lines.append("    every value distinct")
         else:
             if "min" not in s:
                 lines.append(f"{head}: no values{missing}")

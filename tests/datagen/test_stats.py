@@ -33,6 +33,9 @@ def test_strings_with_many_values_get_length_statistics():
     assert (s["length"]["min"], s["length"]["max"], s["length"]["mean"]) == (2, 6, 3.5)
     assert list(s["top_values"].items())[0] == ("ab", 2)
     assert sum(s["length"]["histogram"]["hist"]) == 4
+    assert "most frequent: 'ab' (2)" in format_stats([s])
+    (unique,) = column_stats(pd.DataFrame({"t": ["ab", "abcd", "abcdef"]}), max_labels=2)
+    assert "every value distinct" in format_stats([unique])
 
 
 def test_numbers_get_min_max_mean_and_histogram():
