@@ -168,7 +168,7 @@ MATERIALS: dict[str, dict] = {
         "price_mult": 1.0,
         "colours": ["Military Red", "Rosewood", "Nude Beige", "Plum"],
     },
-    "Sheer": {"texture": "sheen", "price_mult": 1.0, "colours": ["Coral", "Rose", "Nude Beige", "Red"]},
+    "Sheer": {"texture": "sheen", "price_mult": 0.9, "colours": ["Coral", "Rose", "Nude Beige", "Red"]},
 }
 
 # second material named "and X": drawn on the trim parts (soles, handles, borders) in one fixed colour
@@ -591,7 +591,7 @@ TAXONOMY: list[dict] = [
         "Lipstick",
         "lipstick",
         0.5,
-        (36, 0.1, 32, 60),
+        (36, 0.08, 32, 60),
         line={"Kisses": 1},
         material={"Matte": 1.5, "Sheer": 1},
         title_colour=True,
