@@ -149,14 +149,6 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
 
     # body: material texture + pattern through the silhouette mask
     body_polys = [tf(pts) for role, pts in shape.parts if role == "body"]
-    if detail_kind == "hooded" and shape.neck is not None:
-        nx, ny, nw = shape.neck
-        body_polys.append(
-            tf(
-                ellipse(nx, ny - 0.02, nw * 1.15, 0.1, 18, 180, 360)
-                + ((nx + nw, ny + 0.05), (nx - nw, ny + 0.05))
-            )
-        )
     mask = Image.new("L", (S, S), 0)
     mdraw = ImageDraw.Draw(mask)
     for poly in body_polys:
@@ -192,6 +184,17 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
     for role, (u, v), r in shape.dots:
         (px, py), rr = tf([(u, v)])[0], max(1.0, r * unit)
         draw.ellipse((px - rr, py - rr, px + rr, py + rr), fill=colours[role])
+
+    if detail_kind == "hooded" and shape.neck is not None:
+        # the hood lies on the shoulders, inside the box (a raised one could leave the frame): a large
+        # rounded flap in the body's fill with a dark opening, drawn over collars and lapels
+        nx, ny, nw = shape.neck
+        hood = tf(ellipse(nx, ny + 0.07, nw * 1.45, 0.1, 20))
+        hood_mask = Image.new("L", (S, S), 0)
+        ImageDraw.Draw(hood_mask).polygon(hood, fill=255)
+        canvas.paste(tex.fill(material["texture"], rgb, pattern_kind, S), (0, 0), hood_mask)
+        draw.line(hood + hood[:1], fill=edge, width=line_px + 1)
+        draw.polygon(tf(ellipse(nx, ny + 0.05, nw * 0.75, 0.05, 16)), fill=_contrast(base, 0.35))
 
     if detail_kind == "belted":
         y = shape.waist if shape.waist is not None else 0.45

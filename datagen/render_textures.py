@@ -51,13 +51,13 @@ def texture(kind: str, size: int) -> np.ndarray:
     x, y = _grid(size)
     u, v = x / size, y / size
     s = _seed("texture", kind, size)
-    if kind == "twill":
-        period = max(3.0, size / 42)
-        t = 1 + 0.05 * np.sign(np.sin(2 * np.pi * (x + y) / period)) + 0.06 * (0.5 - v)
+    if kind == "twill":  # fine diagonal ribs, coarse enough to show at 64 px
+        period = max(3.0, size / 20)
+        t = 1 + 0.07 * np.sign(np.sin(2 * np.pi * (x + y) / period)) + 0.06 * (0.5 - v)
     elif kind == "fuzzy":
         t = 1 + 0.14 * _noise(size, 7, s) + 0.06 * _noise(size, size // 5, s + 1)
-    elif kind == "coarse":
-        t = 1 + 0.2 * _noise(size, size // 7, s) + 0.08 * _noise(size, 12, s + 1)
+    elif kind == "coarse":  # heathered wool: speckle of a few pixels at 64 px
+        t = 1 + 0.26 * _noise(size, max(4, size // 16), s) + 0.06 * _noise(size, 12, s + 1)
     elif kind == "smooth":
         d = (u - 0.32) ** 2 + (v - 0.28) ** 2
         t = 0.92 + 0.34 * np.exp(-d / 0.03) - 0.12 * v + 0.03 * _noise(size, size // 3, s)
@@ -74,13 +74,13 @@ def texture(kind: str, size: int) -> np.ndarray:
     elif kind == "sheen":
         t = 1 + 0.22 * np.sin(2 * np.pi * (x + 0.6 * y) / (size / 2.2))
     elif kind == "denim":
-        period = max(3.0, size / 26)
+        period = max(3.0, size / 16)
         t = 1 + 0.12 * np.sign(np.sin(2 * np.pi * (x - y) / period)) + 0.12 * _noise(size, 6, s)
     elif kind == "curly":
         n = _noise(size, max(4, size // 9), s)
         t = 0.9 + 0.55 * np.abs(n)
     elif kind == "canvas":
-        period = max(3.0, size / 22)
+        period = max(3.0, size / 14)
         t = 1 + 0.07 * (np.sign(np.sin(2 * np.pi * x / period)) + np.sign(np.sin(2 * np.pi * y / period)))
     elif kind == "coated":
         t = 1.04 - 0.08 * v + 0.02 * _noise(size, size // 4, s)
