@@ -73,7 +73,7 @@ class Phi3VConfig(Phi3Config):
     def __post_init__(self, **kwargs):
         # The hub config pins FlashAttention-2 for its remote code; whoever loads the model chooses.
         kwargs.pop("_attn_implementation", None)
-        self._set_longrope_factor(kwargs)
+        self._normalize_long_rope(kwargs)
         super().__post_init__(**kwargs)
         if self.pad_token_id is not None and self.pad_token_id >= self.vocab_size:
             # Phi3Config's default pad id (32000) only exists in the full vocabulary; the hub file sets none.
@@ -106,25 +106,41 @@ class Phi3VConfig(Phi3Config):
         if self.img_processor.get("type_feature", "patch") != "patch":
             raise ValueError("img_processor.type_feature: only 'patch' is supported")
 
-    def _set_longrope_factor(self, kwargs: dict) -> None:
-        """Spell out long-RoPE's `factor` (max / original context) as transformers would derive it anyway.
+    def _normalize_long_rope(self, kwargs: dict) -> None:
+        """Name the hub's "su" RoPE "longrope" and spell out its `factor` before transformers reads it.
 
-        Same frequencies and attention scaling; it only spares the warning transformers gives for Phi-3's
-        configs, which imply the factor through `original_max_position_embeddings`.
+        transformers renames "su" only after it has filled in the rope dict, so a "su" config would lack
+        `original_max_position_embeddings` there and fail validation when saved. The factor (max / original
+        context) is what transformers derives anyway; spelling it out spares its warning about Phi-3 configs.
         """
         key = "rope_scaling" if kwargs.get("rope_scaling") else None
         rope = kwargs.get("rope_scaling") if key else self.rope_parameters
-        if not isinstance(rope, dict) or rope.get("factor") is not None:
+        if not isinstance(rope, dict) or rope.get("rope_type", rope.get("type")) not in ("su", "longrope"):
             return
-        if (
-            rope.get("rope_type", rope.get("type")) in ("su", "longrope")
-            and self.original_max_position_embeddings
-        ):
-            rope = {**rope, "factor": self.max_position_embeddings / self.original_max_position_embeddings}
-            if key:
-                kwargs[key] = rope
-            else:
-                self.rope_parameters = rope
+        rope = {k: v for k, v in rope.items() if k != "type"} | {"rope_type": "longrope"}
+        if rope.get("factor") is None and self.original_max_position_embeddings:
+            rope["factor"] = self.max_position_embeddings / self.original_max_position_embeddings
+        if key:
+            kwargs[key] = rope
+        else:
+            self.rope_parameters = rope
+
+    def to_dict(self) -> dict[str, Any]:
+        """transformers 5's dict plus the hub file's `rope_scaling` ("su") and `rope_theta` for long-RoPE.
+
+        Tools that read config.json themselves (the upstream remote code, serving engines, converters) look
+        for those keys; transformers reads them back to the same `rope_parameters`.
+        """
+        out = super().to_dict()
+        rope = out.get("rope_parameters") or {}
+        if rope.get("rope_type") == "longrope":
+            out["rope_scaling"] = {
+                "type": "su",
+                "short_factor": rope["short_factor"],
+                "long_factor": rope["long_factor"],
+            }
+            out["rope_theta"] = rope["rope_theta"]
+        return out
 
     @property
     def crop_size(self) -> int:

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from finetune.chat import build_answer
@@ -347,6 +348,11 @@ def test_loads_a_dir_laid_out_like_the_hub_repository(tiny, tmp_path):
     assert torch.equal(_logits(loaded, loaded_processor), _logits(model, processor))
     native, _ = load_model(str(tmp_path))  # dtype "auto": the config's bfloat16
     assert native.dtype == torch.bfloat16
+    loaded.save_pretrained(tmp_path / "resaved")  # written back under the same names
+    resaved = json.loads((tmp_path / "resaved" / "config.json").read_text())
+    assert resaved["rope_scaling"]["type"] == "su"
+    with safe_open(tmp_path / "resaved" / "model.safetensors", "pt") as f:
+        assert set(f.keys()) == set(state)
 
 
 def test_logits_on_labels_only_gives_the_same_loss_and_gradients(tiny):

@@ -137,3 +137,15 @@ def test_hub_config_json_loads(tmp_path):
     assert config.vision_config.hidden_size == 1024 and config.vision_config.image_size == 336
     assert config._attn_implementation != "flash_attention_2"
     assert count_parameters(config) == PHI3V_PARAMS
+    config.save_pretrained(tmp_path / "again")  # a fine-tune of the real model saves (validation passes)
+
+
+def test_saved_config_keeps_the_hub_rope_keys(tmp_path):
+    """config.json carries the hub's rope_scaling ("su") and rope_theta, and reads back to the same RoPE."""
+    config = build_config("phi3v")
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model_type"] == "phi3_v"
+    assert saved["rope_scaling"]["type"] == "su" and saved["rope_theta"] == 10000.0
+    assert saved["rope_scaling"]["long_factor"] == config.rope_parameters["long_factor"]
+    assert Phi3VConfig.from_pretrained(tmp_path).rope_parameters == config.rope_parameters
