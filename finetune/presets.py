@@ -260,8 +260,9 @@ def _pretrained_model(
         )
         folder = _local_snapshot(spec)
     except OSError as exc:
+        reason = " ".join(str(exc).split())  # one line, whatever transformers wrote
         raise UserError(
-            f"cannot load model {spec!r} ({exc}); give a preset ({', '.join(PRESETS)}), "
+            f"cannot load model {spec!r} ({reason}); give a preset ({', '.join(PRESETS)}), "
             "a model dir or a hub id"
         ) from None
     image_overrides = {"crop_size": model.config.crop_size, "num_img_tokens": model.config.tokens_per_crop}
