@@ -214,7 +214,7 @@ class Phi3VProcessor:
         self, text: str, images: Sequence[Image.Image] | None = None, return_tensors: str = "pt"
     ) -> BatchFeature:
         if not images:
-            return BatchFeature(dict(self.tokenizer(text)), tensor_type=return_tensors)
+            return BatchFeature(dict(self.tokenizer([text])), tensor_type=return_tensors)
         vision = self.image_processor(images)
         input_ids = torch.tensor(
             [self._tokenize_with_images(text, vision["num_img_tokens"])], dtype=torch.long

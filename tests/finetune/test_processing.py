@@ -152,6 +152,11 @@ def test_several_images_and_mismatched_tags(tokenizer):
         processor("<|image_1|>only one tag", images)
     text_only = processor("no image here")
     assert "pixel_values" not in text_only and (text_only["input_ids"] >= 0).all()
+    assert (
+        text_only["input_ids"].shape
+        == text_only["attention_mask"].shape
+        == (1, len(tokenizer("no image here").input_ids))
+    )
 
 
 def test_decode_answer_stops_at_end(tokenizer):
