@@ -1,0 +1,590 @@
+"""Fine-tuning throughput: samples/s, tokens/s, step time, peak memory and MFU per method, in one run.
+
+    python benchmarks/train_throughput.py                                 # CPU: tiny preset, a few steps
+    python benchmarks/train_throughput.py --preset phi3v-random --json out/train.json     # on a GPU
+
+Methods: ``lora-bf16``, ``full-bf16``, ``qlora`` (CUDA + bitsandbytes, else skipped with a line saying so)
+run the product's own path: ``finetune.setup.build_model`` (dtype, LoRA wiring, QLoRA quantisation,
+gradient checkpointing), ``build_optimizer`` (AdamW, fused on CUDA), ``LengthGroupedBatches``,
+``collate_examples`` and the training step of ``finetune.loop`` (bf16 autocast on CUDA, loss summed over
+answer tokens and divided by the global batch's answer tokens, gradient clipping, scheduler). ``reference``
+is the reference recipe's way (``reference_recipe.py``): batch 1, 512 padded tokens, loss on every token,
+fp32 AdamW on all weights, gradients divided by hand every 64 samples.
+
+MFU: model FLOPs per sample (``finetune.flops``: 6N trained, 4N frozen base under LoRA, frozen vision
+forward only, each part with its own tokens, plus attention) times samples/s, over the bf16 matmul peak
+measured in this run (fp32 on CPU, labelled so). Timing covers whole optimizer steps, collation and host to
+device copies included, after ``--warmup`` steps; the device is synchronised at both ends of each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+import harness  # noqa: E402
+import reference_recipe as ref  # noqa: E402
+import samples as S  # noqa: E402
+
+from finetune import data as D  # noqa: E402
+from finetune import flops as FL  # noqa: E402
+from finetune.chat import build_answer  # noqa: E402
+from finetune.collate import IGNORE_INDEX, collate_examples  # noqa: E402
+from finetune.config import TrainConfig, resolve  # noqa: E402
+from finetune.presets import PRESETS, load_model  # noqa: E402
+
+METHODS = ("lora-bf16", "full-bf16", "qlora", "reference")
+PRODUCT_METHOD = {"lora-bf16": "lora", "full-bf16": "full", "qlora": "qlora"}
+
+COLUMNS = [
+    ("method", "method", ""),
+    ("compute_dtype", "dtype", ""),
+    ("micro_batch", "micro-batch", "d"),
+    ("grad_accum", "accum", "d"),
+    ("samples_per_s", "samples/s", ".3f"),
+    ("image_tokens_per_s", "img tok/s", ".0f"),
+    ("text_tokens_per_s", "text tok/s", ".0f"),
+    ("step_ms", "step ms", ".1f"),
+    ("peak_memory_gib", "peak GiB", ".2f"),
+    ("gflops_per_sample", "GFLOP/sample", ".2f"),
+    ("achieved_tflops", "TFLOP/s", ".3f"),
+    ("mfu_pct", "MFU %", ".1f"),
+    ("vs_reference", "x ref", ".2f"),
+]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    cuda = torch.cuda.is_available()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="phi3v-random" if cuda else "tiny", choices=sorted(PRESETS))
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
+    p.add_argument("--device", default=None, help="cuda, cpu, cuda:N [default: cuda if present]")
+    p.add_argument("--batch-size", type=int, default=4 if cuda else 2, help="micro-batch (not the reference)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--num-crops", type=int, default=None, help="HD crop grid bound [default: the preset's]")
+    p.add_argument("--image-size", type=int, default=336, help="long side of the synthetic images (px)")
+    p.add_argument(
+        "--aspect-ratios",
+        default="1.0",
+        help="comma-separated width/height ratios of the images (several: image-token counts differ)",
+    )
+    p.add_argument("--data", default=None, help="a DATASET dir to draw rows from instead of synthetic rows")
+    p.add_argument("--rows", type=int, default=S.CATALOGUE_ROWS, help="catalogue size the pool is drawn from")
+    p.add_argument(
+        "--pool", type=int, default=0, help="examples encoded and cycled [default: what the steps use]"
+    )
+    p.add_argument("--steps", type=int, default=10 if cuda else 2, help="timed optimizer steps")
+    p.add_argument("--warmup", type=int, default=3 if cuda else 1, help="untimed optimizer steps first")
+    p.add_argument("--attn", default="sdpa", choices=["sdpa", "flash_attention_2", "eager"])
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile")
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--liger", action=argparse.BooleanOptionalAction, default=False, help="liger-kernel Phi-3")
+    p.add_argument(
+        "--fused-adamw", action=argparse.BooleanOptionalAction, default=None, help="[default: on CUDA only]"
+    )
+    p.add_argument(
+        "--length-grouping",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="batch examples of similar length (image + text tokens) as the trainer does",
+    )
+    p.add_argument(
+        "--labels-only-logits",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="run lm_head on answer positions only (Phi3VForCausalLM logits_on_labels_only)",
+    )
+    p.add_argument(
+        "--full-weights", default="fp32", choices=["fp32", "bf16"], help="full-bf16 master weights"
+    )
+    p.add_argument("--lora-rank", type=int, default=64)
+    p.add_argument("--freeze-vision", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--reference-dtype", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--reference-accum", type=int, default=ref.ACCUMULATION_STEPS, help="the script's 64")
+    p.add_argument(
+        "--reference-max-length",
+        type=int,
+        default=ref.MAX_LENGTH,
+        help="the script's 512 (smaller: tests only)",
+    )
+    p.add_argument("--causal-attention-flops", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--peak-size", type=int, default=None, help="matmul side for the peak [8192 GPU, 512 CPU]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0: default")
+    p.add_argument("--json", default=None, help="write the results here as JSON")
+    args = p.parse_args(argv)
+    args.method_list = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in args.method_list if m not in METHODS]
+    if unknown:
+        p.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if args.batch_size < 1 or args.grad_accum < 1 or args.steps < 1 or args.warmup < 0:
+        p.error("--batch-size, --grad-accum, --steps must be >= 1 and --warmup >= 0")
+    args.aspects = tuple(float(a) for a in args.aspect_ratios.split(","))
+    return args
+
+
+# -- data -------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Pool:
+    rows: list[S.Row]
+    images: list | None  # PIL images when read from a DATASET dir; None: rendered on demand
+    frame: pd.DataFrame  # title / category3_code / full_price, for the tiny tokenizer's corpus
+
+    def corpus(self, preset: str) -> list[str] | None:
+        if preset != "tiny":
+            return None
+        return D.tokenizer_corpus(self.frame, D.answer_texts(self.frame, build_answer))
+
+
+def make_pool(args: argparse.Namespace, size: int) -> Pool:
+    if args.data:
+        rows, images = S.rows_from_dataset(args.data, size, seed=args.seed)
+    else:
+        catalogue = S.synthetic_rows(args.rows, seed=args.seed, aspects=args.aspects)
+        rows, images = catalogue[:size], None
+    frame = pd.DataFrame(
+        {
+            "title": [r.title for r in rows],
+            "category3_code": [r.category3_code for r in rows],
+            "full_price": [r.full_price for r in rows],
+        }
+    )
+    return Pool(rows, images, frame)
+
+
+# -- model FLOPs ------------------------------------------------------------------------------------------
+
+
+def sample_flops(
+    shape: FL.ModelShape, counts: S.SampleCounts, modes: FL.MethodModes, causal: bool
+) -> FL.FlopsBreakdown:
+    tokens = FL.SampleTokens(counts.text_tokens, counts.image_tokens, counts.crops, counts.label_tokens)
+    return FL.training_flops(shape, tokens, modes, causal=causal)
+
+
+# -- the product's methods --------------------------------------------------------------------------------
+
+
+def train_config(args: argparse.Namespace, method: str) -> TrainConfig:
+    cfg = TrainConfig(
+        data="(benchmark)",
+        out="(benchmark)",
+        model=args.preset,
+        method=PRODUCT_METHOD[method],
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        gradient_checkpointing=args.gradient_checkpointing,
+        num_crops=args.num_crops,
+        attn_implementation=args.attn,
+        lora_rank=args.lora_rank,
+        freeze_vision=args.freeze_vision,
+        seed=args.seed,
+        max_steps=args.warmup + args.steps,
+        warmup_steps=0,
+    )
+    return resolve(cfg)
+
+
+def apply_liger(model: nn.Module) -> str:
+    """liger-kernel's Phi-3 kernels (RMSNorm, SwiGLU, RoPE) on the decoder; the reason when not applied."""
+    try:
+        from liger_kernel.transformers import apply_liger_kernel_to_phi3
+    except ImportError:
+        return "liger-kernel not installed"
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        apply_liger_kernel_to_phi3(
+            rope=True,
+            cross_entropy=False,
+            fused_linear_cross_entropy=False,
+            rms_norm=True,
+            swiglu=True,
+            model=base,
+        )
+    except Exception as exc:  # noqa: BLE001 - an API mismatch skips the lever, it does not end the run
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+    return ""
+
+
+def loss_sum(
+    model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device, bf16: bool, labels_only: bool
+) -> torch.Tensor:
+    """Cross-entropy summed over answer tokens, as ``finetune.loop`` computes it."""
+    inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    labels = batch["labels"].to(device)
+    with autocast:
+        if labels_only:
+            out = model(**inputs, labels=labels, logits_on_labels_only=True, use_cache=False)
+            return out.loss.float() * out.logits.shape[0]  # mean over the labelled rows -> sum
+        logits = model(**inputs, use_cache=False).logits
+    shifted = labels[:, 1:]
+    keep = shifted != IGNORE_INDEX
+    return F.cross_entropy(logits[:, :-1][keep].float(), shifted[keep], reduction="sum")
+
+
+def run_product(
+    method: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    pool: Pool,
+    examples: list,
+    peak: harness.Peak,
+) -> dict[str, Any]:
+    from finetune.setup import build_model, build_optimizer, build_scheduler
+
+    cfg = train_config(args, method)
+    model, processor, _ = build_model(cfg, pool.frame, device)
+    notes = []
+    if method == "full-bf16" and args.full_weights == "bf16":
+        model.to(torch.bfloat16)
+    if args.liger:
+        reason = apply_liger(model)
+        if reason:
+            notes.append(f"liger skipped: {reason}")
+    optimizer = build_optimizer(model, cfg, device)
+    fused = args.fused_adamw if args.fused_adamw is not None else device.type == "cuda"
+    if fused != bool(optimizer.defaults.get("fused")):
+        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=fused or None)
+    scheduler = build_scheduler(optimizer, cfg, cfg.max_steps)
+    forward_model = torch.compile(model) if args.compile else model
+    bf16 = device.type == "cuda" or (method == "full-bf16" and args.full_weights == "bf16")
+    lengths = [int(e["input_ids"].shape[0]) for e in examples]
+    if args.length_grouping:
+        plan = D.LengthGroupedBatches(lengths, cfg.batch_size, seed=cfg.seed, grad_accum=cfg.grad_accum)
+
+        def micro_batches(step: int) -> list[list[int]]:
+            return plan.micro_batches(step)[1]
+
+    else:
+        per_step = cfg.batch_size * cfg.grad_accum
+
+        def micro_batches(step: int) -> list[list[int]]:
+            start = step * per_step
+            idx = [(start + i) % len(examples) for i in range(per_step)]
+            return [idx[a : a + cfg.batch_size] for a in range(0, per_step, cfg.batch_size)]
+
+    crop_size = processor.image_processor.crop_size
+    counts = [S.count_tokens(e, crop_size) for e in examples]
+    shape = FL.shape_from_config(model.config)
+    modes = FL.method_modes(
+        "full" if cfg.method == "full" else "lora",
+        freeze_vision=bool(cfg.freeze_vision),
+        lora_rank=cfg.lora_rank if cfg.method != "full" else 0,
+        lora_targets=tuple(cfg.lora_target_list()),
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    harness.reset_memory(device)
+    timer = harness.Timer(device)
+    totals = {"samples": 0, "image": 0, "text": 0, "pad": 0, "flops": 0.0}
+    breakdown: dict[str, float] = {}
+    loss_value = math.nan
+    forward_model.train()
+    for step in range(args.warmup + args.steps):
+        timed = step >= args.warmup
+        with timer if timed else contextlib.nullcontext():
+            micro = micro_batches(step)
+            batches = [collate_examples([examples[i] for i in ix], processor.pad_token_id) for ix in micro]
+            answer_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
+            total = 0.0
+            for batch in batches:
+                loss = loss_sum(forward_model, batch, device, bf16, args.labels_only_logits)
+                (loss / answer_tokens).backward()
+                total += float(loss.detach())
+            if cfg.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        loss_value = total / answer_tokens
+        if not timed:
+            continue
+        for ix, batch in zip(micro, batches, strict=True):
+            totals["pad"] += int((batch["attention_mask"] == 0).sum())
+            for i in ix:
+                c = counts[i]
+                totals["samples"] += 1
+                totals["image"] += c.image_tokens
+                totals["text"] += c.text_tokens
+                fl = sample_flops(shape, c, modes, args.causal_attention_flops)
+                totals["flops"] += fl.total
+                for k, v in fl.as_dict().items():
+                    breakdown[k] = breakdown.get(k, 0.0) + v
+    result = summarize(
+        method,
+        compute_dtype="bf16" if bf16 else "fp32",
+        micro_batch=cfg.batch_size,
+        grad_accum=cfg.grad_accum,
+        seconds=timer.seconds,
+        steps=args.steps,
+        totals=totals,
+        peak=peak,
+        device=device,
+    )
+    n = max(1, totals["samples"])
+    result.update(
+        loss=loss_value,
+        flops_breakdown_per_sample={k: v / n for k, v in breakdown.items()},
+        trainable_parameters=sum(p.numel() for p in trainable),
+        freeze_vision=bool(cfg.freeze_vision),
+        model_shape=dataclasses.asdict(shape),
+        notes=notes,
+    )
+    del forward_model, model, optimizer, scheduler, trainable
+    harness.reset_memory(device)
+    return result
+
+
+def summarize(
+    method: str,
+    *,
+    compute_dtype: str,
+    micro_batch: int,
+    grad_accum: int,
+    seconds: float,
+    steps: int,
+    totals: dict[str, float],
+    peak: harness.Peak,
+    device: torch.device,
+) -> dict[str, Any]:
+    samples = totals["samples"]
+    achieved = totals["flops"] / seconds if seconds > 0 else math.nan
+    return {
+        "method": method,
+        "compute_dtype": compute_dtype,
+        "micro_batch": micro_batch,
+        "grad_accum": grad_accum,
+        "timed_steps": steps,
+        "timed_samples": samples,
+        "seconds": seconds,
+        "samples_per_s": samples / seconds,
+        "image_tokens_per_s": totals["image"] / seconds,
+        "text_tokens_per_s": totals["text"] / seconds,
+        "image_tokens_per_sample": totals["image"] / samples,
+        "text_tokens_per_sample": totals["text"] / samples,
+        "pad_tokens_per_sample": totals["pad"] / samples,
+        "step_ms": 1e3 * seconds / steps,
+        "peak_memory_gib": harness.peak_memory_gib(device),
+        "flops_per_sample": totals["flops"] / samples,
+        "gflops_per_sample": totals["flops"] / samples / 1e9,
+        "achieved_tflops": achieved / 1e12,
+        "mfu": achieved / peak.flops_per_s,
+        "mfu_pct": 100 * achieved / peak.flops_per_s,
+        "mfu_datasheet": achieved / peak.datasheet_flops_per_s if peak.datasheet_flops_per_s else None,
+    }
+
+
+# -- the reference recipe ---------------------------------------------------------------------------------
+
+
+def run_reference(
+    args: argparse.Namespace, device: torch.device, pool: Pool, peak: harness.Peak
+) -> dict[str, Any]:
+    dtype = torch.float32 if args.reference_dtype == "fp32" else torch.bfloat16
+    overrides = {"num_crops": args.num_crops} if args.num_crops else {}
+    model, processor = load_model(
+        args.preset,
+        dtype=dtype,
+        device=device,
+        attn_implementation="sdpa",
+        seed=args.seed,
+        corpus=pool.corpus(args.preset),
+        overrides=overrides,
+    )
+    model.config.use_cache = False
+    tokenizer = processor.tokenizer
+    n_micro = args.steps
+    samples = []
+    for i in range(min(len(pool.rows), args.warmup + n_micro + 2)):
+        row = pool.rows[i]
+        image = pool.images[i] if pool.images is not None else S.render_image(i, row.aspect, args.image_size)
+        samples.append(ref.encode_reference_example(tokenizer, row.answer, image, args.reference_max_length))
+    recipe = ref.ReferenceRecipe(model, tokenizer, device, accumulation_steps=args.reference_accum)
+    harness.reset_memory(device)
+    # warm-up: micro steps, and one optimizer step (AdamW allocates its state on the first)
+    for k in range(max(1, args.warmup)):
+        recipe.micro_step(samples[k % len(samples)])
+    recipe.optimizer_step()
+    micro_timer = harness.Timer(device)
+    loss = math.nan
+    for k in range(n_micro):
+        with micro_timer:
+            loss = recipe.micro_step(samples[(args.warmup + k) % len(samples)])
+    opt_timer = harness.Timer(device)
+    opt_steps = 2
+    for k in range(opt_steps):
+        recipe.micro_step(samples[k % len(samples)])  # gradients must exist, as in a real optimizer step
+        with opt_timer:
+            recipe.optimizer_step()
+    t_micro = micro_timer.seconds / n_micro
+    t_opt = opt_timer.seconds / opt_steps
+    accum = args.reference_accum
+    step_seconds = accum * t_micro + t_opt  # one optimizer step: accum samples, then the update
+    real_text = sum(int(s["attention_mask"].sum()) for s in samples) / len(samples)
+    shape = FL.shape_from_config(model.config)
+    # the loss covers all 512 positions (padding included), so all 512 are model tokens of this objective
+    length = args.reference_max_length
+    tokens = FL.SampleTokens(text_tokens=length, image_tokens=0, crops=0, head_tokens=length - 1)
+    fl = FL.training_flops(
+        shape, tokens, FL.method_modes("full", freeze_vision=False), causal=args.causal_attention_flops
+    )
+    totals = {"samples": accum, "image": 0, "text": real_text * accum, "pad": 0, "flops": fl.total * accum}
+    result = summarize(
+        "reference",
+        compute_dtype=args.reference_dtype,
+        micro_batch=1,
+        grad_accum=accum,
+        seconds=step_seconds,
+        steps=1,
+        totals=totals,
+        peak=peak,
+        device=device,
+    )
+    result.update(
+        loss=loss,
+        pad_tokens_per_sample=length - real_text,
+        micro_step_ms=1e3 * t_micro,
+        optimizer_step_ms=1e3 * t_opt,
+        timed_micro_steps=n_micro,
+        timed_optimizer_steps=opt_steps,
+        flops_breakdown_per_sample=fl.as_dict(),
+        trainable_parameters=sum(p.numel() for p in model.parameters()),
+        model_shape=dataclasses.asdict(shape),
+        notes=["text only: the raw image is dropped, as upstream drops pixel_values without image_sizes"],
+    )
+    del recipe, model
+    harness.reset_memory(device)
+    return result
+
+
+# -- main -------------------------------------------------------------------------------------------------
+
+
+def skip_reason(method: str, device: torch.device) -> str | None:
+    if method != "qlora":
+        return None
+    if device.type != "cuda":
+        return "needs CUDA (4-bit weights run through bitsandbytes)"
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return "needs bitsandbytes (pip install 'phi3v-catalogue[gpu]')"
+    return None
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = harness.pick_device(args.device)
+    started = time.perf_counter()
+    peak = harness.measure_matmul_peak(device, size=args.peak_size)
+    per_step = args.batch_size * args.grad_accum
+    pool_size = args.pool or min(args.rows, per_step * (args.warmup + args.steps))
+    pool_size = max(pool_size, args.warmup + args.steps + 2)
+    pool = make_pool(args, pool_size)
+    print(f"device: {harness.device_name(device)}")
+    print(f"{peak.label}: {peak.flops_per_s / 1e12:.3f} TFLOP/s", end="")
+    if peak.datasheet_flops_per_s:
+        print(f"  (datasheet dense bf16: {peak.datasheet_flops_per_s / 1e12:.0f})", end="")
+    print()
+    results: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    examples = None
+    token_summary = None
+    for method in args.method_list:
+        reason = skip_reason(method, device)
+        if reason:
+            print(f"{method}: skipped ({reason})")
+            skipped.append({"method": method, "reason": reason})
+            continue
+        if method == "reference":
+            row = harness.run_guarded(lambda: run_reference(args, device, pool, peak), device)
+        else:
+            if examples is None:
+                # the processor alone (the model on the meta device: nothing allocated)
+                overrides = {"num_crops": args.num_crops} if args.num_crops else {}
+                _, processor = load_model(
+                    args.preset,
+                    device="meta",
+                    seed=args.seed,
+                    corpus=pool.corpus(args.preset),
+                    overrides=overrides,
+                )
+                examples = S.encode_pool(processor, pool.rows, pool.images, image_size=args.image_size)
+                counts = [S.count_tokens(e, processor.image_processor.crop_size) for e in examples]
+                token_summary = {
+                    "num_crops": processor.image_processor.num_crops,
+                    "image_tokens_per_sample": sum(c.image_tokens for c in counts) / len(counts),
+                    "text_tokens_per_sample": sum(c.text_tokens for c in counts) / len(counts),
+                    "crops_per_sample": sum(c.crops for c in counts) / len(counts),
+                    "answer_tokens_per_sample": sum(c.label_tokens for c in counts) / len(counts),
+                    "pool": len(examples),
+                }
+                print(
+                    f"samples: {args.preset}, num_crops {token_summary['num_crops']}, "
+                    f"{token_summary['image_tokens_per_sample']:.0f} image + "
+                    f"{token_summary['text_tokens_per_sample']:.1f} text tokens per sample "
+                    f"({token_summary['crops_per_sample']:.0f} crops encoded), pool of {len(examples)}"
+                )
+            row = harness.run_guarded(
+                lambda method=method, examples=examples: run_product(
+                    method, args, device, pool, examples, peak
+                ),
+                device,
+            )
+        row.setdefault("method", method)
+        results.append(row)
+    reference = next((r for r in results if r["method"] == "reference" and "error" not in r), None)
+    for r in results:
+        if reference and "samples_per_s" in r:
+            r["vs_reference"] = r["samples_per_s"] / reference["samples_per_s"]
+    shown = [r if "error" not in r else {**r, "samples_per_s": r["error"]} for r in results]
+    table = harness.render_table(shown, COLUMNS)
+    print()
+    print(table)
+    mfu_label = (
+        "MFU against the measured " + peak.dtype + " matmul peak" + (" (CPU)" if device.type == "cpu" else "")
+    )
+    print(f"\n{mfu_label}; model FLOPs: finetune/flops.py; 'x ref' = samples/s over the reference recipe's.")
+    for r in results:
+        for note in r.get("notes", []):
+            print(f"note: {r['method']}: {note}")
+    report = {
+        "benchmark": "train_throughput",
+        "device": harness.device_name(device),
+        "device_type": device.type,
+        "peak": peak.as_dict(),
+        "args": {k: v for k, v in vars(args).items() if k not in ("aspects",)},
+        "samples": token_summary,
+        "results": results,
+        "skipped": skipped,
+        "table": table,
+        "versions": harness.versions(),
+        "wall_s": time.perf_counter() - started,
+    }
+    if args.json:
+        harness.write_json(args.json, report)
+        print(f"wrote {args.json}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

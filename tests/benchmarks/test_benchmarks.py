@@ -1,0 +1,187 @@
+"""The benchmarks run at tiny size on CPU and report what they promise; the reference baseline is faithful."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import generate_throughput  # noqa: E402
+import reference_recipe as ref  # noqa: E402
+import samples as S  # noqa: E402
+import train_throughput  # noqa: E402
+
+from finetune import flops as FL  # noqa: E402
+from finetune.presets import load_model  # noqa: E402
+
+# the smallest settings that still run every code path: one 112-px crop grid, one step, a 64^3 peak
+TINY = ["--device", "cpu", "--preset", "tiny", "--num-crops", "1", "--image-size", "112", "--peak-size", "64"]
+TINY_IMAGE_TOKENS = (1 * 1 + 1) * 16 + 1 + (1 + 1) * 4  # 1x1 grid of 112-px crops, m = 4: 41 tokens
+
+
+@pytest.fixture(scope="module")
+def train_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "train.json"
+    argv = [*TINY, "--batch-size", "2", "--steps", "1", "--warmup", "0", "--reference-accum", "4"]
+    argv += ["--reference-max-length", "96", "--json", str(out)]
+    report = train_throughput.main(argv)
+    return report, out
+
+
+@pytest.mark.slow
+def test_train_benchmark_reports_every_method(train_report):
+    """Every method gives a row with positive rates and FLOPs; QLoRA is skipped on CPU with a reason."""
+    report, out = train_report
+    assert json.loads(out.read_text())["results"] == json.loads(json.dumps(report["results"], default=str))
+    rows = {r["method"]: r for r in report["results"]}
+    assert set(rows) == {"lora-bf16", "full-bf16", "reference"}
+    assert [s["method"] for s in report["skipped"]] == ["qlora"]
+    assert "CUDA" in report["skipped"][0]["reason"]
+    for r in rows.values():
+        assert "error" not in r, r
+        for key in ("samples_per_s", "text_tokens_per_s", "step_ms", "flops_per_sample", "achieved_tflops"):
+            assert r[key] > 0 and math.isfinite(r[key]), (r["method"], key)
+        assert 0 < r["mfu"] and math.isfinite(r["mfu"])
+        assert r["peak_memory_gib"] is None  # not measured on CPU
+        assert r["compute_dtype"] == "fp32"  # no bf16 autocast on CPU
+    assert report["peak"]["dtype"] == "fp32" and "CPU" in report["peak"]["label"]
+    assert rows["reference"]["vs_reference"] == pytest.approx(1.0)
+    assert rows["reference"]["micro_batch"] == 1 and rows["reference"]["grad_accum"] == 4
+    assert rows["reference"]["image_tokens_per_s"] == 0  # the raw image never reaches the model
+    for name in ("lora-bf16", "full-bf16"):
+        assert rows[name]["image_tokens_per_sample"] == TINY_IMAGE_TOKENS
+        assert rows[name]["micro_batch"] == 2
+    assert rows["lora-bf16"]["trainable_parameters"] < rows["full-bf16"]["trainable_parameters"]
+    assert rows["lora-bf16"]["freeze_vision"] and not rows["full-bf16"]["freeze_vision"]
+
+
+@pytest.mark.slow
+def test_train_benchmark_flops_follow_the_counting(train_report):
+    """A row's FLOPs per sample equal finetune.flops applied to its token counts (tiny: 2 crops per image)."""
+    report, _ = train_report
+    rows = {r["method"]: r for r in report["results"]}
+    given = rows["full-bf16"]["model_shape"]
+    shape = FL.ModelShape(FL.DecoderShape(**given["decoder"]), FL.VisionShape(**given["vision"]))
+    # the tiny vocabulary follows the tokenizer trained on the rows; every other size is the preset's
+    assert shape.vision == FL.shape_from_config(load_model("tiny", device="meta")[0].config).vision
+    assert all(r["model_shape"] == given for r in rows.values())
+    full = rows["full-bf16"]
+    # text tokens and answer tokens vary by row: check the per-part numbers that do not depend on them
+    vision = FL.training_flops(
+        shape, FL.SampleTokens(0, TINY_IMAGE_TOKENS, 2, 0), FL.method_modes("full", freeze_vision=False)
+    )
+    assert full["flops_breakdown_per_sample"]["vision_linear"] == pytest.approx(vision.vision_linear)
+    assert full["flops_breakdown_per_sample"]["projection"] == pytest.approx(vision.projection)
+    frozen = FL.training_flops(
+        shape,
+        FL.SampleTokens(0, TINY_IMAGE_TOKENS, 2, 0),
+        FL.method_modes("lora", freeze_vision=True, lora_rank=64, lora_targets=("qkv_proj",)),
+    )
+    lora = rows["lora-bf16"]["flops_breakdown_per_sample"]
+    assert lora["vision_linear"] == pytest.approx(frozen.vision_linear)  # frozen: forward only
+    assert frozen.vision_linear < vision.vision_linear / 2
+    length = report["args"]["reference_max_length"]
+    expected = FL.training_flops(
+        shape, FL.SampleTokens(length, 0, 0, length - 1), FL.method_modes("full", freeze_vision=False)
+    ).total
+    assert rows["reference"]["flops_per_sample"] == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_train_benchmark_prints_the_table(train_report):
+    """The printed table has the promised columns and a row per method that ran."""
+    text = train_report[0]["table"]
+    for header in ("method", "micro-batch", "accum", "samples/s", "img tok/s", "text tok/s", "step ms"):
+        assert header in text
+    for header in ("peak GiB", "GFLOP/sample", "TFLOP/s", "MFU %", "x ref"):
+        assert header in text
+    assert all(m in text for m in ("lora-bf16", "full-bf16", "reference"))
+
+
+def test_train_benchmark_refuses_unknown_methods():
+    with pytest.raises(SystemExit):
+        train_throughput.parse_args(["--methods", "lora,dora"])
+
+
+@pytest.mark.slow
+def test_generate_benchmark_sweeps_batch_sizes(tmp_path, capsys):
+    """Greedy decoding of exactly --new-tokens per row, one row per batch size, positive samples/s."""
+    out = tmp_path / "gen.json"
+    argv = [*TINY, "--batch-sizes", "1,2", "--batches", "1", "--warmup", "0", "--new-tokens", "3"]
+    report = generate_throughput.main([*argv, "--json", str(out)])
+    assert json.loads(out.read_text())["new_tokens"] == 3
+    rows = report["results"]
+    assert [r["batch_size"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["samples_per_s"] > 0 and r["new_tokens_per_s"] == pytest.approx(3 * r["samples_per_s"])
+        assert r["flops_per_sample"] > 0 and r["mfu"] > 0
+    assert report["prompt"]["image_tokens"] == TINY_IMAGE_TOKENS
+    text = capsys.readouterr().out
+    assert "samples/s" in text and "new tok/s" in text and "batch" in text and "fp32 matmul peak" in text
+
+
+def test_reference_example_is_512_left_padded_text_without_image_placeholders():
+    """The reference tokenizes the tag as text, pads on the left to 512 and keeps the raw (H, W, 3) image."""
+    _, processor = load_model("tiny", device="meta")
+    side = processor.tokenizer.padding_side
+    answer = "Product: Wool Scarf, Category: SCARVES, Full Price: 450.0"
+    enc = ref.encode_reference_example(processor.tokenizer, answer, S.render_image(0, 1.5, 60))
+    assert processor.tokenizer.padding_side == side  # left padding only while encoding
+    assert enc["input_ids"].shape == (512,)
+    assert (enc["input_ids"] >= 0).all()  # no image placeholders: the image is never expanded
+    assert enc["attention_mask"][0] == 0 and enc["attention_mask"][-1] == 1  # left padding
+    assert enc["pixel_values"].shape == (40, 60, 3) and enc["pixel_values"].dtype == torch.uint8
+
+
+def test_reference_step_trains_text_weights_only_and_divides_gradients():
+    """Loss on every position; no gradient reaches the vision tower; the optimizer sees gradients / accum."""
+    model, processor = load_model("tiny")
+    recipe = ref.ReferenceRecipe(model, processor.tokenizer, torch.device("cpu"), accumulation_steps=4)
+    answer = "Product: Cape, Category: N.A., Full Price: 32.0"
+    sample = ref.encode_reference_example(
+        processor.tokenizer, answer, S.render_image(0, 1.0, 28), max_length=48
+    )
+    assert recipe.micro_step(sample) > 0
+    vision = model.model.vision_embed_tokens.img_processor.vision_model
+    assert all(p.grad is None for p in vision.parameters())  # the image never reached the model
+    head = model.lm_head.weight
+    before, weights = head.grad.clone(), head.detach().clone()
+    seen = {}
+    real_step = recipe.optimizer.step
+
+    def step():
+        seen["grad"] = head.grad.clone()
+        real_step()
+
+    recipe.optimizer.step = step
+    recipe.optimizer_step()
+    torch.testing.assert_close(seen["grad"], before / 4)
+    assert not torch.equal(head.detach(), weights)
+    assert head.grad is None  # zero_grad after the step
+
+
+def test_count_tokens_matches_the_processor():
+    """Image tokens are the negative ids; crops: the global view plus the h x w grid; labels shift by one."""
+    _, processor = load_model("tiny", device="meta", overrides={"num_crops": 4})
+    row = S.synthetic_rows(1, seed=3)[0]
+    enc = processor.encode_example(S.render_image(0, 1.0, 224), row.answer)
+    c = S.count_tokens(enc, processor.image_processor.crop_size)
+    assert c.image_tokens == processor.image_processor.num_image_tokens(2, 2)
+    assert c.crops == 5
+    assert c.text_tokens + c.image_tokens == enc["input_ids"].shape[0]
+    assert c.label_tokens == int((enc["labels"] != -100).sum())
+
+
+def test_synthetic_rows_are_deterministic_and_in_range():
+    a, b = S.synthetic_rows(50, seed=1), S.synthetic_rows(50, seed=1)
+    assert a == b
+    assert all(1 <= len(r.title) <= 71 and 32 <= r.full_price <= 70_000 for r in a)
+    assert S.render_image(0, 2.0, 336).size == (336, 168)
+    assert S.render_image(0, 0.5, 336).size == (168, 336)
