@@ -143,6 +143,7 @@ class _Recipe:
         self.optimizer = build_optimizer(self.wrapped, cfg, procs.device)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
         self.step, self.best_val, self.best_step = 0, math.inf, None
+        self.model_flops = 0.0
         self.last_val: float | None = None
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
         if resume_from is not None:
@@ -231,6 +232,9 @@ class _Recipe:
         self.step += 1
         samples = sum(b["input_ids"].shape[0] for b in batches)
         tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+        if self.procs.device.type == "cuda":  # MFU is reported for GPUs only
+            crop = self.processor.image_processor.crop_size
+            self.model_flops += sum(self.flops.batch(b, crop) for b in batches)
         return loss, samples, tokens
 
     # -- validation, checkpoints -------------------------------------------------------------------------
@@ -378,7 +382,7 @@ class _Recipe:
             peak = torch.cuda.max_memory_allocated(procs.device) / 2**30
             device_peak = peak_flops(procs.device)
             if device_peak and train_s > 0:
-                mfu = tokens * self.flops.per_token / train_s / (device_peak * procs.world_size)
+                mfu = procs.sum(self.model_flops) / train_s / (device_peak * procs.world_size)
         result = TrainResult(
             run_dir=self.run_dir,
             steps=self.step,

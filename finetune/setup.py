@@ -27,6 +27,7 @@ from datagen.reader import IMAGE_PATH, load_image
 from finetune import checkpoint as ckpt
 from finetune import data as D
 from finetune import distributed as dist
+from finetune import flops as FL
 from finetune import lora
 from finetune import run_layout as names
 from finetune.chat import build_answer
@@ -48,9 +49,25 @@ MAX_ANSWER_TOKENS = 96
 
 @dataclass
 class ModelFlops:
+    """What MFU needs: the model's shape and how each part trains (``finetune.flops``), and FSDP's units."""
+
+    shape: FL.ModelShape
+    modes: FL.MethodModes
     params: int
-    per_token: float  # training FLOPs per token: forward 2N, backward 2N plus 2N for trained weights
     layer_classes: tuple[type, ...]  # FSDP wraps each of these
+
+    def batch(self, batch: dict[str, torch.Tensor], crop_size: int) -> float:
+        """Model FLOPs of one collated micro-batch (padding excluded)."""
+        total = 0.0
+        image_tokens = (batch["input_ids"] < 0).sum(1).tolist()
+        lengths = batch["attention_mask"].sum(1).tolist()
+        heads = (batch["labels"][:, 1:] != -100).sum(1).tolist()
+        sizes = batch["image_sizes"].tolist()
+        for n, img, head, (h, w) in zip(lengths, image_tokens, heads, sizes, strict=True):
+            crops = 1 + (h // crop_size) * (w // crop_size)
+            tokens = FL.SampleTokens(text_tokens=n - img, image_tokens=img, crops=crops, head_tokens=head)
+            total += FL.training_flops(self.shape, tokens, self.modes).total
+        return total
 
 
 def check_method(cfg: TrainConfig) -> None:
@@ -96,26 +113,25 @@ def build_model(
         if cfg.method == "qlora":
             model = lora.quantize_4bit(model, device)
         model = lora.apply_lora(model, cfg)
-    flops = _flops(model)
-    return model, processor, flops
+    return model, processor, _flops(model, cfg)
 
 
 def model_overrides(cfg: TrainConfig) -> dict[str, Any]:
     return {"num_crops": cfg.num_crops} if cfg.num_crops else {}
 
 
-def _flops(model: nn.Module) -> ModelFlops:
-    total = trained = 0
-    for name, p in model.named_parameters():
-        if "embed_tokens" in name:
-            continue  # a lookup, not a matmul
-        total += p.numel()
-        trained += p.numel() if p.requires_grad else 0
-    wanted = set(
-        getattr(dist.unwrap(model), "_no_split_modules", None) or ["Phi3DecoderLayer", "CLIPEncoderLayer"]
+def _flops(model: nn.Module, cfg: TrainConfig) -> ModelFlops:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    modes = FL.method_modes(
+        "full" if cfg.method == "full" else "lora",
+        freeze_vision=bool(cfg.freeze_vision),
+        lora_rank=cfg.lora_rank if cfg.method != "full" else 0,
+        lora_targets=tuple(cfg.lora_target_list()),
     )
+    wanted = set(getattr(base, "_no_split_modules", None) or ())
     classes = {type(m) for m in model.modules() if type(m).__name__ in wanted}
-    return ModelFlops(params=total, per_token=4.0 * total + 2.0 * trained, layer_classes=tuple(classes))
+    params = sum(p.numel() for p in model.parameters())
+    return ModelFlops(FL.shape_from_config(base.config), modes, params, tuple(classes))
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -161,26 +177,31 @@ def encode_splits(
 ) -> tuple[D.EncodedSplit, D.EncodedSplit]:
     """Train and validation splits encoded once (RUN/.cache); the main process writes the cache first."""
     files = processor_files(processor)
-    out = []
-    for split in (D.TRAIN, D.VALIDATION):
-        frame = frames[split]
-        key = D.cache_key(dataset["fingerprint"], split, files)
+    disable = True if cfg.quiet or not procs.is_main else None  # None: a bar on terminals only
+    encoded = []
+    threads = torch.get_num_threads()
+    # Per-image work is small tensors: more threads only add synchronisation (10x slower on a busy machine).
+    torch.set_num_threads(1)
+    try:
+        for split in (D.TRAIN, D.VALIDATION):
+            frame = frames[split]
 
-        def encode(frame=frame, split=split) -> D.EncodedSplit:
-            answers = D.answer_texts(frame, build_answer)
-            show = None if procs.is_main and not cfg.quiet else True
+            def encode(frame: pd.DataFrame = frame, split: str = split) -> D.EncodedSplit:
+                def bar(items: Iterable) -> Iterable:
+                    return tqdm(items, desc=f"encode {split}", unit="img", disable=disable, leave=False)
 
-            def bar(items: Iterable) -> Iterable:
-                return tqdm(items, desc=f"encode {split}", unit="img", disable=show, leave=False)
+                answers = D.answer_texts(frame, build_answer)
+                return D.encode_split(frame, answers, processor.encode_example, progress=bar)
 
-            return D.encode_split(frame, answers, processor.encode_example, progress=bar)
-
-        if procs.is_main:
-            out.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
-        procs.barrier()
-        if not procs.is_main:
-            out.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
-    return out[0], out[1]
+            key = D.cache_key(dataset["fingerprint"], split, files)
+            if procs.is_main:
+                encoded.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
+            procs.barrier()
+            if not procs.is_main:
+                encoded.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
+    finally:
+        torch.set_num_threads(threads)
+    return encoded[0], encoded[1]
 
 
 def run_record(cfg: TrainConfig) -> dict[str, Any]:

@@ -1,0 +1,140 @@
+"""The embedded default end to end: synthesize 3,040 rows, `finetune` with its defaults, score the test split.
+
+    python benchmarks/train_default.py                      # the full run (targets: <= 15 min on 2 CPU cores)
+    python benchmarks/train_default.py --rows 40 --max-steps 3   # a quick look (what CI runs, via a test)
+
+Prints the machine load, the wall time of each stage and the learning goals with their targets: category
+accuracy >= 0.90, mean title token_sort_ratio >= 85, median absolute percentage price error <= 15%, >= 99% of
+answers parsed, on the test split, as `evaluate` measures them; plus the oracle's ceiling on the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from datagen.config import SynthConfig  # noqa: E402
+from datagen.reader import read_info  # noqa: E402
+from datagen.synth import synthesize  # noqa: E402
+from evaluation.config import EvalConfig  # noqa: E402
+from evaluation.run import evaluate  # noqa: E402
+from finetune import TrainConfig, train  # noqa: E402
+from finetune import run_layout as names  # noqa: E402
+
+# metric key of evaluate's metrics.json -> (label, target, higher is better, scale for printing)
+GOALS: dict[str, tuple[str, float, bool, float]] = {
+    "category_accuracy": ("category accuracy", 0.90, True, 1.0),
+    "title_token_sort_ratio_mean": ("title token_sort_ratio, mean", 85.0, True, 1.0),
+    "price_median_ape": ("price median APE (%)", 15.0, False, 100.0),
+    "parse_rate": ("answers parsed", 0.99, True, 1.0),
+}
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def ensure_dataset(data: Path, rows: int, seed: int) -> float:
+    """Synthesize ``data`` unless it already holds this rows/seed; return the seconds spent."""
+    if (data / "dataset_info.json").is_file():
+        info = read_info(data)
+        if info.get("args", {}).get("rows") == rows and info.get("seed") == seed:
+            return 0.0
+    start = time.perf_counter()
+    synthesize(SynthConfig(out=str(data), rows=rows, seed=seed, overwrite=True, quiet=True))
+    return time.perf_counter() - start
+
+
+def run_benchmark(
+    work: Path, rows: int = 3040, seed: int = 0, train_changes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Synthesize (if needed), train with the defaults (plus ``train_changes``), evaluate on test."""
+    work = Path(work)
+    data, run, report = work / "data", work / "run", work / "eval"
+    figures: dict[str, Any] = {"load_before": _load()}
+    figures["synth_s"] = ensure_dataset(data, rows, seed)
+    cfg = TrainConfig(data=str(data), out=str(run), overwrite=True, **(train_changes or {}))
+    result = train(cfg)
+    figures["train"] = {
+        "wall_s": result.wall_s,
+        "train_s": result.train_s,
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "samples_per_s": result.samples_per_s,
+        "tokens_per_s": result.tokens_per_s,
+        "best_val_loss": result.best_val_loss,
+        "final_val_loss": result.final_val_loss,
+    }
+    figures["load_after_train"] = _load()
+    start = time.perf_counter()
+    doc = evaluate(
+        EvalConfig(
+            model=str(run),
+            data=str(data),
+            split="test",
+            report=str(report / "report.html"),
+            baselines="oracle",
+            bootstrap=200,
+            wandb="off",
+            quiet=True,
+        )
+    ).document
+    figures["eval_s"] = time.perf_counter() - start
+    figures["generation_s"] = doc.get("speed", {}).get("seconds")
+    figures["metrics"] = {k: doc["metrics"][k]["value"] for k in GOALS}
+    oracle = doc.get("baselines", {}).get("oracle", {}).get("metrics", {})
+    figures["oracle"] = {k: oracle[k]["value"] for k in GOALS if k in oracle}
+    figures["load_after_eval"] = _load()
+    figures["run_dir"] = str(run)
+    return figures
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    t = figures["train"]
+    lines = [
+        f"machine: {figures['load_before']} before, {figures['load_after_train']} after training",
+        f"synth {figures['synth_s']:.0f} s; finetune {t['wall_s']:.0f} s wall ({t['wall_s'] / 60:.1f} min, "
+        f"target <= 15 min), {t['steps']} steps, {t['epochs']:g} epochs, {t['samples_per_s']:.1f} samples/s",
+        f"evaluate {figures['eval_s']:.0f} s "
+        f"(generation {figures['generation_s'] or 0:.0f} s, target <= 60 s)",
+        f"validation loss: best {t['best_val_loss']}, final {t['final_val_loss']}",
+        f"{'goal':<32}{'model':>10}{'target':>10}{'oracle':>10}  met",
+    ]
+    for key, (label, target, higher, scale) in GOALS.items():
+        value = figures["metrics"][key]
+        met = value is not None and (value >= target if higher else value * scale <= target)
+        oracle = figures["oracle"].get(key)
+        shown = "n/a" if value is None else f"{value * scale:.3f}"
+        lines.append(
+            f"{label:<32}{shown:>10}{target:>10g}"
+            f"{'' if oracle is None else f'{oracle * scale:.3f}':>10}  {'yes' if met else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default="out/bench-train-default", help="where data, run and report go")
+    parser.add_argument("--rows", type=int, default=3040)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=0, help="cap the run (0: the default schedule)")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    changes = {"max_steps": args.max_steps} if args.max_steps else {}
+    figures = run_benchmark(Path(args.work), rows=args.rows, seed=args.seed, train_changes=changes)
+    print(format_figures(figures))
+    print(f"RUN dir: {figures['run_dir']} ({names.METRICS_FILE} has the curves)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
