@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from finetune.chat import build_answer
-from finetune.collate import IGNORE_INDEX
+from finetune.flops import SampleTokens, sample_tokens
 
 CATALOGUE_ROWS = 3040  # the real dataset's size
 
@@ -124,25 +124,11 @@ def rows_from_dataset(data_dir: str, n: int, *, seed: int = 0) -> tuple[list[Row
     return rows, images
 
 
-@dataclass(frozen=True)
-class SampleCounts:
-    """Token counts of one encoded training example (see ``finetune.flops.SampleTokens``)."""
-
-    text_tokens: int
-    image_tokens: int
-    crops: int
-    label_tokens: int
-
-
-def count_tokens(example: dict[str, torch.Tensor], crop_size: int) -> SampleCounts:
+def count_tokens(example: dict[str, torch.Tensor], crop_size: int) -> SampleTokens:
     """Text and image tokens of an encoded example, its encoded crops and its labelled next tokens."""
-    ids = example["input_ids"]
-    image = int((ids < 0).sum())
-    h, w = (int(v) for v in torch.as_tensor(example["image_sizes"]).tolist())
-    crops = 1 + (h // crop_size) * (w // crop_size) if image else 0
-    labels = example.get("labels")
-    label_tokens = int((labels[1:] != IGNORE_INDEX).sum()) if labels is not None else 0
-    return SampleCounts(int(ids.shape[0]) - image, image, crops, label_tokens)
+    return sample_tokens(
+        example["input_ids"], example.get("labels"), example["image_sizes"].tolist(), crop_size
+    )
 
 
 def encode_pool(

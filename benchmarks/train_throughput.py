@@ -172,9 +172,8 @@ def make_pool(args: argparse.Namespace, size: int) -> Pool:
 
 
 def sample_flops(
-    shape: FL.ModelShape, counts: S.SampleCounts, modes: FL.MethodModes, causal: bool
+    shape: FL.ModelShape, tokens: FL.SampleTokens, modes: FL.MethodModes, causal: bool
 ) -> FL.FlopsBreakdown:
-    tokens = FL.SampleTokens(counts.text_tokens, counts.image_tokens, counts.crops, counts.label_tokens)
     return FL.training_flops(shape, tokens, modes, causal=causal)
 
 
@@ -535,7 +534,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "image_tokens_per_sample": sum(c.image_tokens for c in counts) / len(counts),
                     "text_tokens_per_sample": sum(c.text_tokens for c in counts) / len(counts),
                     "crops_per_sample": sum(c.crops for c in counts) / len(counts),
-                    "answer_tokens_per_sample": sum(c.label_tokens for c in counts) / len(counts),
+                    "answer_tokens_per_sample": sum(c.head_tokens for c in counts) / len(counts),
                     "pool": len(examples),
                 }
                 print(

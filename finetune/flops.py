@@ -37,7 +37,10 @@ matmuls run per query head).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import torch
 
 # Training modes of a part of the model
 TRAIN = "train"  # weights trained: forward + input gradient + weight gradient (6N)
@@ -45,6 +48,7 @@ BACKPROP = "backprop"  # frozen, but gradients flow through it to trained parts 
 FORWARD = "forward"  # frozen and nothing below trains: forward only (2N)
 MODES = (TRAIN, BACKPROP, FORWARD)
 
+IGNORE_INDEX = -100  # labels where no loss is computed (finetune.collate's)
 METHOD_FULL = "full"
 METHOD_LORA = "lora"
 
@@ -396,6 +400,48 @@ def generation_flops(
     )
 
 
+def sample_tokens(
+    input_ids: torch.Tensor, labels: torch.Tensor | None, image_hw: Sequence[int] | None, crop_size: int
+) -> SampleTokens:
+    """Token counts of one example, as the processor encodes it.
+
+    Args:
+        input_ids: 1-D ids without padding; image placeholders are negative.
+        labels: 1-D labels (-100 where no loss) or None (a prompt: no head tokens counted).
+        image_hw: the padded (height, width) in pixels of its image (``image_sizes`` row), or None.
+        crop_size: side of one HD crop in pixels.
+
+    Returns:
+        SampleTokens: text and image tokens, encoded crops (global view + h x w grid), labelled next tokens.
+    """
+    image = int((input_ids < 0).sum())
+    crops = 0
+    if image and image_hw is not None:
+        h, w = (int(v) for v in image_hw)
+        crops = 1 + (h // crop_size) * (w // crop_size)
+    head = int((labels[1:] != IGNORE_INDEX).sum()) if labels is not None else 0
+    return SampleTokens(int(input_ids.shape[0]) - image, image, crops, head)
+
+
+def batch_sample_tokens(batch: dict[str, torch.Tensor], crop_size: int) -> list[SampleTokens]:
+    """``sample_tokens`` of every row of a collated batch (``input_ids``, ``attention_mask``, optional
+    ``labels`` and ``image_sizes``), padding excluded."""
+    ids, mask = batch["input_ids"], batch["attention_mask"].bool()
+    labels, sizes = batch.get("labels"), batch.get("image_sizes")
+    out = []
+    for row in range(ids.shape[0]):
+        keep = mask[row]
+        out.append(
+            sample_tokens(
+                ids[row][keep],
+                labels[row][keep] if labels is not None else None,
+                sizes[row].tolist() if sizes is not None else None,
+                crop_size,
+            )
+        )
+    return out
+
+
 def shape_from_config(config) -> ModelShape:
     """ModelShape of a Phi3VConfig (duck-typed: text fields, ``vision_config``, ``vision_layer_idx``)."""
     vision = config.vision_config
@@ -447,6 +493,7 @@ __all__ = [
     "VisionShape",
     "adapter_params",
     "attention_forward_flops",
+    "batch_sample_tokens",
     "decoder_linear_params",
     "generation_flops",
     "head_params",
@@ -455,6 +502,7 @@ __all__ = [
     "mfu",
     "patch_embed_params",
     "projection_params",
+    "sample_tokens",
     "shape_from_config",
     "training_flops",
     "vision_layer_params",

@@ -176,7 +176,7 @@ def test_count_tokens_matches_the_processor():
     assert c.image_tokens == processor.image_processor.num_image_tokens(2, 2)
     assert c.crops == 5
     assert c.text_tokens + c.image_tokens == enc["input_ids"].shape[0]
-    assert c.label_tokens == int((enc["labels"] != -100).sum())
+    assert c.head_tokens == int((enc["labels"] != -100).sum())
 
 
 def test_synthetic_rows_are_deterministic_and_in_range():

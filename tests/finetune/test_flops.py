@@ -141,3 +141,17 @@ def test_mfu():
     assert F.mfu(1e12, 2.0, 1e12) == 0.5
     with pytest.raises(ValueError):
         F.mfu(1.0, 0.0, 1.0)
+
+
+def test_batch_sample_tokens_by_hand():
+    """Negative ids are image tokens, padding is dropped, labels shift by one, crops = 1 + h x w."""
+    batch = {
+        "input_ids": torch.tensor([[5, -1, -1, 6, 7], [5, -1, -1, 6, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]),
+        "labels": torch.tensor([[-100, -100, -100, -100, 7], [-100, -100, -100, 6, -100]]),
+        "image_sizes": torch.tensor([[28, 56], [28, 28]]),
+    }
+    got = F.batch_sample_tokens(batch, crop_size=28)
+    assert got == [F.SampleTokens(3, 2, 3, 1), F.SampleTokens(2, 2, 2, 1)]
+    prompt = F.sample_tokens(torch.tensor([4, -1, 3]), None, None, 28)
+    assert prompt == F.SampleTokens(2, 1, 0, 0)  # no image size: no crops counted
