@@ -73,6 +73,7 @@ def format_summary(doc: dict) -> str:
 @_option("gallery", type=click.IntRange(min=0))
 @_option("device", type=click.Choice(DEVICES))
 @_option("dtype", type=click.Choice(DTYPES))
+@_option("threads", type=click.IntRange(min=0))
 @_option("from_predictions", type=click.Path(dir_okay=True))
 @_option("wandb", type=click.Choice(WANDB_MODES))
 @click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")

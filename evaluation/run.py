@@ -11,6 +11,7 @@ re-renders from predictions.jsonl (and the metrics.json beside it) without the m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -187,7 +188,7 @@ def run_baselines(
                 notes.append(f"baseline oracle skipped: {cfg.data} has no {layout.LATENTS_FILE} (real data)")
                 continue
             try:
-                answers[name] = bl.oracle_answers(eval_df, latents)
+                answers[name] = bl.oracle_answers(eval_df, latents, _dataset_profile(cfg.data))
             except UserError as exc:
                 notes.append(f"baseline oracle skipped: {exc}")
                 continue
@@ -195,6 +196,18 @@ def run_baselines(
             time.perf_counter() - start + (features[2] if features and name in bl.NEEDS_FEATURES else 0)
         )
     return answers, seconds
+
+
+def _dataset_profile(data_dir: str):
+    """The catalogue profile a synthetic dataset was drawn from, or None (the oracle's built-in default)."""
+    try:
+        from datagen.oracle import dataset_profile
+    except ImportError:
+        return None
+    try:
+        return dataset_profile(data_dir)
+    except UserError:
+        return None
 
 
 # -- the model -------------------------------------------------------------------------------------------
@@ -255,6 +268,26 @@ def _torch_settings(cfg: EvalConfig):
     return device, dtype
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Use ``n`` intra-op CPU threads inside the block (0: leave torch's setting), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def load_model_for(cfg: EvalConfig, model_meta: dict):
     """Load the model and processor ``--model`` names, on ``--device`` in ``--dtype``."""
     from finetune.presets import load_model
@@ -280,7 +313,7 @@ def run_model(
             for t, c, p in zip(ref["title"], ref["category3_code"], ref["full_price"], strict=True)
         ]
         max_new = answer_token_budget(processor, answers)
-    with _progress_bar(cfg, len(eval_df), "generating") as bar:
+    with _progress_bar(cfg, len(eval_df), "generating") as bar, _torch_threads(cfg.threads):
         result = generate_answers(
             model,
             processor,
@@ -298,6 +331,7 @@ def run_model(
         "batch_size": cfg.batch_size,
         "device": str(device),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+        "threads": cfg.threads or _default_threads(),
     }
     return result.texts, speed
 

@@ -222,7 +222,7 @@ def grouped_bars(
             ax.legend(
                 frameon=False,
                 loc="upper center",
-                bbox_to_anchor=(0.5, -0.12 if horizontal else -0.3),
+                bbox_to_anchor=(0.5, -0.2 if horizontal else -0.3),
                 ncol=min(len(series), 4),
             )
         ax.set_title(plain_text(title, 80))

@@ -123,3 +123,40 @@ def test_tiny_model_end_to_end(eval_dataset, tmp_path):
     assert result.document["n"] == 4
     assert result.document["speed"]["samples_per_s"] > 0
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny_run_dir(eval_dataset, tmp_path_factory):
+    """A RUN dir as finetune writes it: model/ and best/ (untrained tiny), config.json, dataset.json."""
+    from datagen.layout import dataset_fingerprint
+    from finetune import run_layout
+    from finetune.presets import load_model
+
+    run = tmp_path_factory.mktemp("runs") / "tiny-run"
+    model, processor = load_model("tiny")
+    for sub in (run_layout.MODEL_DIR, run_layout.BEST_DIR):
+        model.save_pretrained(run / sub)
+        processor.save_pretrained(run / sub)
+    (run / run_layout.CONFIG_FILE).write_text(json.dumps({"preset": "tiny"}))
+    (run / run_layout.DATASET_FILE).write_text(json.dumps({"fingerprint": dataset_fingerprint(eval_dataset)}))
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checkpoint", ["final", "best"])
+def test_run_dir_as_model(eval_dataset, tiny_run_dir, checkpoint):
+    """--model RUN loads RUN/model (or RUN/best) and records the run and its training fingerprint."""
+    result = evaluate(_cfg(eval_dataset, model=str(tiny_run_dir), checkpoint=checkpoint, baselines="none",
+                           max_new_tokens=4, limit=2))  # fmt: skip
+    model = result.document["model"]
+    assert model["run"] == str(tiny_run_dir) and model["name"] == "tiny-run"
+    assert model["path"].endswith("model" if checkpoint == "final" else "best")
+    assert model["train_fingerprint"] == result.document["dataset"]["fingerprint"]
+    assert result.document["notes"] == []
+
+
+def test_run_dir_without_best(tmp_path, eval_dataset):
+    """--checkpoint best on a RUN without best/ is a user error naming the fix."""
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    with pytest.raises(UserError, match="has no best/"):
+        evaluate(_cfg(eval_dataset, model=str(tmp_path / "run"), checkpoint="best"))
