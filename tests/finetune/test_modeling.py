@@ -11,6 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from finetune.chat import build_answer
+from finetune.collate import collate_examples
 from finetune.presets import load_model
 
 ANSWER = build_answer("EKD Wool Cape", "PONCHOS & CAPES", 2490.0)
@@ -28,34 +29,30 @@ def _image(size=(120, 80), color=(200, 30, 30)):
     return image
 
 
-def _batch(examples, pad_id, left=False):
-    """Pad encoded examples (left for generation, right for training)."""
+def _prompt_batch(examples, pad_id):
+    """Left-pad prompt-only examples for generation (the last prompt token in the last column)."""
     longest = max(e["input_ids"].shape[0] for e in examples)
     ids = torch.full((len(examples), longest), pad_id)
     mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, -100)
     for i, e in enumerate(examples):
         n = e["input_ids"].shape[0]
-        span = slice(longest - n, longest) if left else slice(0, n)
-        ids[i, span] = e["input_ids"]
-        mask[i, span] = 1
-        if e["labels"] is not None:
-            labels[i, span] = e["labels"]
+        ids[i, longest - n :] = e["input_ids"]
+        mask[i, longest - n :] = 1
     return {
         "input_ids": ids,
         "attention_mask": mask,
-        "labels": labels,
         "pixel_values": torch.stack([e["pixel_values"] for e in examples]),
         "image_sizes": torch.stack([e["image_sizes"] for e in examples]),
     }
 
 
 def _train_batch(processor):
+    """Two examples with different image grids and lengths, through the training collator."""
     examples = [
         processor.encode_example(_image(), ANSWER),
         processor.encode_example(_image((60, 200)), ANSWER),
     ]
-    return _batch(examples, processor.pad_token_id)
+    return collate_examples(examples, processor.pad_token_id)
 
 
 def test_forward_loss_backward_reach_vision_and_text(tiny):
@@ -172,7 +169,7 @@ def trained_tiny(tiny):
 def test_generate_with_cache_equals_without(trained_tiny):
     """Greedy decoding with the KV cache (images at prefill only) equals decoding without it."""
     model, processor = trained_tiny
-    batch = _batch([processor.encode_example(_image(), None)], processor.pad_token_id, left=True)
+    batch = _prompt_batch([processor.encode_example(_image(), None)], processor.pad_token_id)
     with_cache = _generate(model, batch, use_cache=True)
     without = _generate(model, batch, use_cache=False)
     assert torch.equal(with_cache, without)
@@ -186,9 +183,9 @@ def test_batched_left_padded_generation_equals_one_by_one(trained_tiny):
     images = [_image(), _image((60, 200), (10, 150, 40)), _image((400, 90), (90, 90, 90))]
     examples = [processor.encode_example(im, None) for im in images]
     assert len({e["input_ids"].shape[0] for e in examples}) > 1  # the batch really is padded
-    batched = _generate(model, _batch(examples, processor.pad_token_id, left=True))
+    batched = _generate(model, _prompt_batch(examples, processor.pad_token_id))
     for i, example in enumerate(examples):
-        single = _generate(model, _batch([example], processor.pad_token_id, left=True))
+        single = _generate(model, _prompt_batch([example], processor.pad_token_id))
         n = min(single.shape[1], batched.shape[1])
         assert torch.equal(batched[i, :n], single[0, :n]), f"example {i}"
 
@@ -198,7 +195,7 @@ def test_stop_at_end_token_and_decode_answer(trained_tiny):
     """Generation stops at `<|end|>` (or eos); decode_answer returns plain text without specials."""
     model, processor = trained_tiny
     assert model.generation_config.eos_token_id == processor.stop_token_ids
-    batch = _batch([processor.encode_example(_image(), None)], processor.pad_token_id, left=True)
+    batch = _prompt_batch([processor.encode_example(_image(), None)], processor.pad_token_id)
     ids = _generate(model, batch, max_new_tokens=40)[0]
     text = processor.decode_answer(ids)
     assert "<|" not in text
