@@ -295,7 +295,9 @@ def run_product(
     totals = {"samples": 0, "image": 0, "text": 0, "pad": 0, "flops": 0.0}
     breakdown: dict[str, float] = {}
     loss_value = math.nan
+    first_loss = math.nan
     forward_model.train()
+    torch.manual_seed(args.seed)  # dropout masks, as the trainer seeds them: same flags, same losses
     for step in range(args.warmup + args.steps):
         timed = step >= args.warmup
         with timer if timed else contextlib.nullcontext():
@@ -313,6 +315,7 @@ def run_product(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
         loss_value = total / answer_tokens
+        first_loss = loss_value if step == 0 else first_loss
         if not timed:
             continue
         for ix, batch in zip(micro, batches, strict=True):
@@ -340,6 +343,7 @@ def run_product(
     n = max(1, totals["samples"])
     result.update(
         loss=loss_value,
+        first_loss=first_loss,
         flops_breakdown_per_sample={k: v / n for k, v in breakdown.items()},
         trainable_parameters=sum(p.numel() for p in trainable),
         freeze_vision=bool(cfg.freeze_vision),

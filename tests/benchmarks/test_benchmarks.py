@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import sys
@@ -14,6 +15,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import generate_throughput  # noqa: E402
+import harness  # noqa: E402
 import reference_recipe as ref  # noqa: E402
 import samples as S  # noqa: E402
 import train_throughput  # noqa: E402
@@ -103,6 +105,30 @@ def test_train_benchmark_prints_the_table(train_report):
     for header in ("peak GiB", "GFLOP/sample", "TFLOP/s", "MFU %", "x ref"):
         assert header in text
     assert all(m in text for m in ("lora-bf16", "full-bf16", "reference"))
+
+
+@pytest.mark.slow
+def test_train_levers_keep_the_loss():
+    """Head on answer positions only, unfused AdamW, liger (or its skip): the same first-step loss."""
+    base = [*TINY, "--methods", "lora-bf16", "--batch-size", "2", "--steps", "1", "--warmup", "0"]
+    base += ["--no-length-grouping"]
+    plain = train_throughput.main(base)["results"][0]
+    levers = ["--labels-only-logits", "--no-fused-adamw", "--liger"]
+    changed = train_throughput.main([*base, *levers])["results"][0]
+    assert "error" not in changed
+    assert changed["first_loss"] == pytest.approx(plain["first_loss"], rel=1e-4)
+    if importlib.util.find_spec("liger_kernel") is None:
+        assert any("liger skipped" in n for n in changed["notes"])
+
+
+def test_out_of_memory_becomes_a_row():
+    """A method that runs out of GPU memory gives an OOM row instead of ending the run."""
+
+    def fails():
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    row = harness.run_guarded(fails, torch.device("cpu"))
+    assert row["error"].startswith("OOM")
 
 
 def test_train_benchmark_refuses_unknown_methods():
