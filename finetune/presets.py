@@ -255,8 +255,13 @@ def _pretrained_model(
 ) -> tuple[Phi3VForCausalLM, Phi3VProcessor]:
     config_overrides = {k: v for k, v in overrides.items() if k not in PROCESSOR_KEYS}
     try:
+        # device_map puts the weights straight onto the device (no full copy in host memory first)
         model = Phi3VForCausalLM.from_pretrained(
-            spec, dtype=dtype if dtype is not None else "auto", attn_implementation=attn, **config_overrides
+            spec,
+            dtype=dtype if dtype is not None else "auto",
+            attn_implementation=attn,
+            device_map=torch.device(device) if device is not None else None,
+            **config_overrides,
         )
         folder = _local_snapshot(spec)
     except OSError as exc:
@@ -268,10 +273,7 @@ def _pretrained_model(
     image_overrides = {"crop_size": model.config.crop_size, "num_img_tokens": model.config.tokens_per_crop}
     if "num_crops" in overrides:
         image_overrides["num_crops"] = overrides["num_crops"]
-    processor = Phi3VProcessor.from_pretrained(folder, **image_overrides)
-    if device is not None:
-        model.to(device)
-    return model, processor
+    return model, Phi3VProcessor.from_pretrained(folder, **image_overrides)
 
 
 def load_model(
