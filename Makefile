@@ -28,8 +28,11 @@ browser: ## headless Chromium for the report test (Debian package; needs root)
 	  else echo "note: install Debian's chromium package to run the browser test"; fi; \
 	fi
 
-demo: setup ## the main job on the embedded default
+demo: setup ## the main job on the embedded default: generate, fine-tune the tiny model, evaluate, report
 	$(BIN)/datagen synth --rows $(ROWS) --out $(OUT)/data --seed 0 --overwrite
+	$(BIN)/finetune --data $(OUT)/data --out $(OUT)/run --overwrite
+	$(BIN)/evaluate --model $(OUT)/run --data $(OUT)/data --report $(OUT)/eval/report.html
+	@echo "report: $(OUT)/eval/report.html"
 
 test: setup browser lint ## lint, then the whole test suite
 	$(BIN)/pytest -q
