@@ -61,8 +61,8 @@ class EvalConfig:
     from_predictions: str | None = field(
         default=None,
         metadata={
-            "help": "re-score and re-render from a predictions.jsonl (no model, no dataset needed); "
-            "metadata and baselines come from the metrics.json beside it"
+            "help": "re-score and re-render from a predictions.jsonl (no model, no dataset needed): its rows "
+            "hold the model's and the baselines' raw answers; metadata comes from the metrics.json beside it"
         },
     )
     wandb: str = field(

@@ -88,6 +88,11 @@ class ItemScores:
     gold_categories: list[str]
     pred_categories: list[str | None]
     labels: list[str] = field(default_factory=list)  # sorted gold label set: index = code in gold_code
+    display: dict[str, str] = field(default_factory=dict)  # normalised label -> how the data spells it
+
+    def show(self, label: str | None) -> str:
+        """A label as the dataset spells it (``N.A.`` rather than its normalised ``N.A``)."""
+        return UNPARSED if label is None else self.display.get(label, label)
 
     @property
     def n(self) -> int:
@@ -100,6 +105,7 @@ class ItemScores:
             gold_categories=[self.gold_categories[i] for i in index],
             pred_categories=[self.pred_categories[i] for i in index],
             labels=self.labels,
+            display=self.display,
         )
 
 
@@ -124,6 +130,9 @@ def items_to_columns(
     gold_cats = [normalize_category(g["category3_code"]) or "" for g in golds]
     pred_cats = [normalize_category(p.category3_code) for p in parsed]
     labels = sorted(set(gold_cats))
+    display: dict[str, str] = {}
+    for g, norm in zip(golds, gold_cats, strict=True):
+        display.setdefault(norm, " ".join(str(g["category3_code"]).split()))
     code = {label: i for i, label in enumerate(labels)}
     columns = {
         key: col(key)
@@ -144,7 +153,9 @@ def items_to_columns(
     columns["all_parsed"] = columns["title_parsed"] * columns["category_parsed"] * columns["price_parsed"]
     columns["gold_code"] = np.array([code[c] for c in gold_cats], dtype=float)
     columns["pred_code"] = np.array([code.get(c, -1) if c else -1 for c in pred_cats], dtype=float)
-    return ItemScores(columns=columns, gold_categories=gold_cats, pred_categories=pred_cats, labels=labels)
+    return ItemScores(
+        columns=columns, gold_categories=gold_cats, pred_categories=pred_cats, labels=labels, display=display
+    )
 
 
 # -- aggregations over a (B, n) matrix of resampled item scores ---------------------------------------------
@@ -333,7 +344,7 @@ def per_category_metrics(
         sub = scores.subset(index)
         predicted_as = sum(1 for p in scores.pred_categories if p == label)
         tp = int(np.nansum(sub.columns["category_correct"]))
-        out[label] = {
+        out[scores.show(label)] = {
             "n": int(index.size),
             "metrics": compute_metrics(sub, n_resamples=n_resamples, seed=[seed, k], specs=specs),
             "precision": tp / predicted_as if predicted_as else None,
@@ -361,7 +372,11 @@ def confusion_matrix(scores: ItemScores) -> dict:
     matrix = [[0] * len(cols) for _ in rows]
     for g, p in zip(scores.gold_categories, scores.pred_categories, strict=True):
         matrix[row_index[g]][col_index[p if p is not None else UNPARSED]] += 1
-    return {"labels": rows, "pred_labels": cols, "matrix": matrix}
+    return {
+        "labels": [scores.show(r) for r in rows],
+        "pred_labels": [scores.show(c) if c != UNPARSED else UNPARSED for c in cols],
+        "matrix": matrix,
+    }
 
 
 def top_confusions(confusion: Mapping, k: int = 10) -> list[dict]:

@@ -50,6 +50,7 @@ def test_nearest_copies_the_closest_training_answer():
     assert [parse_answer(a).title for a in answers] == ["Blue", "Red"]
 
 
+@pytest.mark.slow
 def test_probe_learns_colour_coded_categories(eval_dataset):
     """On a dataset whose categories differ by colour, the probe gets most categories right."""
     # Setup

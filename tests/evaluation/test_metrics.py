@@ -147,3 +147,12 @@ def test_score_item_fields():
 def test_normalize_category(raw, norm):
     """Case, inner spaces and end punctuation do not matter for category accuracy."""
     assert normalize_category(raw) == norm
+
+
+def test_labels_keep_the_dataset_spelling():
+    """Categories compare normalised, but tables show them as the data spells them ('N.A.', not 'N.A')."""
+    golds = [{"title": "x", "category3_code": "N.A.", "full_price": 1.0}] * 2
+    scores = score_items([ParsedAnswer("x", "n.a", 1.0), ParsedAnswer("x", "Bags", 1.0)], golds)
+    assert confusion_matrix(scores)["labels"] == ["N.A."]
+    assert confusion_matrix(scores)["pred_labels"] == ["N.A.", "BAGS"]
+    assert list(per_category_metrics(scores, n_resamples=0)) == ["N.A."]

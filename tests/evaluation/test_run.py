@@ -57,6 +57,7 @@ def test_predictions_rows(nearest_report):
     assert set(row["baselines"]) == {"majority", "probe"}
 
 
+@pytest.mark.slow
 def test_from_predictions_recomputes_the_same_metrics(nearest_report, tmp_path):
     """Re-scoring predictions.jsonl without model or dataset reproduces metrics.json's numbers."""
     result, out = nearest_report

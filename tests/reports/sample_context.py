@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
+
 from PIL import Image
 
 from reports import plots
@@ -15,6 +18,16 @@ def _cell(value, ci=None, best=False):
 
 
 def report_context() -> dict:
+    """A copy of the sample report context (built once: its plots take a moment to draw)."""
+    return copy.deepcopy(_cached_report_context())
+
+
+@cache
+def _cached_report_context() -> dict:
+    return build_report_context()
+
+
+def build_report_context() -> dict:
     """A report of one model and one baseline, with a hostile title in the gallery and the categories."""
     image = image_data_uri(Image.new("RGB", (64, 64), (180, 40, 40)))
     systems = [{"name": "tiny-run", "kind": "model"}, {"name": "majority", "kind": "baseline"}]

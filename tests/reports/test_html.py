@@ -9,7 +9,7 @@ from PIL import Image
 
 from reports import html, plots
 from reports.embed import PLACEHOLDER_URI, image_data_uri, image_data_uri_or_placeholder, thumbnail
-from tests.reports.sample_context import comparison_context, report_context
+from tests.reports.sample_context import build_report_context, comparison_context, report_context
 
 # Anything that would make a browser fetch from the network: src/href to http(s) or protocol-relative URLs,
 # CSS url() or @import of a remote resource.
@@ -50,9 +50,10 @@ def test_non_data_image_uri_becomes_placeholder():
     assert PLACEHOLDER_URI in page
 
 
+@pytest.mark.slow
 def test_render_is_deterministic():
     """The same context renders to the same string (plots included): reports are reproducible."""
-    assert html.render_report(report_context()) == html.render_report(report_context())
+    assert html.render_report(build_report_context()) == html.render_report(build_report_context())
 
 
 @pytest.mark.parametrize(
@@ -82,6 +83,7 @@ def test_format_delta_and_ci():
     assert html.format_ci(None, "pct") == ""
 
 
+@pytest.mark.slow
 def test_plots_are_inline_and_stable():
     """Every plot helper returns an SVG data URI, identical for identical input, and survives '$'."""
     uris = [
