@@ -23,7 +23,7 @@ data, and ``datagen synth --profile profile.json`` loads it. The format (all key
     vocabulary:
         colours:   {name: [r, g, b]}
         sizes:     {name: {scale, length, price_mult, position: front|end|none}}
-        lines:     {name: {emblem (render_shapes.EMBLEMS), price_mult, position: front|noun}}
+        lines:     {name: {emblem (render_shapes.EMBLEMS), price_mult, position: front|noun, colour (opt.)}}
         patterns:  {name: {kind (render_shapes.PATTERN_KINDS), price_mult, colour (optional: forced colour)}}
         materials: {name: {texture (render_shapes.TEXTURES), price_mult, colours: [colour names]}}
         trims:     {name: {colour, price_mult}}
@@ -262,7 +262,7 @@ def _build(data: dict, source: str) -> CatalogueProfile:
             if section == "materials":
                 for c in item["colours"]:
                     _check(c in colours, source, f"{where}.colours", f"names unknown colour {c!r}")
-            if section == "patterns" and "colour" in spec:
+            if section in ("patterns", "lines") and "colour" in spec:
                 item["colour"] = _typed(spec["colour"], str, source, f"{where}.colour")
                 _check(
                     item["colour"] in colours,

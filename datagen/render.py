@@ -27,7 +27,7 @@ from datagen.profile import CatalogueProfile
 from datagen.render_shapes import SHAPES, ellipse
 
 JPEG_QUALITY = 90
-EMBLEM_SCALE = 1.4  # emblems drawn larger than their nominal size so line names survive 64-px downsampling
+EMBLEM_SCALE = 1.8  # emblems drawn larger than their nominal size so line names survive 64-px downsampling
 
 GOLD = (212, 176, 96)
 SILVER = (196, 200, 208)
@@ -235,14 +235,25 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
                 )
 
     if latent["line"]:
+        line = vocab["lines"][latent["line"]]
         ex, ey, es = shape.emblem
-        kind = profile.vocabulary["lines"][latent["line"]]["emblem"]
-        (px, py), r = tf([(ex, ey)])[0], max(2.5, es * unit * EMBLEM_SCALE / 2)
-        pts = [(px + r * (a * cos_t - b * sin_t), py + r * (a * sin_t + b * cos_t)) for a, b in _emblem(kind)]
+        kind = line["emblem"]
+        enamel = tuple(vocab["colours"][line["colour"]]) if "colour" in line else metal
+        (px, py), r = tf([(ex, ey)])[0], max(3.0, es * unit * EMBLEM_SCALE / 2)
+
+        def emblem_points(radius: float) -> list[tuple[float, float]]:
+            return [(px + radius * (a * cos_t - b * sin_t), py + radius * (a * sin_t + b * cos_t)) for a, b in
+                    _emblem(kind)]  # fmt: skip
+
+        halo = r + max(1.0, r * 0.18)  # a dark rim keeps the enamel visible on any body colour
         if kind == "ring":
-            draw.ellipse((px - r, py - r, px + r, py + r), outline=metal, width=max(2, int(r * 0.45)))
+            draw.ellipse(
+                (px - halo, py - halo, px + halo, py + halo), outline=EMBLEM_EDGE, width=max(2, int(r * 0.6))
+            )
+            draw.ellipse((px - r, py - r, px + r, py + r), outline=enamel, width=max(2, int(r * 0.45)))
         else:
-            draw.polygon(pts, fill=metal, outline=EMBLEM_EDGE)
+            draw.polygon(emblem_points(halo), fill=EMBLEM_EDGE)
+            draw.polygon(emblem_points(r), fill=enamel)
 
     return canvas
 

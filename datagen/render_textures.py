@@ -55,24 +55,24 @@ def texture(kind: str, size: int) -> np.ndarray:
         period = max(3.0, size / 20)
         t = 1 + 0.07 * np.sign(np.sin(2 * np.pi * (x + y) / period)) + 0.06 * (0.5 - v)
     elif kind == "fuzzy":
-        t = 1 + 0.14 * _noise(size, 7, s) + 0.06 * _noise(size, size // 5, s + 1)
+        t = 1 + 0.22 * _noise(size, 7, s) + 0.06 * _noise(size, size // 5, s + 1)
     elif kind == "coarse":  # heathered wool: speckle of a few pixels at 64 px
         t = 1 + 0.26 * _noise(size, max(4, size // 16), s) + 0.06 * _noise(size, 12, s + 1)
     elif kind == "smooth":
         d = (u - 0.32) ** 2 + (v - 0.28) ** 2
-        t = 0.92 + 0.34 * np.exp(-d / 0.03) - 0.12 * v + 0.03 * _noise(size, size // 3, s)
+        t = 0.9 + 0.48 * np.exp(-d / 0.03) - 0.14 * v + 0.03 * _noise(size, size // 3, s)
     elif kind == "matte":
-        t = 0.96 + 0.16 * _noise(size, 9, s) + 0.06 * _noise(size, size // 5, s + 1)
+        t = 0.9 + 0.22 * _noise(size, 9, s) + 0.06 * _noise(size, size // 5, s + 1)
     elif kind == "glossy":
         t = (
             1
-            + 0.2 * np.sin(2 * np.pi * y / (size / 4.5))
+            + 0.28 * np.sin(2 * np.pi * y / (size / 4.5))
             + 0.03 * np.sign(np.sin(2 * np.pi * x / (size / 30)))
         )
     elif kind == "flat":
         t = 1 + 0.02 * _noise(size, size // 3, s)
     elif kind == "sheen":
-        t = 1 + 0.22 * np.sin(2 * np.pi * (x + 0.6 * y) / (size / 2.2))
+        t = 1 + 0.3 * np.sin(2 * np.pi * (x + 0.6 * y) / (size / 2.2))
     elif kind == "denim":
         period = max(3.0, size / 16)
         t = 1 + 0.12 * np.sign(np.sin(2 * np.pi * (x - y) / period)) + 0.12 * _noise(size, 6, s)
@@ -80,8 +80,8 @@ def texture(kind: str, size: int) -> np.ndarray:
         n = _noise(size, max(4, size // 9), s)
         t = 0.9 + 0.55 * np.abs(n)
     elif kind == "canvas":
-        period = max(3.0, size / 14)
-        t = 1 + 0.07 * (np.sign(np.sin(2 * np.pi * x / period)) + np.sign(np.sin(2 * np.pi * y / period)))
+        period = max(3.0, size / 20)
+        t = 1 + 0.05 * (np.sign(np.sin(2 * np.pi * x / period)) + np.sign(np.sin(2 * np.pi * y / period)))
     elif kind == "coated":
         t = 1.04 - 0.08 * v + 0.02 * _noise(size, size // 4, s)
     elif kind == "acetate":
@@ -110,7 +110,7 @@ def _pattern_masks(kind: str, size: int) -> tuple[tuple[np.ndarray, tuple[int, i
     x, y = _grid(size)
     line = max(1.0, size / 150)
     if kind in ("check", "giant_check", "house_check"):
-        period = size / (2.6 if kind == "giant_check" else 6.5)
+        period = size / (3.5 if kind == "giant_check" else 7.0)
         band = period * 0.3
         vx = ((x % period) < band).astype(np.float32)
         hy = ((y % period) < band).astype(np.float32)
