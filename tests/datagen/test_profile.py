@@ -42,6 +42,15 @@ def test_every_option_has_a_place_to_show():
             assert shape.waist is not None, e.silhouette
 
 
+def test_lines_of_an_entry_look_different():
+    """Within an entry, no two line names share an emblem colour (so a few pixels tell them apart)."""
+    p = builtin_profile()
+    for e in p.taxonomy:
+        lines = [p.vocabulary["lines"][name] for name in e.options["line"] if name]
+        colours = [line.get("colour") for line in lines]
+        assert len(set(colours)) == len(colours), (e.silhouette, colours)
+
+
 def _broken(**changes):
     data = builtin_profile().to_dict()
     for path, value in changes.items():
