@@ -91,6 +91,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3 if cuda else 1, help="untimed optimizer steps first")
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "flash_attention_2", "eager"])
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile")
+    p.add_argument(
+        "--compile-scope",
+        default="layers",
+        choices=["layers", "model"],
+        help="compile each decoder and CLIP layer (no graph breaks from the image glue), or the whole model",
+    )
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--liger", action=argparse.BooleanOptionalAction, default=False, help="liger-kernel Phi-3")
     p.add_argument(
@@ -221,6 +227,24 @@ def apply_liger(model: nn.Module) -> str:
     return ""
 
 
+COMPILED_LAYERS = ("Phi3DecoderLayer", "CLIPEncoderLayer")
+
+
+def compile_model(model: nn.Module, scope: str) -> nn.Module:
+    """``torch.compile`` per transformer layer (in place), or of the whole model.
+
+    Per layer, as torchtune compiles: every layer has the same code, so one compiled graph serves them all,
+    and the image glue (data-dependent placeholder counts, image sizes read on the host) stays eager instead
+    of breaking the graph.
+    """
+    if scope == "model":
+        return torch.compile(model)
+    for module in model.modules():
+        if type(module).__name__ in COMPILED_LAYERS:
+            module.compile()
+    return model
+
+
 def loss_sum(
     model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device, bf16: bool, labels_only: bool
 ) -> torch.Tensor:
@@ -263,7 +287,7 @@ def run_product(
         groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
         optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=fused or None)
     scheduler = build_scheduler(optimizer, cfg, cfg.max_steps)
-    forward_model = torch.compile(model) if args.compile else model
+    forward_model = compile_model(model, args.compile_scope) if args.compile else model
     bf16 = device.type == "cuda" or (method == "full-bf16" and args.full_weights == "bf16")
     lengths = [int(e["input_ids"].shape[0]) for e in examples]
     if args.length_grouping:
