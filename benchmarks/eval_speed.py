@@ -63,7 +63,7 @@ def measure(cfg: EvalConfig) -> dict:
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     speed = doc["speed"]
     generate = speed.get("seconds") or 0.0
-    baselines = sum(b.get("seconds") or 0.0 for b in doc["baselines"].values())
+    baselines = speed.get("baselines_seconds") or 0.0
     return {
         "model": cfg.model,
         "rows": doc["n"],
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-sizes", default="16", help="comma list")
-    parser.add_argument("--threads", default="0", help="comma list of torch CPU threads (0 = torch default)")
+    parser.add_argument("--threads", default="0", help="comma list of CPU threads (0 = evaluate's auto)")
     parser.add_argument("--baselines", default="all")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()

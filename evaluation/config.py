@@ -56,7 +56,10 @@ class EvalConfig:
     dtype: str = field(default="auto", metadata={"help": "model dtype: auto (bf16 on GPU, fp32 on CPU), …"})
     threads: int = field(
         default=0,
-        metadata={"help": "CPU threads for generation; 0 = torch's default (1 is faster on a busy machine)"},
+        metadata={
+            "help": "CPU threads for generation; 0 = auto: one for a small model on the CPU (faster: extra "
+            "threads spin-wait on tiny matmuls), torch's default otherwise"
+        },
     )
     from_predictions: str | None = field(
         default=None,

@@ -148,3 +148,20 @@ def test_untrained_tiny_model_generates_parseable_garbage():
         assert isinstance(parse_answer(text), ParsedAnswer)
     single = generate_answers(model, processor, images[:1], batch_size=1, max_new_tokens=12)
     assert single.texts[0] == result.texts[0], "left padding must not change a greedy answer"
+
+
+def test_generation_threads():
+    """An explicit thread count wins; 0 gives one thread to a small CPU model, torch's default otherwise."""
+    from evaluation.run import generation_threads
+
+    class Fake(torch.nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.n = n
+
+        def parameters(self):
+            yield torch.zeros(1).expand(self.n)  # a view: the numel of a big model without its memory
+
+    assert generation_threads(3, Fake(10)) == 3
+    assert generation_threads(0, Fake(10)) == 1
+    assert generation_threads(0, Fake(200_000_000)) == torch.get_num_threads()
