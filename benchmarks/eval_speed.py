@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-sizes", default="16", help="comma list")
+    default_batch = EvalConfig.__dataclass_fields__["batch_size"].default
+    parser.add_argument("--batch-sizes", default=str(default_batch), help="comma list (default: evaluate's)")
     parser.add_argument("--threads", default="0", help="comma list of CPU threads (0 = evaluate's auto)")
     parser.add_argument("--baselines", default="all")
     parser.add_argument("--json", help="write the figures here")

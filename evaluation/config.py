@@ -44,7 +44,7 @@ class EvalConfig:
         default="all",
         metadata={"help": "baselines to score beside the model: 'all', 'none', or a comma list"},
     )
-    batch_size: int = field(default=16, metadata={"help": "examples per generation batch"})
+    batch_size: int = field(default=32, metadata={"help": "examples per generation batch"})
     max_new_tokens: int = field(
         default=0, metadata={"help": "generation length limit; 0 = the longest training answer plus a margin"}
     )
