@@ -11,6 +11,7 @@ of the whole run. ``merge_shards`` joins the N dirs into one that is byte-identi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -27,11 +28,12 @@ from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.render import encode_jpeg, render_product
 from datagen.sample import build_row, plan_rows, sample_latent
 from datagen.split import assign_splits
-from datagen.writer import DatasetWriter, check_output_dir
+from datagen.writer import DatasetWriter, PreparedRow, check_output_dir, prepare_row, sidecar_line
 
 CHUNK_ROWS = 32
 
-Rendered = tuple[dict, dict, bytes]  # row (17 columns), latent, JPEG bytes
+Work = tuple[int, int, str]  # row index, attribute draws (from the plan), split
+Done = tuple[str, PreparedRow, str]  # split, the prepared metadata row, the latent's sidecar line
 
 
 def load_profile(cfg: SynthConfig) -> CatalogueProfile:
@@ -44,44 +46,56 @@ def load_profile(cfg: SynthConfig) -> CatalogueProfile:
     return profile
 
 
-def render_row(profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int) -> Rendered:
-    """Everything about one row: its 17 columns, its latent attributes and its JPEG."""
+def render_row(
+    profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int
+) -> tuple[dict, dict, bytes]:
+    """Everything about one row: its 17 columns, its latent attributes and its JPEG bytes."""
     latent = sample_latent(profile, seed, index, attempts)
     image = encode_jpeg(render_product(latent, profile, size))
     return build_row(latent, profile), latent, image
 
 
-# --- worker pool -------------------------------------------------------------------------------------------
+def _make_row(profile: CatalogueProfile, seed: int, size: int, tmp: Path, work: Work) -> Done:
+    """Render one row and write its image straight into the writer's temporary split folder."""
+    index, attempts, split = work
+    row, latent, image = render_row(profile, seed, index, attempts, size)
+    prepared = prepare_row(row)
+    (tmp / split / prepared.file_name).write_bytes(image)
+    return split, prepared, sidecar_line(latent)
+
+
+# --- worker pool: workers render, encode and write images; the main process only collects metadata lines
 _WORKER: dict = {}
 
 
-def _init_worker(profile_data: dict, seed: int, size: int) -> None:
+def _init_worker(profile_data: dict, seed: int, size: int, tmp: str) -> None:
     # Ctrl-C is the main process's to handle (it terminates the pool and the writer removes its temp dir);
     # workers ignoring it avoids a traceback per worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER.update(profile=CatalogueProfile.from_dict(profile_data), seed=seed, size=size)
+    _WORKER.update(profile=CatalogueProfile.from_dict(profile_data), seed=seed, size=size, tmp=Path(tmp))
 
 
-def _render_chunk(chunk: Sequence[tuple[int, int]]) -> list[Rendered]:
-    p, seed, size = _WORKER["profile"], _WORKER["seed"], _WORKER["size"]
-    return [render_row(p, seed, index, attempts, size) for index, attempts in chunk]
+def _render_chunk(chunk: Sequence[Work]) -> list[Done]:
+    w = _WORKER
+    return [_make_row(w["profile"], w["seed"], w["size"], w["tmp"], item) for item in chunk]
 
 
 def _render_all(
-    profile: CatalogueProfile, seed: int, size: int, work: list[tuple[int, int]], workers: int
-) -> Iterator[Rendered]:
+    profile: CatalogueProfile, seed: int, size: int, tmp: Path, work: list[Work], workers: int
+) -> Iterator[Done]:
     if workers <= 1 or len(work) <= CHUNK_ROWS:
-        for index, attempts in work:
-            yield render_row(profile, seed, index, attempts, size)
+        for item in work:
+            yield _make_row(profile, seed, size, tmp, item)
         return
     chunks = [work[i : i + CHUNK_ROWS] for i in range(0, len(work), CHUNK_ROWS)]
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    pool = mp.get_context(method).Pool(workers, _init_worker, (profile.to_dict(), seed, size))
+    pool = mp.get_context(method).Pool(workers, _init_worker, (profile.to_dict(), seed, size, str(tmp)))
     try:
-        for results in pool.imap(_render_chunk, chunks):  # ordered: the main process writes in row order
+        for results in pool.imap(_render_chunk, chunks):  # ordered: rows reach the writer in row order
             yield from results
         pool.close()
     finally:
+        # stop the workers before the writer may remove the folder they write into
         pool.terminate()
         pool.join()
 
@@ -141,17 +155,22 @@ def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) 
     plan = plan_rows(profile, cfg.seed, cfg.rows)
     splits = assign_splits(plan.codes, plan.category3, cfg.seed)
     rows = cfg.shard_rows()
-    work = [(i, plan.attempts[i]) for i in rows]
+    work = [(i, plan.attempts[i], splits[i]) for i in rows]
     workers = cfg.workers or os.cpu_count() or 1
     update = progress or _progress(len(work), cfg.quiet)
 
     with DatasetWriter(cfg.out, overwrite=cfg.overwrite) as writer:
-        rendered = _render_all(profile, cfg.seed, cfg.image_size, work, workers)
-        for (row, latent, image), index in zip(rendered, rows, strict=True):
-            writer.add(splits[index], row, image)
-            writer.add_sidecar_record(layout.LATENTS_FILE, row["product_code"], latent)
-            if update:
-                update(1)
+        for split in sorted({item[2] for item in work}):
+            writer.split_dir(split)
+        # closing() stops the pool before the writer's cleanup runs, also on errors and Ctrl-C
+        with contextlib.closing(
+            _render_all(profile, cfg.seed, cfg.image_size, writer.tmp_dir, work, workers)
+        ) as done:
+            for split, prepared, latent_line in done:
+                writer.add_prepared(split, prepared)
+                writer.add_sidecar_line(layout.LATENTS_FILE, prepared.code, latent_line)
+                if update:
+                    update(1)
         writer.add_extra_file(layout.PROFILE_FILE, _profile_bytes(profile))
         info = build_info(cfg, profile, writer.split_counts())
         return writer.finish(info, render_card(info))

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 from datagen import layout
 from datagen.errors import UserError
@@ -82,6 +83,35 @@ def read_metadata_records(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
+class PreparedRow(NamedTuple):
+    """A validated row, serialised: what a worker process hands the writer instead of the row dict."""
+
+    code: int
+    file_name: str
+    line: str
+
+
+def prepare_row(row: dict) -> PreparedRow:
+    """Validate ``row`` against the schema and serialise it with its ``file_name`` (pure; any process).
+
+    Raises:
+        UserError: the row breaks the schema (the message names each problem).
+    """
+    problems = row_problems(row)
+    if problems:
+        code = row.get("product_code", "?")
+        raise UserError(f"row with product_code {code} breaks the schema: {'; '.join(problems)}")
+    clean = coerce_row(row)
+    code = int(clean["product_code"])  # type: ignore[arg-type]
+    file_name = layout.image_name(code)
+    return PreparedRow(code, file_name, _json_line({FILE_NAME: file_name, **clean}))
+
+
+def sidecar_line(record: dict) -> str:
+    """One sidecar record serialised as the writer does (for records prepared in worker processes)."""
+    return _json_line(record)
+
+
 class DatasetWriter:
     """Context manager writing one DATASET dir (split folders, metadata, sidecars, card, info) atomically."""
 
@@ -93,6 +123,7 @@ class DatasetWriter:
         self._sidecars: dict[str, list[tuple[int, str]]] = {}
         self._extra_files: dict[str, bytes] = {}
         self._codes: set[int] = set()
+        self._made_dirs: set[str] = set()
 
     # context management
     def __enter__(self) -> DatasetWriter:
@@ -128,28 +159,41 @@ class DatasetWriter:
         Raises:
             UserError: the row breaks the schema or repeats a product code.
         """
+        prepared = prepare_row(row)
+        (self.split_dir(split) / prepared.file_name).write_bytes(image)
+        self.add_prepared(split, prepared)
+        return prepared.file_name
+
+    def split_dir(self, split: str) -> Path:
+        """The (temporary) folder of ``split``, created on first use: where its images go."""
         if split not in layout.SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {layout.SPLITS}")
-        problems = row_problems(row)
-        if problems:
-            code = row.get("product_code", "?")
-            raise UserError(f"row with product_code {code} breaks the schema: {'; '.join(problems)}")
-        clean = coerce_row(row)
-        code = int(clean["product_code"])  # type: ignore[arg-type]
-        if code in self._codes:
-            raise UserError(f"product_code {code} appears twice: product codes must be unique")
-        self._codes.add(code)
-        file_name = layout.image_name(code)
-        split_dir = self.tmp_dir / split
-        if not self._lines[split]:
-            split_dir.mkdir(exist_ok=True)
-        (split_dir / file_name).write_bytes(image)
-        self._lines[split].append((code, _json_line({FILE_NAME: file_name, **clean})))
-        return file_name
+        path = self.tmp_dir / split
+        if split not in self._made_dirs:
+            path.mkdir(exist_ok=True)
+            self._made_dirs.add(split)
+        return path
+
+    def add_prepared(self, split: str, prepared: PreparedRow) -> None:
+        """Keep a row prepared elsewhere (a worker process that also wrote its image into ``split_dir``).
+
+        Raises:
+            UserError: the product code was already added.
+        """
+        if split not in layout.SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {layout.SPLITS}")
+        if prepared.code in self._codes:
+            raise UserError(f"product_code {prepared.code} appears twice: product codes must be unique")
+        self._codes.add(prepared.code)
+        self._lines[split].append((prepared.code, prepared.line))
 
     def add_sidecar_record(self, name: str, key: int, record: dict) -> None:
         """Add one record to the JSONL sidecar ``name`` at the dataset root; records are sorted by ``key``."""
-        self._sidecars.setdefault(name, []).append((int(key), _json_line(record)))
+        self.add_sidecar_line(name, key, _json_line(record))
+
+    def add_sidecar_line(self, name: str, key: int, line: str) -> None:
+        """Like ``add_sidecar_record`` with the record already serialised by ``sidecar_line``."""
+        self._sidecars.setdefault(name, []).append((int(key), line))
 
     def add_extra_file(self, name: str, data: bytes) -> None:
         """Add a file at the dataset root (outside the split folders, so imagefolder ignores it)."""

@@ -137,6 +137,24 @@ def test_failure_mid_run_leaves_no_output(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_failure_with_worker_pool_leaves_no_output(tmp_path, monkeypatch):
+    """An error in the main process while workers write images: pool stopped, temp dir removed, no output."""
+    from datagen.writer import DatasetWriter
+
+    real = DatasetWriter.add_prepared
+
+    def flaky(self, split, prepared):
+        if len(self._codes) == 40:
+            raise KeyboardInterrupt
+        real(self, split, prepared)
+
+    monkeypatch.setattr(DatasetWriter, "add_prepared", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        _synth(tmp_path / "data", rows=200, workers=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_imagefolder_loads_synthetic_dataset(tiny_synth, tmp_path):
     """imagefolder (and the card's YAML, via load_dataset(DIR)) give the Image column and schema dtypes."""
     datasets = pytest.importorskip("datasets")
