@@ -11,7 +11,6 @@ re-renders from predictions.jsonl (and the metrics.json beside it) without the m
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ from datagen.errors import UserError
 from evaluation import baselines as bl
 from evaluation import provenance
 from evaluation.config import EvalConfig
+from evaluation.predict import load_model_for, resolve_model_spec, run_model
 from evaluation.scoring import check_rows, make_prediction_rows, refresh_rows, score_predictions
 
 REPORT_FILE = "report.html"
@@ -210,148 +210,6 @@ def _dataset_profile(data_dir: str):
         return None
 
 
-# -- the model -------------------------------------------------------------------------------------------
-
-
-def _looks_like_path(spec: str) -> bool:
-    if spec.startswith(("/", "./", "../", "~")):
-        return True
-    head = spec.split("/", 1)[0]
-    return "/" in spec and Path(head).expanduser().is_dir()
-
-
-def resolve_model_spec(cfg: EvalConfig) -> dict:
-    """Describe what ``--model`` names: a baseline, a RUN dir, a model dir, or a preset / hub id."""
-    from finetune import run_layout
-
-    spec = cfg.model
-    if spec in bl.BASELINES:
-        return {"name": spec, "spec": spec, "kind": "baseline", "path": None, "run": None}
-    path = Path(spec).expanduser()
-    if path.is_dir() and (path / run_layout.MODEL_DIR).is_dir():
-        sub = run_layout.BEST_DIR if cfg.checkpoint == "best" else run_layout.MODEL_DIR
-        if not (path / sub).is_dir():
-            raise UserError(f"RUN dir {path} has no {sub}/: use --checkpoint final, or train with validation")
-        meta = {"name": path.absolute().name, "spec": spec, "kind": "model",
-                "path": str((path / sub).absolute()), "run": str(path.absolute()),
-                "checkpoint": cfg.checkpoint}  # fmt: skip
-        for key, file in (("run_config", run_layout.CONFIG_FILE), ("train_dataset", run_layout.DATASET_FILE)):
-            try:
-                meta[key] = json.loads((path / file).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                meta[key] = None
-        meta["train_fingerprint"] = (meta.get("train_dataset") or {}).get("fingerprint")
-        return meta
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--model {spec} is a file: give a RUN dir, a model dir, a preset or a baseline")
-    if _looks_like_path(spec) and not path.exists():
-        raise UserError(
-            f"no such model dir: {spec} (train one with `finetune`, or name a preset or baseline)"
-        )
-    if path.is_dir():
-        return {"name": path.absolute().name, "spec": spec, "kind": "model", "path": str(path.absolute()),
-                "run": None}  # fmt: skip
-    return {"name": spec, "spec": spec, "kind": "model", "path": None, "run": None}
-
-
-def _torch_settings(cfg: EvalConfig):
-    import torch
-
-    device = cfg.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda but no CUDA device is visible: use --device cpu")
-    dtype = None if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
-    if dtype is None and device == "cuda" and torch.cuda.is_bf16_supported():
-        dtype = torch.bfloat16
-    return device, dtype
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """Use ``n`` intra-op CPU threads inside the block (0: leave torch's setting), then restore."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-SMALL_MODEL_PARAMS = 100_000_000
-
-
-def generation_threads(requested: int, model) -> int:
-    """CPU threads for generation: ``requested``, or for 0 one thread for a small model on the CPU.
-
-    A small model's decoding steps are many tiny matmuls; a second thread mostly spin-waits at each op's
-    barrier. Measured on 2 cores with the tiny preset (304 rows, 93 new tokens each, batch 32): 34 s of
-    generation with one thread, 272 s with two while other processes shared the cores. Large models (and
-    GPUs) keep torch's default.
-    """
-    import torch
-
-    if requested:
-        return requested
-    params = sum(p.numel() for p in model.parameters())
-    if next(model.parameters()).device.type == "cpu" and params < SMALL_MODEL_PARAMS:
-        return 1
-    return torch.get_num_threads()
-
-
-def load_model_for(cfg: EvalConfig, model_meta: dict):
-    """Load the model and processor ``--model`` names, on ``--device`` in ``--dtype``."""
-    from finetune.presets import load_model
-
-    device, dtype = _torch_settings(cfg)
-    return load_model(model_meta["path"] or model_meta["spec"], dtype=dtype, device=device)
-
-
-def run_model(
-    cfg: EvalConfig, model, processor, eval_df: pd.DataFrame, train_df: pd.DataFrame | None
-) -> tuple[list[str], dict]:
-    """Generate the model's answers for every row; returns the texts and the speed record."""
-    from datagen.reader import load_image
-    from evaluation.predict import answer_token_budget, generate_answers
-    from finetune.chat import build_answer
-
-    device = next(model.parameters()).device
-    max_new = cfg.max_new_tokens
-    if not max_new:
-        ref = train_df if train_df is not None and len(train_df) else eval_df
-        answers = [
-            build_answer(t, c, p)
-            for t, c, p in zip(ref["title"], ref["category3_code"], ref["full_price"], strict=True)
-        ]
-        max_new = answer_token_budget(processor, answers)
-    threads = generation_threads(cfg.threads, model)
-    with _progress_bar(cfg, len(eval_df), "generating") as bar, _torch_threads(threads):
-        result = generate_answers(
-            model,
-            processor,
-            list(eval_df["image_path"]),
-            load_image=load_image,
-            batch_size=cfg.batch_size,
-            max_new_tokens=max_new,
-            progress=bar.update,
-        )
-    speed = {
-        "samples_per_s": result.samples_per_s,
-        "seconds": result.seconds,
-        "new_tokens": result.new_tokens,
-        "max_new_tokens": max_new,
-        "batch_size": cfg.batch_size,
-        "device": str(device),
-        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
-        "threads": threads,
-    }
-    return result.texts, speed
-
-
 # -- the arrow -------------------------------------------------------------------------------------------
 
 
@@ -428,7 +286,8 @@ def _predict(cfg: EvalConfig, notes: list[str]) -> tuple[dict, list[dict]]:
         took = seconds.pop(model_meta["spec"])
         speed = {"samples_per_s": len(raw) / took if took > 0 else None, "seconds": took, "device": "cpu"}
     else:
-        raw, speed = run_model(cfg, *loaded, eval_df, train_df)
+        with _progress_bar(cfg, len(eval_df), "generating") as bar:
+            raw, speed = run_model(cfg, *loaded, eval_df, train_df, progress=bar.update)
     records = eval_df.to_dict(orient="records")
     rows = make_prediction_rows(records, raw, answers)
     speed["baselines_seconds"] = baselines_wall  # all baselines, shared image features counted once

@@ -152,7 +152,7 @@ def test_untrained_tiny_model_generates_parseable_garbage():
 
 def test_generation_threads():
     """An explicit thread count wins; 0 gives one thread to a small CPU model, torch's default otherwise."""
-    from evaluation.run import generation_threads
+    from evaluation.predict import generation_threads
 
     class Fake(torch.nn.Module):
         def __init__(self, n):
