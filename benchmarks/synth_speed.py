@@ -137,11 +137,15 @@ def main() -> None:
         if not args.skip_large:
             label = f"{args.large_rows:,} rows, --workers {args.workers}"
             results.append((label, run(args.large_rows, args.workers, args.image_size, tmp / "large")))
+        _print_table(results, args.image_size)
     finally:
-        if not args.keep:
+        if not args.keep:  # after printing: removing 100,000 files takes a while
             shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"cpu cores: {os.cpu_count()}   image size: {args.image_size}")
+
+def _print_table(results: list[tuple[str, dict]], image_size: int) -> None:
+
+    print(f"cpu cores: {os.cpu_count()}   image size: {image_size}")
     header = (
         f"{'case':32} {'rows':>8} {'workers':>7} {'wall s':>8} {'CPU s':>7} {'rows/s':>8} "
         f"{'peak RSS MiB':>12} {'growth MiB':>10} {'load 1m':>11}"
