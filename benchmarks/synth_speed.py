@@ -4,7 +4,7 @@
     python benchmarks/synth_speed.py --skip-large       # only the 3,040-row run
     python benchmarks/synth_speed.py --large-rows 20000
 
-Goals (issue 2): 3,040 rows in <= 10 s on a 2-core machine; 100,000 rows at >= 500 rows/s with --workers 2
+Goals: 3,040 rows in <= 10 s on a 2-core machine; 100,000 rows at >= 500 rows/s with --workers 2
 and a peak resident memory, summed over all processes, under 1 GiB and flat in the row count. The load
 average is printed too: the machine may be shared, and figures taken under load are slower than the code.
 """
