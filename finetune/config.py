@@ -39,11 +39,17 @@ class TrainConfig:
     overwrite: bool = _f(False, "replace whatever --out holds")
 
     # -- schedule
-    epochs: float = _f(8.0, "passes over the training split (ignored when --max-steps > 0)")
+    epochs: float | None = _f(
+        None, "passes over the training split [default: 12 tiny, 2 otherwise]; see --max-steps"
+    )
     max_steps: int = _f(0, "optimizer steps to run; 0: derived from --epochs")
-    batch_size: int = _f(16, "examples per device per micro-batch")
+    batch_size: int = _f(8, "examples per device per micro-batch")
     grad_accum: int = _f(1, "micro-batches per optimizer step (global batch = batch x accum x processes)")
-    lr: float | None = _f(None, "peak learning rate [default: 2e-3 full tiny, 1e-5 full, 2e-4 LoRA]")
+    lr: float | None = _f(None, "peak learning rate [default: 1e-3 full tiny, 1e-5 full, 2e-4 LoRA]")
+    vision_lr_ratio: float | None = _f(
+        None,
+        "learning rate of the image encoder and projection as a fraction of --lr [default: 0.05 tiny, 1]",
+    )
     min_lr_ratio: float = _f(0.05, "cosine decay floor as a fraction of --lr")
     warmup_steps: int = _f(50, "linear warm-up steps (capped at a tenth of the run)")
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to norms, biases, embeddings)")
@@ -75,7 +81,9 @@ class TrainConfig:
     log_every: int = _f(10, "write train loss/lr/throughput every N optimizer steps")
     max_val_examples: int = _f(0, "cap on validation examples per validation; 0: the whole split")
     sample_predictions: int = _f(8, "validation images whose generated answers are logged at each validation")
-    threads: int = _f(0, "torch CPU threads; 0: torch's default")
+    threads: int = _f(
+        0, "torch CPU threads; 0: 1 on CPU (small matmuls; shared cores), torch's default on GPU"
+    )
     wandb: str = _f(
         "auto", "auto (online if WANDB_API_KEY is set, else offline) | online | offline", choices=WANDB_MODES
     )
@@ -91,7 +99,8 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.grad_accum >= 1, "--grad-accum must be at least 1"),
             (self.max_steps >= 0, "--max-steps must be 0 or more"),
-            (self.max_steps > 0 or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
+            (self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
+            (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
             (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
             (self.warmup_steps >= 0, "--warmup-steps must be 0 or more"),
@@ -137,18 +146,25 @@ class TrainConfig:
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
-    """Fill the model-dependent defaults (method, lr, LoRA alpha, vision freezing)."""
+    """Fill the model-dependent defaults (method, schedule, LoRA alpha, vision freezing and learning rate).
+
+    The tiny preset trains from scratch: its image encoder learns at a twentieth of the decoder's rate:
+    at the full rate its features grew by orders of magnitude and the decoder's input norm then passed back
+    almost no gradient (measured: feature RMS 9e4 against 0.2; category accuracy 3% against 31% at 3 epochs).
+    """
     method = cfg.method or ("full" if cfg.is_tiny else "lora")
     if cfg.lr is not None:
         lr = cfg.lr
     elif method == "full":
-        lr = 2e-3 if cfg.is_tiny else 1e-5
+        lr = 1e-3 if cfg.is_tiny else 1e-5
     else:
         lr = 2e-4
     return dataclasses.replace(
         cfg,
         method=method,
         lr=lr,
+        epochs=cfg.epochs if cfg.epochs is not None else (12.0 if cfg.is_tiny else 2.0),
+        vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=cfg.freeze_vision if cfg.freeze_vision is not None else method != "full",
     )

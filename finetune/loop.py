@@ -115,8 +115,9 @@ class _Recipe:
 
     def setup(self) -> None:
         cfg, procs, frames = self.cfg, self.procs, self.frames
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        if cfg.threads or procs.device.type == "cpu":
+            # 1 by default on CPU: the matmuls are small, and with two threads a busy machine ran 5-10x slower
+            torch.set_num_threads(cfg.threads or 1)
         dataset = D.dataset_record(cfg.data, frames)
         if procs.is_main:
             self._record_run(dataset)

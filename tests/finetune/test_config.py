@@ -14,8 +14,9 @@ def test_resolve_fills_model_dependent_defaults():
     """Tiny trains everything from scratch; a pretrained model gets LoRA with a frozen vision tower."""
     tiny = resolve(TrainConfig(data="d", out="o"))
     assert (tiny.method, tiny.freeze_vision, tiny.lora_alpha) == ("full", False, 128.0)
+    assert tiny.vision_lr_ratio < 1.0 and tiny.epochs > 2
     big = resolve(TrainConfig(data="d", out="o", model="phi3v"))
-    assert (big.method, big.freeze_vision, big.lr) == ("lora", True, 2e-4)
+    assert (big.method, big.freeze_vision, big.lr, big.vision_lr_ratio) == ("lora", True, 2e-4, 1.0)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from datagen.errors import UserError
 from finetune import run_layout as names
 from finetune.loop import train
 from finetune.presets import load_model
+from finetune.setup import model_overrides
 from finetune.tracking import read_metrics
 
 
@@ -35,7 +36,7 @@ def test_run_dir_layout_and_every_parameter_trained(fast_config):
     assert (run / names.SAMPLES_FILE).read_text().count("\n") == 2
 
     model, processor = load_model(str(run / names.MODEL_DIR))
-    before, _ = load_model("tiny", seed=cfg.seed, overrides={"num_crops": 1}, corpus=["x"])
+    before, _ = load_model("tiny", seed=cfg.seed, overrides=model_overrides(cfg), corpus=["x"])
     trained = load_file(run / names.MODEL_DIR / "model.safetensors")
     initial = dict(before.named_parameters())
     frozen = {n for n, p in initial.items() if not p.requires_grad}  # CLIP layers after the one that is read
@@ -109,3 +110,22 @@ def test_default_benchmark_short_version(tmp_path):
     assert figures["oracle"]["category_accuracy"] == 1.0
     text = bench.format_figures(figures)
     assert "category accuracy" in text and "load average" in text
+
+
+def test_image_encoder_gets_its_own_learning_rate(fast_config):
+    """--vision-lr-ratio scales the learning rate of every vision parameter, and only theirs."""
+    from finetune.config import resolve
+    from finetune.setup import build_optimizer
+
+    cfg = resolve(fast_config(lr=1e-3, vision_lr_ratio=0.1))
+    model, _ = load_model("tiny", overrides=model_overrides(cfg))
+    optimizer = build_optimizer(model, cfg, torch.device("cpu"))
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            expected = 1e-4 if name.startswith("model.vision_embed_tokens.") else 1e-3
+            assert lr_of[id(p)] == pytest.approx(expected), name
+    decays = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    assert decays[id(model.model.embed_tokens.weight)] == 0.0
+    patch = model.model.vision_embed_tokens.img_processor.vision_model.embeddings.patch_embedding.weight
+    assert decays[id(patch)] == cfg.weight_decay

@@ -13,6 +13,7 @@ from finetune import run_layout as names
 from finetune.config import TrainConfig, resolve
 from finetune.loop import train
 from finetune.presets import load_model
+from finetune.setup import model_overrides
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def _unmerged_base(cfg, like):
 
     frames = D.read_training_splits(cfg.data)
     corpus = D.tokenizer_corpus(frames["train"], D.answer_texts(frames["train"], build_answer))
-    base, _ = load_model("tiny", seed=cfg.seed, corpus=corpus, overrides={"num_crops": 1})
+    base, _ = load_model("tiny", seed=cfg.seed, corpus=corpus, overrides=model_overrides(cfg))
     assert base.config.vocab_size == like.config.vocab_size
     return base
 
