@@ -64,6 +64,9 @@ class TrainConfig:
     freeze_vision: bool | None = _f(
         None, "freeze the image encoder [default: frozen for LoRA, trained for full]"
     )
+    mirror: bool | None = _f(
+        None, "mirror half the training images each epoch (seeded) [default: on for tiny, off otherwise]"
+    )
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, ~30% slower)"
     )
@@ -163,8 +166,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         cfg,
         method=method,
         lr=lr,
-        epochs=cfg.epochs if cfg.epochs is not None else (12.0 if cfg.is_tiny else 2.0),
+        epochs=cfg.epochs if cfg.epochs is not None else (16.0 if cfg.is_tiny else 2.0),
         vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
+        mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=cfg.freeze_vision if cfg.freeze_vision is not None else method != "full",
     )

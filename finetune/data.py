@@ -219,3 +219,42 @@ class LengthGroupedBatches:
         bounds = [i * n // self.chunks for i in range(self.chunks + 1)]
         mine = [a * self.world_size + self.rank for a in range(self.grad_accum)]
         return epoch, [batch[bounds[c] : bounds[c + 1]] for c in mine if bounds[c + 1] > bounds[c]]
+
+
+# -- augmentation -----------------------------------------------------------------------------------------
+
+
+def flip_draws(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """Which of ``n`` training examples are mirrored in ``epoch``: half of them, fixed by (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
+    return torch.rand(n, generator=gen) < 0.5
+
+
+def mirror_crops(pixel_values: torch.Tensor, image_size: torch.Tensor, crop: int) -> torch.Tensor:
+    """HD crops of the horizontally mirrored image: every crop flipped, sub-crops reversed within each row.
+
+    Args:
+        pixel_values: (crops, 3, c, c); [0] the global view, then the h x w sub-crops row-major, then blanks.
+        image_size: the padded (height, width) in pixels.
+        crop: the crop side c.
+    """
+    h, w = int(image_size[0]) // crop, int(image_size[1]) // crop
+    out = pixel_values.flip(-1)
+    order = torch.arange(pixel_values.shape[0])
+    grid = order[1 : 1 + h * w].view(h, w).flip(1).reshape(-1)
+    order[1 : 1 + h * w] = grid
+    return out[order]
+
+
+def training_examples(
+    split: EncodedSplit, indices: Sequence[int], *, seed: int, epoch: int, mirror: int | None
+) -> list[dict[str, torch.Tensor]]:
+    """Examples ``indices`` of ``split``; with ``mirror`` (the crop side), ``flip_draws``'s picks mirrored."""
+    examples = [split[i] for i in indices]
+    if mirror is None:
+        return examples
+    flips = flip_draws(len(split), seed, epoch)
+    return [
+        {**e, "pixel_values": mirror_crops(e["pixel_values"], e["image_sizes"], mirror)} if flips[i] else e
+        for i, e in zip(indices, examples, strict=True)
+    ]

@@ -75,16 +75,16 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Fine-tune as ``cfg`` says; see the module docstring.
 
     Raises:
-        UserError: bad data, occupied RUN, impossible method, a loss that became NaN, running out of
-        GPU memory.
+        UserError: bad data, occupied RUN, impossible method, a NaN loss, running out of GPU memory.
     """
-    procs = dist.start_processes()
+    procs, threads = dist.start_processes(), torch.get_num_threads()
     try:
         return _Recipe(cfg, procs).run()
     except torch.cuda.OutOfMemoryError:
         raise UserError(OOM_HINT) from None
     finally:
         dist.stop_processes(procs)
+        torch.set_num_threads(threads)  # the run may have changed it
 
 
 class _Recipe:
@@ -134,8 +134,7 @@ class _Recipe:
             world_size=procs.world_size,
             rank=procs.rank,
         )
-        per_epoch = len(self.plan)
-        self.steps_per_epoch = per_epoch
+        self.steps_per_epoch = per_epoch = len(self.plan)
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
         self.eval_every = cfg.eval_every or per_epoch
         self.save_every = cfg.save_every or self.eval_every
@@ -185,8 +184,10 @@ class _Recipe:
 
     # -- one optimizer step ------------------------------------------------------------------------------
 
-    def _batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return collate_examples([self.train_set[i] for i in indices], self.processor.pad_token_id)
+    def _batch(self, indices: list[int], epoch: int) -> dict[str, torch.Tensor]:
+        crop = self.processor.image_processor.crop_size if self.cfg.mirror else None
+        examples = D.training_examples(self.train_set, indices, seed=self.cfg.seed, epoch=epoch, mirror=crop)
+        return collate_examples(examples, self.processor.pad_token_id)
 
     def _autocast(self):
         cfg, device = self.cfg, self.procs.device
@@ -205,8 +206,8 @@ class _Recipe:
 
     def train_step(self) -> tuple[float, int, int]:
         """One optimizer step; returns (mean loss per answer token of the global batch, samples, tokens)."""
-        _, micro = self.plan.micro_batches(self.step)
-        batches = [self._batch(ix) for ix in micro]
+        epoch, micro = self.plan.micro_batches(self.step)
+        batches = [self._batch(ix, epoch) for ix in micro]
         global_tokens = self.procs.sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches))
         self.wrapped.train()
         loss_total = 0.0
@@ -244,13 +245,10 @@ class _Recipe:
     def validate(self) -> float:
         """Mean loss per answer token over the validation split (shared among processes)."""
         self.wrapped.eval()
-        n = (
-            len(self.val_set)
-            if not self.cfg.max_val_examples
-            else min(len(self.val_set), self.cfg.max_val_examples)
+        n = min(len(self.val_set), self.cfg.max_val_examples or len(self.val_set))
+        order = sorted(
+            range(self.procs.rank, n, self.procs.world_size), key=lambda i: self.val_set.lengths[i]
         )
-        mine = list(range(self.procs.rank, n, self.procs.world_size))
-        order = sorted(mine, key=lambda i: self.val_set.lengths[i])
         total, tokens = 0.0, 0
         for start in range(0, len(order), self.cfg.batch_size):
             batch = collate_examples(
@@ -271,18 +269,15 @@ class _Recipe:
                 self.wrapped, self.processor, self.run_dir / names.BEST_DIR, self.cfg, self.procs, merge=False
             )
         if self.procs.is_main and self.cfg.sample_predictions:
-            model = dist.unwrap(self.wrapped)
-            self.tracker.log_samples(
-                self.step,
-                sample_predictions(model, self.processor, self.val_frame, self.cfg, self.procs.device),
-            )
+            model, device = dist.unwrap(self.wrapped), self.procs.device
+            samples = sample_predictions(model, self.processor, self.val_frame, self.cfg, device)
+            self.tracker.log_samples(self.step, samples)
 
-    def save(self) -> Path | None:
+    def save(self) -> None:
         trainable = dist.trainable_state(self.wrapped)
         optim = dist.optimizer_state(self.wrapped, self.optimizer)
-        path = None
         if self.procs.is_main:
-            path = ckpt.save_checkpoint(
+            ckpt.save_checkpoint(
                 self.run_dir,
                 step=self.step,
                 trainable=trainable,
@@ -298,7 +293,6 @@ class _Recipe:
                 keep_last=self.cfg.keep_last,
             )
         self.procs.barrier()
-        return path
 
     def _epoch(self) -> float:
         return round(self.step / self.steps_per_epoch, 4)

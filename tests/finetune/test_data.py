@@ -92,3 +92,27 @@ def test_any_split_of_the_global_batch_sees_the_same_examples(batch, accum, worl
         assert sorted(i for mb in pieces for i in mb) == sorted(whole)
         assert all(len(mb) == batch for mb in pieces)
         assert epoch == step // len(big)
+
+
+def test_mirror_crops_is_the_mirrored_image():
+    """Mirrored crops equal the crops of the mirrored image (sub-crops reversed per row, each flipped)."""
+    crop = 2
+    image = torch.arange(3 * 4 * 6, dtype=torch.float32).view(3, 4, 6)  # padded (4, 6): a 2 x 3 grid
+
+    def crops(img):
+        sub = img.view(3, 2, crop, 3, crop).permute(1, 3, 0, 2, 4).reshape(-1, 3, crop, crop)
+        return torch.cat(
+            [img[:, :crop, :crop][None], sub, torch.zeros(1, 3, crop, crop)]
+        )  # global, subs, blank
+
+    mirrored = data.mirror_crops(crops(image), torch.tensor([4, 6]), crop)
+    expected = crops(image.flip(-1))
+    torch.testing.assert_close(mirrored[1:], expected[1:])
+    torch.testing.assert_close(mirrored[0], crops(image)[0].flip(-1))
+
+
+def test_mirroring_is_seeded_per_epoch():
+    """Half the examples are mirrored; the draw is fixed by (seed, epoch) and differs between epochs."""
+    a, b = data.flip_draws(1000, 0, 1), data.flip_draws(1000, 0, 2)
+    assert torch.equal(a, data.flip_draws(1000, 0, 1)) and not torch.equal(a, b)
+    assert 400 < int(a.sum()) < 600
