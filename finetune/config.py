@@ -64,6 +64,9 @@ class TrainConfig:
     freeze_vision: bool | None = _f(
         None, "freeze the image encoder [default: frozen for LoRA, trained for full]"
     )
+    dropout: float | None = _f(
+        None, "decoder residual dropout [default: 0.1 tiny, the model's own otherwise]"
+    )
     mirror: bool | None = _f(
         None, "mirror half the training images each epoch (seeded) [default: on for tiny, off otherwise]"
     )
@@ -104,6 +107,7 @@ class TrainConfig:
             (self.max_steps >= 0, "--max-steps must be 0 or more"),
             (self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
             (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
+            (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
             (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
             (self.warmup_steps >= 0, "--warmup-steps must be 0 or more"),
@@ -169,6 +173,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         epochs=cfg.epochs if cfg.epochs is not None else (16.0 if cfg.is_tiny else 2.0),
         vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
         mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
+        dropout=cfg.dropout if cfg.dropout is not None else (0.1 if cfg.is_tiny else None),
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=cfg.freeze_vision if cfg.freeze_vision is not None else method != "full",
     )

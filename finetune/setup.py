@@ -117,22 +117,23 @@ def build_model(
 
 
 # The tiny preset as the embedded default trains it (benchmarks/train_default.py): 28-px patches on one 112-px
-# crop plus the global view (13 image tokens), 3 CLIP layers read, a 2-layer decoder with dropout 0.1. Per
+# crop plus the global view (13 image tokens), 3 CLIP layers read, a 2-layer decoder (dropout 0.1). Per
 # sample this is a third of the preset's compute; the time goes to epochs, which the from-scratch image
 # encoder needs (with the training images mirrored at random, --mirror).
 TINY_DEFAULT_OVERRIDES: dict[str, Any] = {
     "num_crops": 1,
     "vision_config": {"patch_size": 28, "num_hidden_layers": 4},
     "num_hidden_layers": 2,
-    "resid_pdrop": 0.1,
 }
 
 
 def model_overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """``load_model`` overrides: the tiny default's sizes, then ``--num-crops``."""
+    """``load_model`` overrides: the tiny default's sizes, then ``--num-crops`` and ``--dropout``."""
     overrides = dict(TINY_DEFAULT_OVERRIDES) if cfg.is_tiny else {}
     if cfg.num_crops:
         overrides["num_crops"] = cfg.num_crops
+    if cfg.dropout is not None:
+        overrides["resid_pdrop"] = cfg.dropout
     return overrides
 
 

@@ -62,7 +62,8 @@ def test_gradient_accumulation_matches_a_bigger_batch(fast_config):
     """Batch 4 equals batch 2 x 2 accumulation: the loss is normalised over the global batch's tokens."""
     a = train(fast_config("a", max_steps=3))
     b = train(fast_config("b", max_steps=3, batch_size=2, grad_accum=2))
-    torch.testing.assert_close(_losses(a.run_dir), _losses(b.run_dir))
+    # float32 sums in another order: equal to rounding
+    torch.testing.assert_close(_losses(a.run_dir), _losses(b.run_dir), rtol=1e-5, atol=1e-6)
     wa = load_file(a.run_dir / names.MODEL_DIR / "model.safetensors")
     wb = load_file(b.run_dir / names.MODEL_DIR / "model.safetensors")
     for key in wa:
