@@ -46,6 +46,7 @@ from finetune.chat import build_answer  # noqa: E402
 from finetune.collate import IGNORE_INDEX, collate_examples  # noqa: E402
 from finetune.config import TrainConfig, resolve  # noqa: E402
 from finetune.presets import PRESETS, load_model  # noqa: E402
+from finetune.setup import model_overrides  # noqa: E402
 
 METHODS = ("lora-bf16", "full-bf16", "qlora", "reference")
 PRODUCT_METHOD = {"lora-bf16": "lora", "full-bf16": "full", "qlora": "qlora"}
@@ -284,7 +285,11 @@ def run_product(
     optimizer = build_optimizer(model, cfg, device)
     fused = args.fused_adamw if args.fused_adamw is not None else device.type == "cuda"
     if fused != bool(optimizer.defaults.get("fused")):
-        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+        # keep each group's own lr (the tiny default trains its vision tower at a fraction of --lr)
+        groups = [
+            {"params": g["params"], "weight_decay": g["weight_decay"], "lr": g["lr"]}
+            for g in optimizer.param_groups
+        ]
         optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=fused or None)
     scheduler = build_scheduler(optimizer, cfg, cfg.max_steps)
     forward_model = compile_model(model, args.compile_scope) if args.compile else model
@@ -425,7 +430,8 @@ def run_reference(
     args: argparse.Namespace, device: torch.device, pool: Pool, peak: harness.Peak
 ) -> dict[str, Any]:
     dtype = torch.float32 if args.reference_dtype == "fp32" else torch.bfloat16
-    overrides = {"num_crops": args.num_crops} if args.num_crops else {}
+    # the same model as the product's methods (the tiny default's sizes included); only the recipe differs
+    overrides = model_overrides(train_config(args, "full-bf16"))
     model, processor = load_model(
         args.preset,
         dtype=dtype,
@@ -546,8 +552,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row = harness.run_guarded(lambda: run_reference(args, device, pool, peak), device)
         else:
             if examples is None:
-                # the processor alone (the model on the meta device: nothing allocated)
-                overrides = {"num_crops": args.num_crops} if args.num_crops else {}
+                # the processor alone (the model on the meta device: nothing allocated), with the sizes
+                # the product trains with, so the samples fit the model build_model makes
+                overrides = model_overrides(train_config(args, method))
                 _, processor = load_model(
                     args.preset,
                     device="meta",

@@ -22,10 +22,13 @@ import train_throughput  # noqa: E402
 
 from finetune import flops as FL  # noqa: E402
 from finetune.presets import load_model  # noqa: E402
+from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 
 # the smallest settings that still run every code path: one 112-px crop grid, one step, a 64^3 peak
 TINY = ["--device", "cpu", "--preset", "tiny", "--num-crops", "1", "--image-size", "112", "--peak-size", "64"]
 TINY_IMAGE_TOKENS = (1 * 1 + 1) * 16 + 1 + (1 + 1) * 4  # 1x1 grid of 112-px crops, m = 4: 41 tokens
+# what finetune trains for the tiny default (28-px patches: 2x2 merged tokens per crop, m = 2): 13 tokens
+TRAINED_TINY_IMAGE_TOKENS = (1 * 1 + 1) * 4 + 1 + (1 + 1) * 2
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def test_train_benchmark_reports_every_method(train_report):
     assert rows["reference"]["micro_batch"] == 1 and rows["reference"]["grad_accum"] == 4
     assert rows["reference"]["image_tokens_per_s"] == 0  # the raw image never reaches the model
     for name in ("lora-bf16", "full-bf16"):
-        assert rows[name]["image_tokens_per_sample"] == TINY_IMAGE_TOKENS
+        assert rows[name]["image_tokens_per_sample"] == TRAINED_TINY_IMAGE_TOKENS
         assert rows[name]["micro_batch"] == 2
     assert rows["lora-bf16"]["trainable_parameters"] < rows["full-bf16"]["trainable_parameters"]
     assert rows["lora-bf16"]["freeze_vision"] and not rows["full-bf16"]["freeze_vision"]
@@ -71,19 +74,22 @@ def test_train_benchmark_flops_follow_the_counting(train_report):
     rows = {r["method"]: r for r in report["results"]}
     given = rows["full-bf16"]["model_shape"]
     shape = FL.ModelShape(FL.DecoderShape(**given["decoder"]), FL.VisionShape(**given["vision"]))
-    # the tiny vocabulary follows the tokenizer trained on the rows; every other size is the preset's
-    assert shape.vision == FL.shape_from_config(load_model("tiny", device="meta")[0].config).vision
+    # the tiny vocabulary follows the tokenizer trained on the rows; every other size is what finetune trains
+    trained = load_model("tiny", device="meta", overrides=TINY_DEFAULT_OVERRIDES)[0].config
+    assert shape.vision == FL.shape_from_config(trained).vision
     assert all(r["model_shape"] == given for r in rows.values())
     full = rows["full-bf16"]
     # text tokens and answer tokens vary by row: check the per-part numbers that do not depend on them
     vision = FL.training_flops(
-        shape, FL.SampleTokens(0, TINY_IMAGE_TOKENS, 2, 0), FL.method_modes("full", freeze_vision=False)
+        shape,
+        FL.SampleTokens(0, TRAINED_TINY_IMAGE_TOKENS, 2, 0),
+        FL.method_modes("full", freeze_vision=False),
     )
     assert full["flops_breakdown_per_sample"]["vision_linear"] == pytest.approx(vision.vision_linear)
     assert full["flops_breakdown_per_sample"]["projection"] == pytest.approx(vision.projection)
     frozen = FL.training_flops(
         shape,
-        FL.SampleTokens(0, TINY_IMAGE_TOKENS, 2, 0),
+        FL.SampleTokens(0, TRAINED_TINY_IMAGE_TOKENS, 2, 0),
         FL.method_modes("lora", freeze_vision=True, lora_rank=64, lora_targets=("qkv_proj",)),
     )
     lora = rows["lora-bf16"]["flops_breakdown_per_sample"]
