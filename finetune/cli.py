@@ -103,3 +103,7 @@ def summary(result: TrainResult) -> str:
 
 def main() -> None:
     run_cli(command)
+
+
+if __name__ == "__main__":
+    main()
