@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from datagen import layout
 from datagen.errors import UserError
 from datagen.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
+from finetune.chat import QUESTION
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -59,8 +60,10 @@ def answer_texts(frame: pd.DataFrame, build_answer: Callable[[str, str, float], 
 
 
 def tokenizer_corpus(frame: pd.DataFrame, answers: Sequence[str]) -> list[str]:
-    """Texts the tiny preset's tokenizer is trained on: titles, categories, answers (training split)."""
-    return [*map(str, frame["title"]), *map(str, frame["category3_code"]), *answers]
+    """Texts the tiny preset's tokenizer is trained on: titles, categories, and each training conversation's
+    question and answer (so the prompt, which every example carries, is a few tokens rather than ~20)."""
+    questions = [QUESTION] * len(answers)
+    return [*map(str, frame["title"]), *map(str, frame["category3_code"]), *answers, *questions]
 
 
 # -- encoding and its cache ------------------------------------------------------------------------------
