@@ -88,7 +88,8 @@ def summary(result: TrainResult) -> str:
     lines = [
         head,
         f"  throughput   {result.samples_per_s:.1f} samples/s, {result.tokens_per_s:,.0f} tokens/s "
-        f"({_duration(result.train_s)} in optimizer steps)",
+        f"({_duration(result.train_s)} in optimizer steps"
+        + (f", {result.cpu_threads} CPU threads)" if result.cpu_threads else ")"),
         f"  loss         train {_loss(result.train_loss)}, validation {_loss(result.final_val_loss)}, "
         f"best validation {_loss(result.best_val_loss)}"
         + (f" at step {result.best_step}" if result.best_step is not None else ""),

@@ -40,7 +40,7 @@ class TrainConfig:
 
     # -- schedule
     epochs: float | None = _f(
-        None, "passes over the training split [default: 12 tiny, 2 otherwise]; see --max-steps"
+        None, "passes over the training split [default: 24 tiny, 2 otherwise]; see --max-steps"
     )
     max_steps: int = _f(0, "optimizer steps to run; 0: derived from --epochs")
     batch_size: int = _f(8, "examples per device per micro-batch")
@@ -88,7 +88,8 @@ class TrainConfig:
     max_val_examples: int = _f(0, "cap on validation examples per validation; 0: the whole split")
     sample_predictions: int = _f(8, "validation images whose generated answers are logged at each validation")
     threads: int = _f(
-        0, "torch CPU threads; 0: 1 on CPU (small matmuls; shared cores), torch's default on GPU"
+        0,
+        "torch CPU threads; 0: on CPU the idle cores (at most 4) shared by its processes, else the default",
     )
     wandb: str = _f(
         "auto", "auto (online if WANDB_API_KEY is set, else offline) | online | offline", choices=WANDB_MODES
@@ -170,7 +171,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         cfg,
         method=method,
         lr=lr,
-        epochs=cfg.epochs if cfg.epochs is not None else (16.0 if cfg.is_tiny else 2.0),
+        epochs=cfg.epochs if cfg.epochs is not None else (24.0 if cfg.is_tiny else 2.0),
         vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
         mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
         dropout=cfg.dropout if cfg.dropout is not None else (0.1 if cfg.is_tiny else None),

@@ -69,6 +69,7 @@ class TrainResult:
     peak_memory_gb: float | None = None
     mfu: float | None = None
     interrupted: str | None = None  # the signal's name when stopped early
+    cpu_threads: int | None = None  # torch threads of a CPU run
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -116,8 +117,7 @@ class _Recipe:
     def setup(self) -> None:
         cfg, procs, frames = self.cfg, self.procs, self.frames
         if cfg.threads or procs.device.type == "cpu":
-            # 1 by default on CPU: the matmuls are small, and with two threads a busy machine ran 5-10x slower
-            torch.set_num_threads(cfg.threads or 1)
+            torch.set_num_threads(dist.cpu_threads(cfg.threads, procs))
         dataset = D.dataset_record(cfg.data, frames)
         if procs.is_main:
             self._record_run(dataset)
@@ -394,6 +394,7 @@ class _Recipe:
             peak_memory_gb=peak,
             mfu=mfu,
             interrupted=self.stop_signal,
+            cpu_threads=torch.get_num_threads() if self.procs.device.type == "cpu" else None,
         )
         self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
         self.tracker.finish()
