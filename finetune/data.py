@@ -61,7 +61,7 @@ def answer_texts(frame: pd.DataFrame, build_answer: Callable[[str, str, float], 
 
 def tokenizer_corpus(frame: pd.DataFrame, answers: Sequence[str]) -> list[str]:
     """Texts the tiny preset's tokenizer is trained on: titles, categories, and each training conversation's
-    question and answer (so the prompt, which every example carries, is a few tokens rather than ~20)."""
+    question and answer (so the prompt every example carries is 7 tokens rather than 18)."""
     questions = [QUESTION] * len(answers)
     return [*map(str, frame["title"]), *map(str, frame["category3_code"]), *answers, *questions]
 

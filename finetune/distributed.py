@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,12 +58,12 @@ class Processes:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
 
-AUTO_THREADS_CAP = 4  # the tiny model's matmuls are small: more threads mostly wait at each op's barrier
+# Measured only up to 2 threads (the 2-core machine); small matmuls gain little from many threads.
+AUTO_THREADS_CAP = 4
 
 
 def idle_cores(window_s: float = 0.25) -> float | None:
     """Cores left idle by the whole machine over ``window_s`` (from /proc/stat), or None where unreadable."""
-    import time
 
     def sample() -> tuple[int, int, int]:
         with open("/proc/stat") as f:
