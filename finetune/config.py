@@ -70,6 +70,10 @@ class TrainConfig:
     mirror: bool | None = _f(
         None, "mirror half the training images each epoch (seeded) [default: on for tiny, off otherwise]"
     )
+    shift: float = _f(
+        0.0,
+        "move each training image by up to this fraction of its side, drawn anew each epoch (seeded); 0: off",
+    )
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, ~30% slower)"
     )
@@ -109,6 +113,7 @@ class TrainConfig:
             (self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
             (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
+            (0.0 <= self.shift < 0.5, "--shift must lie in [0, 0.5) (a fraction of the image side)"),
             (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
             (self.warmup_steps >= 0, "--warmup-steps must be 0 or more"),

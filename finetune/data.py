@@ -249,15 +249,73 @@ def mirror_crops(pixel_values: torch.Tensor, image_size: torch.Tensor, crop: int
     return out[order]
 
 
+def shift_draws(n: int, seed: int, epoch: int, max_shift: float) -> torch.Tensor:
+    """(n, 2) translations (x, y) as fractions of the image side, uniform in +-``max_shift``, fixed by
+    (seed, epoch) like ``flip_draws`` (so a resumed or multi-process run draws the same ones)."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 104_729)
+    return (torch.rand(n, 2, generator=gen) * 2 - 1) * max_shift
+
+
+def _translate(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """``image`` (3, H, W) moved by (dx, dy) pixels; the uncovered border repeats the edge pixels."""
+    if dx == 0 and dy == 0:
+        return image
+    h, w = image.shape[-2:]
+    px, py = abs(dx), abs(dy)
+    padded = torch.nn.functional.pad(image, (px, px, py, py), mode="replicate")
+    return padded[:, py - dy : py - dy + h, px - dx : px - dx + w]
+
+
+def shift_crops(
+    pixel_values: torch.Tensor, image_size: torch.Tensor, crop: int, shift: torch.Tensor
+) -> torch.Tensor:
+    """HD crops of the image translated by ``shift`` (fractions of its width and height): the global view and
+    the sub-crop grid (reassembled, moved, cut again) are moved alike, with edge pixels filling the gap.
+
+    Args are those of ``mirror_crops``, plus ``shift`` (2,) = (x, y).
+    """
+    h, w = int(image_size[0]) // crop, int(image_size[1]) // crop
+    fx, fy = float(shift[0]), float(shift[1])
+    out = pixel_values.clone()
+    out[0] = _translate(pixel_values[0], round(fx * crop), round(fy * crop))
+    if h * w:
+        c = pixel_values.shape[1]
+        grid = (
+            pixel_values[1 : 1 + h * w]
+            .view(h, w, c, crop, crop)
+            .permute(2, 0, 3, 1, 4)
+            .reshape(c, h * crop, w * crop)
+        )
+        moved = _translate(grid, round(fx * w * crop), round(fy * h * crop))
+        out[1 : 1 + h * w] = (
+            moved.view(c, h, crop, w, crop).permute(1, 3, 0, 2, 4).reshape(h * w, c, crop, crop)
+        )
+    return out
+
+
 def training_examples(
-    split: EncodedSplit, indices: Sequence[int], *, seed: int, epoch: int, mirror: int | None
+    split: EncodedSplit,
+    indices: Sequence[int],
+    *,
+    seed: int,
+    epoch: int,
+    crop: int,
+    mirror: bool = False,
+    shift: float = 0.0,
 ) -> list[dict[str, torch.Tensor]]:
-    """Examples ``indices`` of ``split``; with ``mirror`` (the crop side), ``flip_draws``'s picks mirrored."""
+    """Examples ``indices`` of ``split``, augmented: with ``mirror``, ``flip_draws``'s picks mirrored; with
+    ``shift`` > 0, every image then moved by its ``shift_draws`` translation. ``crop``: the HD crop side."""
     examples = [split[i] for i in indices]
-    if mirror is None:
+    if not mirror and shift <= 0:
         return examples
-    flips = flip_draws(len(split), seed, epoch)
-    return [
-        {**e, "pixel_values": mirror_crops(e["pixel_values"], e["image_sizes"], mirror)} if flips[i] else e
-        for i, e in zip(indices, examples, strict=True)
-    ]
+    flips = flip_draws(len(split), seed, epoch) if mirror else None
+    moves = shift_draws(len(split), seed, epoch, shift) if shift > 0 else None
+    out = []
+    for i, e in zip(indices, examples, strict=True):
+        pixels = e["pixel_values"]
+        if flips is not None and flips[i]:
+            pixels = mirror_crops(pixels, e["image_sizes"], crop)
+        if moves is not None:
+            pixels = shift_crops(pixels, e["image_sizes"], crop, moves[i])
+        out.append({**e, "pixel_values": pixels})
+    return out

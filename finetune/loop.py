@@ -185,8 +185,16 @@ class _Recipe:
     # -- one optimizer step ------------------------------------------------------------------------------
 
     def _batch(self, indices: list[int], epoch: int) -> dict[str, torch.Tensor]:
-        crop = self.processor.image_processor.crop_size if self.cfg.mirror else None
-        examples = D.training_examples(self.train_set, indices, seed=self.cfg.seed, epoch=epoch, mirror=crop)
+        cfg = self.cfg
+        examples = D.training_examples(
+            self.train_set,
+            indices,
+            seed=cfg.seed,
+            epoch=epoch,
+            crop=self.processor.image_processor.crop_size,
+            mirror=bool(cfg.mirror),
+            shift=cfg.shift,
+        )
         return collate_examples(examples, self.processor.pad_token_id)
 
     def _autocast(self):

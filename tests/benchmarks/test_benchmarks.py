@@ -217,3 +217,30 @@ def test_synthetic_rows_are_deterministic_and_in_range():
     assert all(1 <= len(r.title) <= 71 and 32 <= r.full_price <= 70_000 for r in a)
     assert S.render_image(0, 2.0, 336).size == (336, 168)
     assert S.render_image(0, 0.5, 336).size == (168, 336)
+
+
+def test_vision_ceiling_augments_like_finetune():
+    """Every augmented image is the image or its mirror, moved; no shift: exactly one of the two."""
+    import vision_ceiling
+
+    x = torch.randn(6, 3, 8, 8)
+    plain = vision_ceiling.augment(x, torch.Generator().manual_seed(0), 0.0)
+    for a, b in zip(plain, x, strict=True):
+        assert torch.equal(a, b) or torch.equal(a, b.flip(-1))
+    assert not torch.equal(plain, x) and not torch.equal(plain, x.flip(-1))
+    moved = vision_ceiling.augment(x, torch.Generator().manual_seed(0), 0.25)
+    assert moved.shape == x.shape and not torch.equal(moved, plain)
+
+
+@pytest.mark.slow
+def test_vision_ceiling_trains_the_encoder_on_the_category(tmp_path):
+    import vision_ceiling
+
+    figures = vision_ceiling.main(
+        ["--work", str(tmp_path), "--rows", "60", "--epochs", "5", "--batch-size", "8", "--threads", "1"]
+    )
+    assert figures["classes"] >= 5
+    (row,) = figures["history"]
+    assert row["epoch"] == 5 and math.isfinite(row["train_loss"]) and row["seconds"] > 0
+    assert 0.0 <= row["test"] <= 1.0 and 0.0 <= row["validation"] <= 1.0
+    assert 0.0 < figures["majority_test_accuracy"] <= 1.0

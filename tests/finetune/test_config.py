@@ -25,6 +25,8 @@ def test_resolve_fills_model_dependent_defaults():
         ({"batch_size": 0}, "--batch-size"),
         ({"lr": -1.0}, "--lr"),
         ({"num_crops": 0}, "--num-crops"),
+        ({"shift": 0.5}, "--shift"),
+        ({"shift": float("nan")}, "--shift"),
         ({"lora_targets": " , "}, "--lora-targets"),
         ({"method": "prefix"}, "--method"),
         ({"resume": True, "overwrite": True}, "--resume"),

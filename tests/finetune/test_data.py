@@ -116,3 +116,56 @@ def test_mirroring_is_seeded_per_epoch():
     a, b = data.flip_draws(1000, 0, 1), data.flip_draws(1000, 0, 2)
     assert torch.equal(a, data.flip_draws(1000, 0, 1)) and not torch.equal(a, b)
     assert 400 < int(a.sum()) < 600
+
+
+def test_translate_moves_pixels_and_repeats_the_edge():
+    image = torch.arange(2 * 3 * 4, dtype=torch.float32).view(2, 3, 4)
+    moved = data._translate(image, 1, -1)  # one right, one up
+    torch.testing.assert_close(moved[:, :2, 1:], image[:, 1:, :3])
+    torch.testing.assert_close(moved[:, :, 0], moved[:, :, 1])  # left column: the edge repeated
+    torch.testing.assert_close(moved[:, 2], moved[:, 1])  # bottom row: the edge repeated
+    assert data._translate(image, 0, 0) is image
+
+
+def test_shift_crops_are_the_crops_of_the_moved_image():
+    """The sub-crop grid moves as one image (no seams between crops); the global view moves by the same
+    fraction of its own side; blank crops stay blank."""
+    crop = 4
+    image = torch.randn(3, 8, 12)  # padded (8, 12): a 2 x 3 grid
+
+    def crops(img):
+        glob = torch.nn.functional.interpolate(img[None], size=(crop, crop), mode="nearest")[0]
+        sub = img.view(3, 2, crop, 3, crop).permute(1, 3, 0, 2, 4).reshape(-1, 3, crop, crop)
+        return torch.cat([glob[None], sub, torch.zeros(1, 3, crop, crop)])
+
+    pixels = crops(image)
+    shifted = data.shift_crops(pixels, torch.tensor([8, 12]), crop, torch.tensor([1 / 3, -0.25]))
+    torch.testing.assert_close(shifted[1:], crops(data._translate(image, 4, -2))[1:])
+    torch.testing.assert_close(shifted[0], data._translate(pixels[0], 1, -1))
+    assert shifted.shape == pixels.shape
+
+
+def test_shifts_are_seeded_per_epoch_and_bounded():
+    a = data.shift_draws(1000, 0, 1, 0.1)
+    assert torch.equal(a, data.shift_draws(1000, 0, 1, 0.1)) and not torch.equal(
+        a, data.shift_draws(1000, 0, 2, 0.1)
+    )
+    assert a.shape == (1000, 2) and float(a.abs().max()) <= 0.1 and float(a.abs().max()) > 0.09
+    assert abs(float(a.mean())) < 0.01
+
+
+def test_training_examples_augment_only_when_asked():
+    pixels = torch.randn(3, 3, 4, 4)  # global, one sub-crop, one blank
+    split = [{"pixel_values": pixels, "image_sizes": torch.tensor([4, 4])} for _ in range(8)]
+    plain = data.training_examples(split, range(8), seed=0, epoch=0, crop=4)
+    assert all(e["pixel_values"] is pixels for e in plain)
+    mirrored = data.training_examples(split, range(8), seed=0, epoch=0, crop=4, mirror=True)
+    flips = data.flip_draws(8, 0, 0)
+    for e, flipped in zip(mirrored, flips, strict=True):
+        expected = pixels.flip(-1) if flipped else pixels
+        torch.testing.assert_close(e["pixel_values"], expected)
+    moved = data.training_examples(split, range(8), seed=0, epoch=0, crop=4, shift=0.25)
+    draws = data.shift_draws(8, 0, 0, 0.25)
+    for e, draw in zip(moved, draws, strict=True):
+        torch.testing.assert_close(e["pixel_values"], data.shift_crops(pixels, torch.tensor([4, 4]), 4, draw))
+    assert any(not torch.equal(e["pixel_values"], pixels) for e in moved)
