@@ -73,6 +73,7 @@ def run_benchmark(
         "best_val_loss": result.best_val_loss,
         "final_val_loss": result.final_val_loss,
         "cpu_threads": result.cpu_threads,
+        "encoder_warmup_s": result.encoder_warmup_s,
     }
     figures["load_after_train"] = _load()
     start = time.perf_counter()
@@ -104,7 +105,8 @@ def format_figures(figures: dict[str, Any]) -> str:
         f"machine: {figures['load_before']} before, {figures['load_after_train']} after training",
         f"synth {figures['synth_s']:.0f} s; finetune {t['wall_s']:.0f} s wall ({t['wall_s'] / 60:.1f} min, "
         f"target <= 15 min), {t['steps']} steps, {t['epochs']:g} epochs, {t['samples_per_s']:.1f} samples/s, "
-        f"{t.get('cpu_threads') or '-'} CPU threads",
+        f"{t.get('cpu_threads') or '-'} CPU threads"
+        + (f" (of which encoder warm-up {t['encoder_warmup_s']:.0f} s)" if t.get("encoder_warmup_s") else ""),
         f"evaluate {figures['eval_s']:.0f} s "
         f"(generation {figures['generation_s'] or 0:.0f} s, target <= 60 s)",
         f"validation loss: best {t['best_val_loss']}, final {t['final_val_loss']}",

@@ -94,6 +94,11 @@ def summary(result: TrainResult) -> str:
         f"best validation {_loss(result.best_val_loss)}"
         + (f" at step {result.best_step}" if result.best_step is not None else ""),
     ]
+    if result.encoder_warmup_s is not None:
+        warm = _duration(result.encoder_warmup_s)
+        read = result.encoder_val_accuracy
+        on_val = f"; it reads the validation category at {read:.2f}" if read is not None else ""
+        lines.append(f"  encoder      warmed up on the answers in {warm} (part of the time){on_val}")
     if result.peak_memory_gb is not None:
         mfu = f", MFU {result.mfu:.1%}" if result.mfu is not None else ""
         lines.append(f"  GPU          peak memory {result.peak_memory_gb:.1f} GiB{mfu}")

@@ -40,7 +40,7 @@ class TrainConfig:
 
     # -- schedule
     epochs: float | None = _f(
-        None, "passes over the training split [default: 24 tiny, 2 otherwise]; see --max-steps"
+        None, "passes over the training split [default: 10 tiny, 2 otherwise]; see --max-steps"
     )
     max_steps: int = _f(0, "optimizer steps to run; 0: derived from --epochs")
     batch_size: int = _f(8, "examples per device per micro-batch")
@@ -69,6 +69,11 @@ class TrainConfig:
     )
     mirror: bool | None = _f(
         None, "mirror half the training images each epoch (seeded) [default: on for tiny, off otherwise]"
+    )
+    encoder_warmup: int | None = _f(
+        None,
+        "epochs of training the image encoder alone to read the answer's parts (category, title words, log "
+        "price) before fine-tuning; needs a trainable encoder [default: 120 tiny, 0 otherwise]",
     )
     shift: float = _f(
         0.0,
@@ -113,6 +118,7 @@ class TrainConfig:
             (self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
             (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
+            (self.encoder_warmup is None or self.encoder_warmup >= 0, "--encoder-warmup must be 0 or more"),
             (0.0 <= self.shift < 0.5, "--shift must lie in [0, 0.5) (a fraction of the image side)"),
             (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
@@ -172,16 +178,28 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         lr = 1e-3 if cfg.is_tiny else 1e-5
     else:
         lr = 2e-4
+    freeze_vision = cfg.freeze_vision if cfg.freeze_vision is not None else method != "full"
+    if cfg.encoder_warmup and (method != "full" or freeze_vision):
+        raise UserError(
+            "--encoder-warmup trains the image encoder, which this run keeps frozen: "
+            "use it with --method full (without --freeze-vision), or drop it"
+        )
+    warmup = (
+        cfg.encoder_warmup
+        if cfg.encoder_warmup is not None
+        else (120 if cfg.is_tiny and method == "full" else 0)
+    )
     return dataclasses.replace(
         cfg,
         method=method,
+        encoder_warmup=0 if freeze_vision else warmup,
         lr=lr,
-        epochs=cfg.epochs if cfg.epochs is not None else (24.0 if cfg.is_tiny else 2.0),
+        epochs=cfg.epochs if cfg.epochs is not None else (10.0 if cfg.is_tiny else 2.0),
         vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
         mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
         dropout=cfg.dropout if cfg.dropout is not None else (0.1 if cfg.is_tiny else None),
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
-        freeze_vision=cfg.freeze_vision if cfg.freeze_vision is not None else method != "full",
+        freeze_vision=freeze_vision,
     )
 
 

@@ -30,6 +30,7 @@ from finetune import distributed as dist
 from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
+from finetune.encoder_warmup import WarmupResult, build_targets, global_views, warm_up_encoder
 from finetune.setup import (
     build_model,
     build_optimizer,
@@ -70,6 +71,8 @@ class TrainResult:
     mfu: float | None = None
     interrupted: str | None = None  # the signal's name when stopped early
     cpu_threads: int | None = None  # torch threads of a CPU run
+    encoder_warmup_s: float | None = None  # time spent warming up the image encoder (part of wall_s)
+    encoder_val_accuracy: float | None = None  # the warm-up head's category accuracy on the validation split
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -126,6 +129,24 @@ class _Recipe:
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
         self.val_frame = frames[D.VALIDATION]
+        resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
+        self.warmup: WarmupResult | None = None
+        if resume_from is None and cfg.encoder_warmup:
+            # before DDP wraps the model: every process warms up alike (same seed, same data)
+            self.warmup = warm_up_encoder(
+                self.model.model.vision_embed_tokens,
+                global_views(self.train_set),
+                build_targets(
+                    frames[D.TRAIN]["category3_code"].astype(str).tolist(),
+                    frames[D.TRAIN]["title"].astype(str).tolist(),
+                    frames[D.TRAIN]["full_price"].astype(float).tolist(),
+                ),
+                epochs=cfg.encoder_warmup,
+                seed=cfg.seed,
+                device=procs.device,
+                val_views=global_views(self.val_set),
+                val_categories=frames[D.VALIDATION]["category3_code"].astype(str).tolist(),
+            )
         self.plan = D.LengthGroupedBatches(
             self.train_set.lengths,
             cfg.batch_size,
@@ -145,7 +166,6 @@ class _Recipe:
         self.step, self.best_val, self.best_step = 0, math.inf, None
         self.model_flops = 0.0
         self.last_val: float | None = None
-        resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
         if resume_from is not None:
             self._restore(ckpt.load_checkpoint(resume_from))
         else:
@@ -158,6 +178,15 @@ class _Recipe:
             active=procs.is_main,
             resume_step=self.step if cfg.resume else None,
         )
+        if self.warmup is not None:
+            w = self.warmup
+            for epoch, loss in enumerate(w.losses, 1):
+                last = (
+                    {"seconds": w.seconds, "train_accuracy": w.train_accuracy, "val_accuracy": w.val_accuracy}
+                    if epoch == w.epochs
+                    else {}
+                )
+                self.tracker.log({"step": 0, "split": "encoder_warmup", "epoch": epoch, "loss": loss, **last})
 
     def _record_run(self, dataset: dict) -> None:
         cfg = self.cfg
@@ -403,6 +432,8 @@ class _Recipe:
             mfu=mfu,
             interrupted=self.stop_signal,
             cpu_threads=torch.get_num_threads() if self.procs.device.type == "cpu" else None,
+            encoder_warmup_s=self.warmup.seconds if self.warmup is not None else None,
+            encoder_val_accuracy=self.warmup.val_accuracy if self.warmup is not None else None,
         )
         self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
         self.tracker.finish()

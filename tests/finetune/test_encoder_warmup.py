@@ -1,0 +1,98 @@
+"""Warming up the tiny image encoder on the answer's parts: it learns, repeats, touches only the encoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from datagen.errors import UserError
+from finetune.config import TrainConfig, resolve
+from finetune.encoder_warmup import Targets, build_targets, warm_up_encoder
+from finetune.presets import load_model
+from finetune.setup import TINY_DEFAULT_OVERRIDES
+
+
+def _toy(n: int = 64, side: int = 112) -> tuple[torch.Tensor, Targets]:
+    """Two classes a CLIP tower can tell apart whatever the mirroring and shifting: stripes across or down."""
+    stripes = (torch.arange(side) // 4 % 2).float() * 2 - 1
+    across, down = stripes.view(side, 1).expand(side, side), stripes.view(1, side).expand(side, side)
+    noise = torch.Generator().manual_seed(0)
+    views = torch.stack([(across if i % 2 else down).expand(3, side, side) for i in range(n)])
+    views = views + 0.3 * torch.randn(views.shape, generator=noise)
+    across_rows = [i % 2 == 1 for i in range(n)]
+    return views, build_targets(
+        ["ACROSS" if a else "DOWN" for a in across_rows],
+        ["Striped Across Scarf" if a else "Striped Down Scarf" for a in across_rows],
+        [300.0 if a else 100.0 for a in across_rows],
+    )
+
+
+def test_targets_come_from_the_answers():
+    t = build_targets(
+        ["B", "A", "B"], ["Check Wool Scarf", "Wool Coat in Black", "Check wool scarf"], [100, 1000, 100]
+    )
+    assert t.classes == ("A", "B") and t.categories.tolist() == [1, 0, 1]
+    assert t.vocabulary == ("check", "scarf", "wool")  # lowercased; words seen once are left out
+    assert t.words.tolist() == [[1, 1, 1], [0, 0, 1], [1, 1, 1]]
+    assert abs(float(t.log_price.mean())) < 1e-6 and abs(float(t.log_price.std()) - 1) < 1e-6
+    assert t.log_price[1] > t.log_price[0] == t.log_price[2]
+
+
+def _model():
+    return load_model("tiny", dtype=torch.float32, seed=0, overrides=TINY_DEFAULT_OVERRIDES)[0]
+
+
+def test_warmup_learns_and_changes_only_the_image_encoder():
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    views, targets = _toy()
+    result = warm_up_encoder(
+        model.model.vision_embed_tokens, views, targets, epochs=10, seed=0, device=torch.device("cpu")
+    )
+    assert len(result.losses) == 10 and result.seconds > 0
+    assert result.losses[-1] < result.losses[0] * 0.5
+    assert result.train_accuracy > 0.9
+    assert result.val_accuracy is None  # no held-out views given
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("model.vision_embed_tokens.img_processor.") for k in changed)
+
+
+def test_warmup_is_repeatable():
+    views, targets = _toy(32)
+    runs = []
+    for _ in range(2):
+        model = _model()
+        warm_up_encoder(
+            model.model.vision_embed_tokens, views, targets, epochs=2, seed=3, device=torch.device("cpu")
+        )
+        runs.append(model.model.vision_embed_tokens.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_warmup_defaults_and_refusals():
+    assert resolve(TrainConfig(data="d", out="o")).encoder_warmup == 120
+    assert resolve(TrainConfig(data="d", out="o", encoder_warmup=0)).encoder_warmup == 0
+    assert resolve(TrainConfig(data="d", out="o", model="phi3v")).encoder_warmup == 0  # LoRA: frozen tower
+    assert resolve(TrainConfig(data="d", out="o", freeze_vision=True)).encoder_warmup == 0
+    with pytest.raises(UserError, match="--encoder-warmup"):
+        resolve(TrainConfig(data="d", out="o", model="phi3v", encoder_warmup=5))
+    with pytest.raises(UserError, match="--encoder-warmup"):
+        TrainConfig(data="d", out="o", encoder_warmup=-1)
+
+
+def test_warmup_scores_held_out_views():
+    views, targets = _toy(80)
+    labels = [targets.classes[int(i)] for i in targets.categories]
+    model = _model()
+    result = warm_up_encoder(
+        model.model.vision_embed_tokens,
+        views[:64],
+        build_targets(labels[:64], ["Scarf"] * 64, [100.0] * 64),
+        epochs=10,
+        seed=0,
+        device=torch.device("cpu"),
+        val_views=views[64:],
+        val_categories=labels[64:-1] + ["UNSEEN"],  # a label training never saw counts as a miss
+    )
+    assert result.val_accuracy is not None and 0.8 < result.val_accuracy <= 15 / 16
