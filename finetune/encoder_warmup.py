@@ -117,7 +117,7 @@ def warm_up_encoder(
     n_classes, n_words = len(targets.classes), len(targets.vocabulary)
     gen = torch.Generator().manual_seed(seed + 4_099)
     tower = image_embedding.img_processor
-    width = _feature_width(tower.vision_model.config)
+    width = tower.vision_model.config.hidden_size
     head = nn.Linear(width, n_classes + n_words + 1).to(device)
     with torch.no_grad():
         bound = 1 / math.sqrt(width)
@@ -182,10 +182,6 @@ def warm_up_encoder(
 def _features(image_embedding: nn.Module, crops: torch.Tensor) -> torch.Tensor:
     """What the head reads: the mean of the patch features the decoder gets."""
     return image_embedding.encode_crops(crops).mean(1)
-
-
-def _feature_width(vision_config) -> int:
-    return vision_config.hidden_size
 
 
 def global_views(split: D.EncodedSplit) -> torch.Tensor:
