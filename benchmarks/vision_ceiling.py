@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.train_default import ensure_dataset  # noqa: E402
 from datagen.reader import IMAGE_PATH, load_image, read_dataset  # noqa: E402
-from finetune import data as D  # noqa: E402
+from finetune.encoder_warmup import augment_views  # noqa: E402
 from finetune.presets import load_model  # noqa: E402
 from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 
@@ -36,21 +36,6 @@ from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 def global_views(processor, paths) -> torch.Tensor:
     """(n, 3, c, c) normalised global views, as the finetune feeds them."""
     return torch.stack([processor.image_processor([load_image(p)])["pixel_values"][0, 0] for p in paths])
-
-
-def augment(x: torch.Tensor, gen: torch.Generator, shift: float) -> torch.Tensor:
-    """Mirror half the batch, move each image by up to ``shift`` of its side (as finetune augments)."""
-    crop = x.shape[-1]
-    size = torch.tensor([0, 0])  # the global view alone: no sub-crop grid
-    flips = torch.rand(len(x), generator=gen) < 0.5
-    moves = (torch.rand(len(x), 2, generator=gen) * 2 - 1) * shift
-    out = []
-    for img, flip, move in zip(x, flips, moves, strict=True):
-        crops = img[None]
-        if flip:
-            crops = D.mirror_crops(crops, size, crop)
-        out.append(D.shift_crops(crops, size, crop, move)[0] if shift > 0 else crops[0])
-    return torch.stack(out)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -116,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         order = torch.randperm(len(views["train"]), generator=gen)
         for k in range(steps_per_epoch):
             batch = order[k * args.batch_size : (k + 1) * args.batch_size]
-            x = augment(views["train"][batch], gen, args.shift)
+            x = augment_views(views["train"][batch], gen, args.shift)
             loss = nn.functional.cross_entropy(logits(x), labels["train"][batch])
             optimizer.zero_grad()
             loss.backward()

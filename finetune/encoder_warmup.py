@@ -77,15 +77,17 @@ class WarmupResult:
     val_accuracy: float | None = None  # the head's category accuracy on held-out views, when given
 
 
-def _augment(views: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment_views(views: torch.Tensor, gen: torch.Generator, shift: float = SHIFT) -> torch.Tensor:
+    """Global views (N, 3, c, c), half of them mirrored and each moved by up to ``shift`` of its side (0: not
+    moved), drawn from ``gen``: the finetune's mirror and shift augmentation for views without sub-crops."""
     crop = views.shape[-1]
     alone = torch.tensor([0, 0])  # global views alone: no sub-crop grid
     flips = torch.rand(len(views), generator=gen) < 0.5
-    moves = (torch.rand(len(views), 2, generator=gen) * 2 - 1) * SHIFT
+    moves = (torch.rand(len(views), 2, generator=gen) * 2 - 1) * shift
     out = []
     for view, flip, move in zip(views, flips, moves, strict=True):
         crops = D.mirror_crops(view[None], alone, crop) if flip else view[None]
-        out.append(D.shift_crops(crops, alone, crop, move)[0])
+        out.append(D.shift_crops(crops, alone, crop, move)[0] if shift > 0 else crops[0])
     return torch.stack(out)
 
 
@@ -142,7 +144,7 @@ def warm_up_encoder(
         total, correct, seen = 0.0, 0, 0
         for k in range(per_epoch):
             pick = order[k * batch : (k + 1) * batch]
-            x = _augment(views[pick], gen).to(device)
+            x = augment_views(views[pick], gen).to(device)
             y = labels[pick].to(device)
             out = head(_features(image_embedding, x))
             logits = out[:, :n_classes]
