@@ -8,8 +8,9 @@ the end of every row, then `glb_GN`, then the global view's (g/2) x (g/2) map, a
 `pixel_values[:, 1:]` the sub-crops, row-major.
 
 Differences from upstream that leave the output unchanged: blank padding crops are not encoded, CLIP layers
-after the one that is read are not run, and the projection runs once over the distinct feature rows
-(separators included) and the sequence is then gathered from them with one index.
+after the one that is read are not run, a single sub-crop holding the same pixels as its global view is
+encoded once, and the projection runs once over the distinct feature rows (separators included) and the
+sequence is then gathered from them with one index.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Phi3VImageEmbedding(nn.Module):
         keep = torch.cat([torch.arange(n) + i * max_crops for i, n in enumerate(used)])
         crops = pixel_values.flatten(0, 1).index_select(0, keep.to(pixel_values.device))  # (n_used, 3, c, c)
         proj_dtype = self.img_projection[0].weight.dtype
-        feats = self.encode_crops(crops.to(proj_dtype))  # (n_used, g*g, C)
+        feats = self._encode_distinct(crops.to(proj_dtype), h_crops, w_crops, used)  # (n_used, g*g, C)
 
         n_used, _, channels = feats.shape
         m = self.merged
@@ -114,6 +115,28 @@ class Phi3VImageEmbedding(nn.Module):
         projected = self.img_projection(bank)
         index = self._layout_index(h_crops, w_crops, used, n_used).to(projected.device)
         return projected[index]
+
+    def _encode_distinct(
+        self, crops: torch.Tensor, h_crops: list[int], w_crops: list[int], used: list[int]
+    ) -> torch.Tensor:
+        """``encode_crops`` of every used crop, where an image's single sub-crop holds the same pixels as its
+        global view (a square image at the crop size, as the tiny default sees its images) encoded once and
+        its features used twice: the same output, half the CLIP work for such images."""
+        starts = torch.tensor([0, *used[:-1]]).cumsum(0)
+        single = [i for i, (h, w) in enumerate(zip(h_crops, w_crops, strict=True)) if h == w == 1]
+        dropout = self.img_processor.vision_model.config.attention_dropout
+        if not single or (self.training and dropout > 0):  # with dropout, two passes differ
+            return self.encode_crops(crops)
+        glb = starts[single].to(crops.device)
+        same = (crops.index_select(0, glb) == crops.index_select(0, glb + 1)).flatten(1).all(1).cpu()
+        if not bool(same.any()):
+            return self.encode_crops(crops)
+        source = torch.arange(len(crops))  # the crop whose features each crop takes
+        source[starts[single][same] + 1] = starts[single][same]
+        encoded = source == torch.arange(len(crops))
+        slot = encoded.long().cumsum(0) - 1  # row of each encoded crop among the encoded ones
+        feats = self.encode_crops(crops[encoded.to(crops.device)])
+        return feats.index_select(0, slot[source].to(feats.device))
 
     def _layout_index(
         self, h_crops: list[int], w_crops: list[int], used: list[int], n_used: int
