@@ -10,6 +10,8 @@ their positions are overwritten with the image features, in order, by one masked
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 from transformers import GenerationMixin
@@ -27,6 +29,22 @@ from transformers.models.phi3.modeling_phi3 import (
 
 from .configuration import Phi3VConfig
 from .vision import Phi3VImageEmbedding
+
+# transformers 5.24 renamed the key-value cache argument and output field from `past_key_values` to `cache`
+# (the old name warns until 5.40). The model takes either name and hands the cache on under the installed
+# version's, so generation neither warns nor loses the cache on any 5.x.
+CACHE_ARG = "cache" if "cache" in inspect.signature(Phi3Model.forward).parameters else "past_key_values"
+GENERATION_CACHE_ARG = (
+    "cache"
+    if "cache" in inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
+    else "past_key_values"
+)
+
+
+def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    if cache is not None and past_key_values is not None and cache is not past_key_values:
+        raise ValueError("pass the key-value cache once, as `cache` or as `past_key_values`")
+    return cache if cache is not None else past_key_values
 
 
 class Phi3VPreTrainedModel(Phi3PreTrainedModel):
@@ -102,6 +120,7 @@ class Phi3VModel(Phi3Model, Phi3VPreTrainedModel):
         use_cache: bool | None = None,
         pixel_values: torch.Tensor | None = None,
         image_sizes: torch.Tensor | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
@@ -112,10 +131,10 @@ class Phi3VModel(Phi3Model, Phi3VPreTrainedModel):
         if position_ids is None and attention_mask is not None and attention_mask.ndim == 2:
             # Positions count real tokens only, so left- or right-padded rows get the positions of their own.
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -inputs_embeds.shape[1] :]
+        kwargs[CACHE_ARG] = _one_cache(cache, past_key_values)
         return super().forward(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -154,6 +173,7 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor | None = None,
         image_sizes: torch.Tensor | None = None,
         logits_on_labels_only: bool = False,
+        cache: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
         """Causal-LM forward.
@@ -166,7 +186,7 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=_one_cache(cache, past_key_values),
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             pixel_values=pixel_values,
@@ -185,7 +205,9 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
                 vocab_size=self.config.vocab_size,
                 **kwargs,
             )
-            return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=outputs.past_key_values)
+            return CausalLMOutputWithPast(
+                loss=loss, logits=logits, **{CACHE_ARG: getattr(outputs, CACHE_ARG)}
+            )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
         logits = self.lm_head(hidden_states)
         if labels is not None:
@@ -195,7 +217,7 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_ARG: getattr(outputs, CACHE_ARG)},
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -207,8 +229,10 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         is_first_iteration: bool | None = False,
+        cache: Cache | None = None,
         **kwargs,
     ):
+        past_key_values = _one_cache(cache, past_key_values)
         # Long-RoPE switches from short to long factors past the original context: the cached keys were
         # rotated with the short ones, so the whole sequence is run again (as transformers' Phi3ForCausalLM
         # does), images included.
@@ -222,9 +246,9 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
             past_key_values = None
             kwargs["next_sequence_length"] = None
             is_first_iteration = True
+        kwargs[GENERATION_CACHE_ARG] = past_key_values
         return super().prepare_inputs_for_generation(
             input_ids,
-            past_key_values=past_key_values,
             attention_mask=attention_mask,
             inputs_embeds=inputs_embeds,
             is_first_iteration=is_first_iteration,

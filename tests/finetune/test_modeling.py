@@ -368,3 +368,66 @@ def test_logits_on_labels_only_gives_the_same_loss_and_gradients(tiny):
     for name, grad in want.items():
         torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, msg=name)
     model.zero_grad(set_to_none=True)
+
+
+def test_single_sub_crop_equal_to_the_global_view_is_encoded_once():
+    """The tiny default's square images: a 1x1 sub-crop grid repeats the global view; its CLIP features are
+    computed once, and the features and gradients are those of encoding every crop."""
+    model, processor = load_model("tiny", seed=0, overrides={"num_crops": 1})
+    emb = model.model.vision_embed_tokens
+    images = [_image((112, 112)), _image((300, 80)), _image((224, 224), color=(10, 200, 10))]
+    vision = processor.image_processor(images)
+    pixels, sizes = vision["pixel_values"].clone(), vision["image_sizes"]
+    assert torch.equal(pixels[0, 0], pixels[0, 1])  # the square image's sub-crop is its global view
+    pixels[2, 1] += 0.1  # one whose sub-crop differs: encoded separately
+    encoded = []
+    hook = emb.img_processor.vision_model.embeddings.register_forward_hook(
+        lambda _m, args, _out: encoded.append(len(args[0]))
+    )
+    try:
+        got = emb(pixels, sizes)
+        got.square().sum().backward()
+    finally:
+        hook.remove()
+    shared = {n: p.grad.clone() for n, p in emb.named_parameters() if p.grad is not None}
+    emb.zero_grad(set_to_none=True)
+    crops_used = sum(1 + (h // emb.crop_size) * (w // emb.crop_size) for h, w in sizes.tolist())
+    repeats = sum(
+        (h, w) == (emb.crop_size, emb.crop_size) and torch.equal(pixels[i, 0], pixels[i, 1])
+        for i, (h, w) in enumerate(sizes.tolist())
+    )
+    assert repeats == 2 and encoded == [crops_used - repeats]  # repeated sub-crops were not encoded again
+    want = _reference_image_features(emb, pixels, sizes)
+    want.square().sum().backward()
+    torch.testing.assert_close(got, want)
+    for name, grad in shared.items():
+        torch.testing.assert_close(grad, dict(emb.named_parameters())[name].grad, msg=name)
+
+
+@pytest.mark.slow  # trains the tiny model for a few seconds first
+def test_cached_generation_past_the_original_context_equals_uncached(trained_tiny):
+    """Long-RoPE changes factors past the original context: decoding that crosses it re-runs the sequence
+    rather than keep keys rotated with the short factors, so the cache changes no score (on every
+    transformers 5.x, whatever it calls the cache argument)."""
+    trained, processor = trained_tiny
+    batch = _prompt_batch([processor.encode_example(_image(), None)], processor.pad_token_id)
+    prompt = batch["input_ids"].shape[1]
+    model, _ = load_model("tiny", seed=0, overrides={"original_max_position_embeddings": prompt + 3})
+    model.load_state_dict(trained.state_dict())
+    model.eval()
+    keys = ("input_ids", "attention_mask", "pixel_values", "image_sizes")
+    scores = []
+    for use_cache in (True, False):
+        with torch.no_grad():
+            out = model.generate(
+                **{k: batch[k] for k in keys},
+                max_new_tokens=8,
+                min_new_tokens=8,  # past the original context whatever is generated
+                do_sample=False,
+                use_cache=use_cache,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        scores.append(torch.stack(out.scores))
+    assert scores[0].shape[0] == 8
+    torch.testing.assert_close(scores[0], scores[1])
