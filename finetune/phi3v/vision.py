@@ -127,12 +127,14 @@ class Phi3VImageEmbedding(nn.Module):
         dropout = self.img_processor.vision_model.config.attention_dropout
         if not single or (self.training and dropout > 0):  # with dropout, two passes differ
             return self.encode_crops(crops)
-        glb = starts[single].to(crops.device)
-        same = (crops.index_select(0, glb) == crops.index_select(0, glb + 1)).flatten(1).all(1).cpu()
-        if not bool(same.any()):
+        glb = starts[single]
+        on_device = glb.to(crops.device)
+        same = (crops.index_select(0, on_device) == crops.index_select(0, on_device + 1)).flatten(1).all(1)
+        repeated = glb[same.cpu()]  # global views whose sub-crop repeats them
+        if not len(repeated):
             return self.encode_crops(crops)
         source = torch.arange(len(crops))  # the crop whose features each crop takes
-        source[starts[single][same] + 1] = starts[single][same]
+        source[repeated + 1] = repeated
         encoded = source == torch.arange(len(crops))
         slot = encoded.long().cumsum(0) - 1  # row of each encoded crop among the encoded ones
         feats = self.encode_crops(crops[encoded.to(crops.device)])
