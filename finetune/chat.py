@@ -30,10 +30,13 @@ def format_price(full_price: float | int | str) -> str:
     return str(float(full_price))
 
 
+PRICE_LABEL = "Full Price:"  # the answer's last field; finetune's --token-noise leaves it and the price alone
+
+
 def build_answer(title: str, category3_code: str, full_price: float | int | str) -> str:
     """The answer the model must learn: ``Product: {title}, Category: {category3_code}, Full Price:
     {full_price}``."""
-    return f"Product: {title}, Category: {category3_code}, Full Price: {format_price(full_price)}"
+    return f"Product: {title}, Category: {category3_code}, {PRICE_LABEL} {format_price(full_price)}"
 
 
 def build_training_text(answer: str) -> str:

@@ -79,6 +79,12 @@ class TrainConfig:
         0.0,
         "move each training image by up to this fraction of its side, drawn anew each epoch (seeded); 0: off",
     )
+    token_noise: float = _f(
+        0.0,
+        "replace this fraction of the answer's input tokens before the price with answer tokens drawn at "
+        "random (labels unchanged), so that each word is read from the image, not only from the words before "
+        "it; 0: off",
+    )
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, ~30% slower)"
     )
@@ -120,6 +126,10 @@ class TrainConfig:
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
             (self.encoder_warmup is None or self.encoder_warmup >= 0, "--encoder-warmup must be 0 or more"),
             (0.0 <= self.shift < 0.5, "--shift must lie in [0, 0.5) (a fraction of the image side)"),
+            (
+                0.0 <= self.token_noise < 1.0,
+                "--token-noise must lie in [0, 1) (a fraction of the answer's tokens)",
+            ),
             (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
             (self.warmup_steps >= 0, "--warmup-steps must be 0 or more"),

@@ -28,6 +28,7 @@ from finetune import checkpoint as ckpt
 from finetune import data as D
 from finetune import distributed as dist
 from finetune import run_layout as names
+from finetune.chat import PRICE_LABEL
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
 from finetune.encoder_warmup import WarmupResult, build_targets, global_views, warm_up_encoder
@@ -128,6 +129,9 @@ class _Recipe:
         self.train_set, self.val_set = encode_splits(
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
+        self.token_pool = D.answer_token_pool(self.train_set) if cfg.token_noise else None
+        # the price's label as it is tokenized after the category (", Full Price:"), without the comma
+        self.price_ids = self.processor.tokenizer(f" {PRICE_LABEL}", add_special_tokens=False).input_ids
         self.val_frame = frames[D.VALIDATION]
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
         self.warmup: WarmupResult | None = None
@@ -223,6 +227,9 @@ class _Recipe:
             crop=self.processor.image_processor.crop_size,
             mirror=bool(cfg.mirror),
             shift=cfg.shift,
+            token_noise=cfg.token_noise,
+            token_pool=self.token_pool,
+            keep_from=self.price_ids,
         )
         return collate_examples(examples, self.processor.pad_token_id)
 

@@ -27,6 +27,8 @@ def test_resolve_fills_model_dependent_defaults():
         ({"num_crops": 0}, "--num-crops"),
         ({"shift": 0.5}, "--shift"),
         ({"shift": float("nan")}, "--shift"),
+        ({"token_noise": 1.0}, "--token-noise"),
+        ({"token_noise": float("nan")}, "--token-noise"),
         ({"lora_targets": " , "}, "--lora-targets"),
         ({"method": "prefix"}, "--method"),
         ({"resume": True, "overwrite": True}, "--resume"),

@@ -169,3 +169,66 @@ def test_training_examples_augment_only_when_asked():
     for e, draw in zip(moved, draws, strict=True):
         torch.testing.assert_close(e["pixel_values"], data.shift_crops(pixels, torch.tensor([4, 4]), 4, draw))
     assert any(not torch.equal(e["pixel_values"], pixels) for e in moved)
+
+
+def _split_of(answers: list[list[int]]) -> data.EncodedSplit:
+    """An encoded split whose examples are a 3-token prompt (two image placeholders) and ``answers``."""
+    ids, labels, offsets = [], [], [0]
+    for answer in answers:
+        ids += [1, -1, -1] + answer
+        labels += [-100, -100, -100] + answer
+        offsets.append(len(ids))
+    n = len(answers)
+    return data.EncodedSplit(
+        torch.tensor(ids), torch.tensor(labels), torch.tensor(offsets), torch.zeros(n, 2, 3, 4, 4),
+        torch.full((n, 2), 4),
+    )  # fmt: skip
+
+
+def test_answer_token_pool_holds_answer_tokens_but_the_closing_one():
+    split = _split_of([[5, 6, 9], [7, 9]])  # 9 closes each answer
+    assert data.answer_token_pool(split).tolist() == [5, 6, 7]
+
+
+def test_token_noise_replaces_answer_inputs_only_keeps_labels_and_is_seeded():
+    answers = [list(range(10, 40)) + [99] for _ in range(40)]
+    split = _split_of(answers)
+    pool = data.answer_token_pool(split)
+    kw = dict(seed=0, epoch=3, crop=4, token_noise=0.25)
+    noisy = data.training_examples(split, range(40), **kw)
+    again = data.training_examples(split, range(40), **kw)
+    other_epoch = data.training_examples(split, range(40), **{**kw, "epoch": 4})
+    changed = 0
+    for i, e in enumerate(noisy):
+        clean = split[i]
+        assert torch.equal(e["labels"], clean["labels"])
+        assert torch.equal(e["input_ids"], again[i]["input_ids"])
+        diff = e["input_ids"] != clean["input_ids"]
+        assert not diff[:3].any() and not diff[-1]  # prompt, image placeholders, closing token untouched
+        assert set(e["input_ids"][diff].tolist()) <= set(pool.tolist())
+        changed += int(diff.sum())
+    # 30 replaceable tokens per example; a draw equal to the original token leaves it unchanged
+    assert 0.15 < changed / (40 * 30) < 0.3
+    assert any(
+        not torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(noisy, other_epoch, strict=True)
+    )
+    plain = data.training_examples(split, range(40), seed=0, epoch=3, crop=4)
+    assert all(torch.equal(p["input_ids"], split[i]["input_ids"]) for i, p in enumerate(plain))
+
+
+def test_token_noise_leaves_the_price_alone():
+    """Answer tokens from the price's label on are never replaced (its digits depend on each other)."""
+    answers = [list(range(10, 30)) + [7, 8, 1, 2, 3, 99] for _ in range(30)]  # 7, 8: the price's label
+    split = _split_of(answers)
+    noisy = data.training_examples(
+        split, range(30), seed=1, epoch=0, crop=4, token_noise=0.5, keep_from=[7, 8]
+    )
+    changed = torch.zeros(len(answers[0]) + 3, dtype=torch.bool)
+    for i, e in enumerate(noisy):
+        changed |= e["input_ids"] != split[i]["input_ids"]
+    assert changed[3:23].all() and not changed[23:].any()
+    # a label sequence without the marker: the whole answer may be replaced
+    assert (
+        data._find(torch.tensor([1, 7, 9, 7, 8]), [7, 8]) == 3
+        and data._find(torch.tensor([7, 9]), [7, 8]) == -1
+    )

@@ -79,6 +79,16 @@ def test_same_seed_same_run(fast_config):
 
 
 @pytest.mark.slow
+def test_token_noise_changes_what_the_model_trains_on(fast_config):
+    """--token-noise reaches the training batches: the same seed with and without it logs another loss at
+    the first step (same weights, same images, other input tokens)."""
+    plain = read_metrics(train(fast_config("plain", max_steps=2, eval_every=2)).run_dir)
+    noisy = read_metrics(train(fast_config("noisy", max_steps=2, eval_every=2, token_noise=0.5)).run_dir)
+    first = [r["loss"] for r in plain if r["split"] == "train"][0]
+    assert first != [r["loss"] for r in noisy if r["split"] == "train"][0]
+
+
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message(fast_config):
     """A diverging run stops with one line naming the step and the last good checkpoint."""
     with pytest.raises(UserError, match=r"loss became (nan|inf).*last good checkpoint: .*step-000001"):
