@@ -52,9 +52,9 @@ def test_write_dir_replaces_atomically_and_cleans_up_on_error(tmp_path):
 def _save(run, step, keep_last=2):
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (s + 1))
     model(torch.ones(1, 3)).sum().backward()
     opt.step()
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (s + 1))
     sched.step()
     path = ckpt.save_checkpoint(
         run,
