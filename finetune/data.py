@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from datagen import layout
 from datagen.errors import UserError
 from datagen.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
+from finetune import chat
 from finetune.chat import QUESTION
 from finetune.collate import IGNORE_INDEX
 
@@ -300,6 +301,18 @@ def answer_token_pool(split: EncodedSplit) -> torch.Tensor:
     answer = split.labels != IGNORE_INDEX
     answer[split.offsets[1:] - 1] = False  # the closing <|end|>
     return split.labels[answer]
+
+
+def price_label_ids(tokenizer: Any) -> list[int]:
+    """The tokens of the answer's price label as they occur inside an answer: tokenized after the category,
+    since a tokenizer may join a word to the space or punctuation before it."""
+    label = chat.PRICE_LABEL
+    before = chat.build_answer("x", "y", 1).split(label)[0].rstrip()  # "Product: x, Category: y,"
+    head = tokenizer(before, add_special_tokens=False).input_ids
+    full = tokenizer(f"{before} {label}", add_special_tokens=False).input_ids
+    if full[: len(head)] == head and len(full) > len(head):
+        return list(full[len(head) :])
+    return list(tokenizer(f" {label}", add_special_tokens=False).input_ids)
 
 
 def _find(seq: torch.Tensor, sub: Sequence[int]) -> int:

@@ -28,7 +28,6 @@ from finetune import checkpoint as ckpt
 from finetune import data as D
 from finetune import distributed as dist
 from finetune import run_layout as names
-from finetune.chat import PRICE_LABEL
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
 from finetune.encoder_warmup import WarmupResult, build_targets, global_views, warm_up_encoder
@@ -130,8 +129,7 @@ class _Recipe:
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
         self.token_pool = D.answer_token_pool(self.train_set) if cfg.token_noise else None
-        # the price's label as it is tokenized after the category (", Full Price:"), without the comma
-        self.price_ids = self.processor.tokenizer(f" {PRICE_LABEL}", add_special_tokens=False).input_ids
+        self.price_ids = D.price_label_ids(self.processor.tokenizer)  # --token-noise stops there
         self.val_frame = frames[D.VALIDATION]
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
         self.warmup: WarmupResult | None = None

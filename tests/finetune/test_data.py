@@ -232,3 +232,24 @@ def test_token_noise_leaves_the_price_alone():
         data._find(torch.tensor([1, 7, 9, 7, 8]), [7, 8]) == 3
         and data._find(torch.tensor([7, 9]), [7, 8]) == -1
     )
+
+
+def test_price_label_is_found_in_encoded_answers_and_its_digits_stay():
+    """With the tiny tokenizer and the real encoding, noise stops where the price's label starts."""
+    from PIL import Image
+
+    from finetune.chat import build_answer
+    from finetune.phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    processor = Phi3VProcessor(tokenizer, Phi3VImageProcessor(num_crops=1, crop_size=56))
+    enc = processor.encode_example(Image.new("RGB", (56, 56)), build_answer("Check Scarf", "SCARVES", 390.0))
+    marker = data.price_label_ids(tokenizer)
+    start = data._find(enc["labels"], marker)
+    assert start > 0 and tokenizer.decode(enc["labels"][start:-1]).strip() == "Full Price: 390.0"
+    pool = torch.tensor(tokenizer("Check Scarf SCARVES 7", add_special_tokens=False).input_ids)
+    noisy = data.noisy_answer(
+        enc["input_ids"], enc["labels"], 0.99, pool, torch.Generator().manual_seed(0), marker
+    )
+    assert torch.equal(noisy[start:], enc["input_ids"][start:])
+    assert not torch.equal(noisy[:start], enc["input_ids"][:start])
