@@ -33,7 +33,7 @@ NO_SIZE = {"scale": 1.0, "length": 1.0}
 
 
 def drawn(latent: dict, vocab: dict) -> tuple:
-    """What the renderer draws from ``latent``, as ``render_product`` reads it."""
+    """What the renderer draws from ``latent``, as ``render_product`` reads it (keep the two in step)."""
     shape = SHAPES[latent["silhouette"]]
     size = vocab["sizes"].get(latent["size"], NO_SIZE) if latent["size"] else NO_SIZE
     detail = vocab["details"][latent["detail"]]["kind"] if latent["detail"] else ""
@@ -44,7 +44,10 @@ def drawn(latent: dict, vocab: dict) -> tuple:
         line = vocab["lines"][latent["line"]]
         metal = "silver" if latent["colour"] == "Silver" else "gold"
         emblem = (line["emblem"], tuple(vocab["colours"][line["colour"]]) if "colour" in line else metal)
-    trim = tuple(vocab["colours"][vocab["trims"][latent["trim"]]["colour"]]) if latent["trim"] else None
+    roles = {p[0] for p in shape.parts} | {s[0] for s in shape.strokes} | {d[0] for d in shape.dots}
+    trim = None
+    if latent["trim"] and ("trim" in roles or detail == "belted"):  # else no part shows the trim's colour
+        trim = tuple(vocab["colours"][vocab["trims"][latent["trim"]]["colour"]])
     return (
         latent["silhouette"],
         size["scale"],
