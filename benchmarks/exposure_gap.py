@@ -6,7 +6,8 @@ before them or given its own.
 DATA_DIR is a `datagen synth` dataset (the noun of each row comes from its `latents.jsonl`). For every row of
 the split the script decodes greedily three times from the image:
 
-- free: the answer as `evaluate` generates it; the noun counts when the title holds it;
+- free: the answer as `evaluate` generates it (``generate_answers``); the noun counts when the parsed
+  title holds it;
 - noun given the true prefix: the answer forced up to the words before the noun, then generated; the noun
   counts when the rest of the title holds it;
 - category given the true title: the answer forced up to "Category:", then generated.
@@ -27,6 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datagen.reader import IMAGE_PATH, load_image, read_dataset, read_latents  # noqa: E402
+from evaluation.parse import parse_answer  # noqa: E402
+from evaluation.predict import generate_answers  # noqa: E402
 from finetune import run_layout  # noqa: E402
 from finetune.presets import load_model  # noqa: E402
 
@@ -67,14 +70,14 @@ def main() -> None:
         sys.exit(f"{args.data} has no latents.jsonl: this needs a dataset made by datagen synth")
     nouns = dict(zip(latents["product_code"].astype(int), latents["noun"], strict=True))
     start = time.perf_counter()
+    answers = generate_answers(model, processor, list(frame[IMAGE_PATH]), load_image=load_image).texts
     free = forced_noun = forced_category = 0
     rows = frame[["product_code", IMAGE_PATH, "title", "category3_code"]].itertuples(index=False)
-    for code, path, title, category in rows:
+    for (code, path, title, category), answer in zip(rows, answers, strict=True):
         image = load_image(path)
         noun = nouns[int(code)]
         prefix = title[: title.index(noun)].rstrip() if noun in title else ""
-        said = _continue(model, processor, image, "Product:", 48)
-        free += noun in said.split(", Category:")[0]
+        free += noun in (parse_answer(answer).title or "")
         said = _continue(model, processor, image, f"Product: {prefix}".rstrip())
         forced_noun += noun in said.split(", Category:")[0]
         said = _continue(model, processor, image, f"Product: {title}, Category:", 16)

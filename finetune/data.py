@@ -385,7 +385,7 @@ def training_examples(
         if moves is not None:
             pixels = shift_crops(pixels, e["image_sizes"], crop, moves[i])
         example = {**e, "pixel_values": pixels}
-        if token_noise > 0 and token_pool is not None and len(token_pool):
+        if token_noise > 0 and len(token_pool):
             gen = torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + int(i) + 15_485_863)
             example["input_ids"] = noisy_answer(
                 e["input_ids"], e["labels"], token_noise, token_pool, gen, keep_from

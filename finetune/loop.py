@@ -129,7 +129,8 @@ class _Recipe:
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
         self.token_pool = D.answer_token_pool(self.train_set) if cfg.token_noise else None
-        self.price_ids = D.price_label_ids(self.processor.tokenizer)  # --token-noise stops there
+        # where --token-noise stops: the price's label
+        self.price_ids = D.price_label_ids(self.processor.tokenizer) if cfg.token_noise else []
         self.val_frame = frames[D.VALIDATION]
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
         self.warmup: WarmupResult | None = None
