@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from datagen.errors import UserError
+from finetune import data as D
 from finetune.config import TrainConfig, resolve
-from finetune.encoder_warmup import Targets, build_targets, warm_up_encoder
+from finetune.encoder_warmup import Targets, augment_views, build_targets, warm_up_encoder
 from finetune.presets import load_model
 from finetune.setup import TINY_DEFAULT_OVERRIDES
 
@@ -40,6 +41,21 @@ def test_targets_come_from_the_answers():
 
 def _model():
     return load_model("tiny", dtype=torch.float32, seed=0, overrides=TINY_DEFAULT_OVERRIDES)[0]
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.004, 0.14, 0.5])  # 0.004 of 28 px rounds to no move at all
+def test_warmup_augmentation_is_the_finetunes_mirror_and_shift(shift):
+    """The batched augmentation gives, view for view, what data.mirror_crops and data.shift_crops give."""
+    views = torch.randn(48, 3, 28, 28, generator=torch.Generator().manual_seed(3))
+    got = augment_views(views, torch.Generator().manual_seed(5), shift)
+    gen, alone = torch.Generator().manual_seed(5), torch.tensor([0, 0])  # the same draws, in the same order
+    flips = torch.rand(len(views), generator=gen) < 0.5
+    moves = (torch.rand(len(views), 2, generator=gen) * 2 - 1) * shift
+    for view, flip, move, out in zip(views, flips, moves, got, strict=True):
+        crops = D.mirror_crops(view[None], alone, 28) if flip else view[None]
+        assert torch.equal(out, D.shift_crops(crops, alone, 28, move)[0])
+    assert 0 < int(flips.sum()) < len(views)
+    assert (int((moves * 28).round().abs().amax()) > 0) == (shift > 0.01)  # views moved where they could
 
 
 def test_warmup_learns_and_changes_only_the_image_encoder():
