@@ -88,6 +88,11 @@ class TrainConfig:
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, ~30% slower)"
     )
+    pixel_memory_gib: float = _f(
+        4.0,
+        "keep a split's processed images in memory (and RUN/.cache) when they take at most this many GiB; "
+        "a larger split transforms each image again whenever it is batched, in background threads",
+    )
     precision: str = _f("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32", choices=PRECISIONS)
     num_crops: int | None = _f(None, "upper bound of the HD crop grid [default: the preset's]")
     attn_implementation: str | None = _f(None, "eager | sdpa | flash_attention_2 [default: the model's]")
@@ -129,6 +134,10 @@ class TrainConfig:
             (
                 0.0 <= self.token_noise < 1.0,
                 "--token-noise must lie in [0, 1) (a fraction of the answer's tokens)",
+            ),
+            (
+                math.isfinite(self.pixel_memory_gib) and self.pixel_memory_gib >= 0,
+                "--pixel-memory-gib must be 0 or more (0: never keep processed images)",
             ),
             (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
@@ -215,7 +224,18 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 # Fields that may differ between a run and its --resume (they do not change what is computed).
 RESUMABLE_CHANGES = frozenset(
-    {"data", "resume", "overwrite", "quiet", "threads", "wandb", "no_wandb", "wandb_project", "stop_after"}
+    {
+        "data",
+        "resume",
+        "overwrite",
+        "quiet",
+        "threads",
+        "wandb",
+        "no_wandb",
+        "wandb_project",
+        "stop_after",
+        "pixel_memory_gib",  # where the pixels are made changes no result
+    }
 )
 
 

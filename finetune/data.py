@@ -1,7 +1,10 @@
 """Training data: a DATASET dir read through ``datagen.reader``, encoded once, batched by length.
 
 Images are decoded and run through the processor's HD transform once per run; the tensors are kept in memory
-and in RUN/.cache (safetensors), so every epoch and a ``--resume`` reuse them. Batches group examples of
+and in RUN/.cache (safetensors), so every epoch and a ``--resume`` reuse them. A split whose processed images
+would not fit the memory allowed (``pixel_bytes``: the full-size model's 17 crops of 336 px take 22 MiB per
+image) keeps only its text and image sizes; each image is then read and transformed again whenever it is
+batched (``image_source``), by background threads in training. Batches group examples of
 similar length so padding stays small; the order is a pure function of (seed, epoch), which makes the position
 in the data a function of the step alone: resuming needs nothing but the step, and every DDP process derives
 the same plan and takes its own slice of each global batch.
@@ -10,8 +13,11 @@ the same plan and takes its own slice of each global batch.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +84,21 @@ class EncodedSplit:
     input_ids: torch.Tensor  # (sum of lengths,) with -1 image placeholders
     labels: torch.Tensor  # (sum of lengths,)
     offsets: torch.Tensor  # (N + 1,) start of each example in input_ids/labels
-    pixel_values: torch.Tensor  # (N, crops, 3, c, c)
     image_sizes: torch.Tensor  # (N, 2)
+    pixel_values: torch.Tensor | None = None  # (N, crops, 3, c, c); None: made per example by ``source``
+    source: Callable[[int], torch.Tensor] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def keeps_pixels(self) -> bool:
+        return self.pixel_values is not None
+
+    def pixels(self, i: int) -> torch.Tensor:
+        """(crops, 3, c, c) of example ``i``: kept, or made now by ``source``."""
+        if self.pixel_values is not None:
+            return self.pixel_values[i]
+        if self.source is None:
+            raise ValueError("this split keeps no pixels and has no image source to make them")
+        return self.source(i)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0]) - 1
@@ -93,14 +112,31 @@ class EncodedSplit:
         return {
             "input_ids": self.input_ids[a:b],
             "labels": self.labels[a:b],
-            "pixel_values": self.pixel_values[i],
+            "pixel_values": self.pixels(i),
             "image_sizes": self.image_sizes[i],
         }
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {
-            k: getattr(self, k) for k in ("input_ids", "labels", "offsets", "pixel_values", "image_sizes")
-        }
+        names = ("input_ids", "labels", "offsets", "pixel_values", "image_sizes")
+        return {k: v for k in names if (v := getattr(self, k)) is not None}
+
+
+def pixel_bytes(rows: int, crops: int, crop_size: int) -> int:
+    """Memory the processed images of ``rows`` examples take as fp32 (crops: num_crops + 1)."""
+    return rows * crops * 3 * crop_size * crop_size * 4
+
+
+def image_source(
+    frame: pd.DataFrame, transform: Callable[[Any], dict[str, torch.Tensor]]
+) -> Callable[[int], torch.Tensor]:
+    """Example ``i`` -> its image read from disk and HD-transformed again (``transform``: the image
+    processor, called on a list of one image): what ``encode_split`` would have kept."""
+    paths = list(frame[IMAGE_PATH])
+
+    def pixels(i: int) -> torch.Tensor:
+        return transform([load_image(paths[i])])["pixel_values"][0]
+
+    return pixels
 
 
 def encode_split(
@@ -109,25 +145,34 @@ def encode_split(
     encode_example: Callable[[Any, str], dict[str, torch.Tensor]],
     *,
     progress: Callable[[Iterable], Iterable] = iter,
+    keep_pixels: bool = True,
 ) -> EncodedSplit:
-    """Run every row (image + answer) through the processor and pack the results."""
+    """Run every row (image + answer) through the processor and pack the results; with ``keep_pixels``
+    False, the text alone (``encode_example(..., with_pixels=False)``) and no pixels."""
     ids, labels, pixels, sizes, offsets = [], [], [], [], [0]
     for path, answer in progress(list(zip(frame[IMAGE_PATH], answers, strict=True))):
-        enc = encode_example(load_image(path), answer)
+        if keep_pixels:
+            enc = encode_example(load_image(path), answer)
+            pixels.append(enc["pixel_values"])
+        else:
+            enc = encode_example(load_image(path), answer, with_pixels=False)
         ids.append(enc["input_ids"].to(torch.long))
         labels.append(enc["labels"].to(torch.long))
-        pixels.append(enc["pixel_values"])
         sizes.append(torch.as_tensor(enc["image_sizes"], dtype=torch.long))
         offsets.append(offsets[-1] + int(ids[-1].shape[0]))
-    most = max(p.shape[0] for p in pixels)
-    if any(p.shape[0] != most for p in pixels):
-        pixels = [torch.cat([p, p.new_zeros((most - p.shape[0], *p.shape[1:]))]) for p in pixels]
+    stacked = None
+    if pixels:
+        most = max(p.shape[0] for p in pixels)
+        stacked = pixels[0].new_zeros((len(pixels), most, *pixels[0].shape[1:]))  # no second full copy
+        for i, p in enumerate(pixels):
+            stacked[i, : p.shape[0]] = p
+            pixels[i] = None
     return EncodedSplit(
         input_ids=torch.cat(ids),
         labels=torch.cat(labels),
         offsets=torch.tensor(offsets, dtype=torch.long),
-        pixel_values=torch.stack(pixels).contiguous(),
         image_sizes=torch.stack(sizes),
+        pixel_values=stacked,
     )
 
 
@@ -158,6 +203,42 @@ def load_or_encode(cache_dir: Path | None, key: str, encode: Callable[[], Encode
 
 
 # -- batching --------------------------------------------------------------------------------------------
+
+
+def background_workers(world_size: int = 1) -> int:
+    """Threads that make batches of a split without kept pixels: the machine's cores shared among the
+    processes, at most 8 each."""
+    return max(1, min(8, (os.cpu_count() or 2) // max(1, world_size)))
+
+
+class Prefetcher:
+    """Makes ``make(key)`` for each of ``keys``, in order, ahead of use on ``pool``'s threads: ``get(key)``
+    returns the next one (waiting for it if need be). ``make`` must not depend on the order it runs in."""
+
+    def __init__(
+        self, make: Callable[[int], Any], keys: Iterable[int], pool: ThreadPoolExecutor, ahead: int
+    ) -> None:
+        self._make, self._keys, self._pool = make, iter(keys), pool
+        self._queue: deque[tuple[int, Future]] = deque()
+        for _ in range(max(1, ahead)):
+            self._submit()
+
+    def _submit(self) -> None:
+        key = next(self._keys, None)
+        if key is not None:
+            self._queue.append((key, self._pool.submit(self._make, key)))
+
+    def get(self, key: int) -> Any:
+        if not self._queue or self._queue[0][0] != key:
+            raise ValueError(f"prefetched {self._queue[0][0] if self._queue else 'nothing'}, asked for {key}")
+        _, future = self._queue.popleft()
+        self._submit()
+        return future.result()
+
+    def cancel(self) -> None:
+        for _, future in self._queue:
+            future.cancel()
+        self._queue.clear()
 
 
 class LengthGroupedBatches:

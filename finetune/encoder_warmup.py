@@ -198,4 +198,6 @@ def _features(image_embedding: nn.Module, crops: torch.Tensor) -> torch.Tensor:
 
 def global_views(split: D.EncodedSplit) -> torch.Tensor:
     """The global view (crop 0) of every encoded example."""
-    return split.pixel_values[:, 0]
+    if split.keeps_pixels:
+        return split.pixel_values[:, 0]
+    return torch.stack([split.pixels(i)[0] for i in range(len(split))])

@@ -15,6 +15,7 @@ import math
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +133,11 @@ class _Recipe:
         # where --token-noise stops: the price's label
         self.price_ids = D.price_label_ids(self.processor.tokenizer) if cfg.token_noise else []
         self.val_frame = frames[D.VALIDATION]
+        # splits without kept pixels: their images are transformed by background threads, batches made ahead
+        lazy = not (self.train_set.keeps_pixels and self.val_set.keeps_pixels)
+        self.workers = D.background_workers(procs.world_size) if lazy else 0
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="images") if lazy else None
+        self.prefetch: D.Prefetcher | None = None
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
         self.warmup: WarmupResult | None = None
         if resume_from is None and cfg.encoder_warmup:
@@ -247,10 +253,19 @@ class _Recipe:
         keep = labels != IGNORE_INDEX
         return F.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="sum")
 
+    def _step_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
+        """This process's micro-batches of optimizer step ``step``."""
+        epoch, micro = self.plan.micro_batches(step)
+        return [self._batch(ix, epoch) for ix in micro]
+
+    def _examples(self, split: D.EncodedSplit, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        if split.keeps_pixels or self.pool is None:
+            return [split[i] for i in indices]
+        return list(self.pool.map(split.__getitem__, indices))  # images transformed in parallel
+
     def train_step(self) -> tuple[float, int, int]:
         """One optimizer step; returns (mean loss per answer token of the global batch, samples, tokens)."""
-        epoch, micro = self.plan.micro_batches(self.step)
-        batches = [self._batch(ix, epoch) for ix in micro]
+        batches = self.prefetch.get(self.step) if self.prefetch else self._step_batches(self.step)
         global_tokens = self.procs.sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches))
         self.wrapped.train()
         loss_total = 0.0
@@ -295,7 +310,7 @@ class _Recipe:
         total, tokens = 0.0, 0
         for start in range(0, len(order), self.cfg.batch_size):
             batch = collate_examples(
-                [self.val_set[i] for i in order[start : start + self.cfg.batch_size]],
+                self._examples(self.val_set, order[start : start + self.cfg.batch_size]),
                 self.processor.pad_token_id,
             )
             total += float(self._loss_sum(self.wrapped, batch))
@@ -364,6 +379,9 @@ class _Recipe:
         loss = None
         if procs.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(procs.device)
+        if self.pool is not None and not self.train_set.keeps_pixels:
+            steps = range(self.step, self.total_steps)
+            self.prefetch = D.Prefetcher(self._step_batches, steps, self.pool, ahead=2 * self.workers)
         try:
             while self.step < self.total_steps:
                 t0 = time.perf_counter()
@@ -408,6 +426,10 @@ class _Recipe:
                 finalize_best(self.wrapped, self.processor, self.run_dir / names.BEST_DIR, cfg, procs)
         finally:
             bar.close()
+            if self.prefetch is not None:
+                self.prefetch.cancel()
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
             for s, h in handlers.items():
                 signal.signal(s, h)
         return self._result(loss, samples, tokens, train_s)

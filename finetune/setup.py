@@ -202,8 +202,12 @@ def processor_files(processor: Any) -> dict[str, bytes]:
 def encode_splits(
     cfg: TrainConfig, run: Path, frames: dict[str, pd.DataFrame], processor: Any, dataset: dict, procs
 ) -> tuple[D.EncodedSplit, D.EncodedSplit]:
-    """Train and validation splits encoded once (RUN/.cache); the main process writes the cache first."""
+    """Train and validation splits encoded once (RUN/.cache); the main process writes the cache first.
+
+    A split keeps its processed images when they fit ``--pixel-memory-gib``; otherwise it keeps the text and
+    image sizes, and its images are transformed again whenever they are batched (``D.image_source``)."""
     files = processor_files(processor)
+    images = processor.image_processor
     disable = True if cfg.quiet or not procs.is_main else None  # None: a bar on terminals only
     encoded = []
     threads = torch.get_num_threads()
@@ -212,15 +216,19 @@ def encode_splits(
     try:
         for split in (D.TRAIN, D.VALIDATION):
             frame = frames[split]
+            size = D.pixel_bytes(len(frame), images.num_crops + 1, images.crop_size)
+            keep = size <= cfg.pixel_memory_gib * 2**30
 
-            def encode(frame: pd.DataFrame = frame, split: str = split) -> D.EncodedSplit:
+            def encode(frame: pd.DataFrame = frame, split: str = split, keep: bool = keep) -> D.EncodedSplit:
                 def bar(items: Iterable) -> Iterable:
                     return tqdm(items, desc=f"encode {split}", unit="img", disable=disable, leave=False)
 
                 answers = D.answer_texts(frame, build_answer)
-                return D.encode_split(frame, answers, processor.encode_example, progress=bar)
+                return D.encode_split(
+                    frame, answers, processor.encode_example, progress=bar, keep_pixels=keep
+                )
 
-            key = D.cache_key(dataset["fingerprint"], split, files)
+            key = D.cache_key(dataset["fingerprint"], split, files) + ("" if keep else "-text")
             if procs.is_main:
                 encoded.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
             procs.barrier()
@@ -228,6 +236,9 @@ def encode_splits(
                 encoded.append(D.load_or_encode(run / names.CACHE_DIR, key, encode))
     finally:
         torch.set_num_threads(threads)
+    for split, enc in zip((D.TRAIN, D.VALIDATION), encoded, strict=True):
+        if not enc.keeps_pixels:
+            enc.source = D.image_source(frames[split], images)
     return encoded[0], encoded[1]
 
 

@@ -101,6 +101,11 @@ class Phi3VImageProcessor:
         _, _, h_crops, w_crops = hd_grid(width, height, self.num_crops, self.crop_size)
         return self.num_image_tokens(h_crops, w_crops)
 
+    def padded_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (h, w) in pixels that ``transform`` pads an image of ``width`` x ``height`` to."""
+        _, _, h_crops, w_crops = hd_grid(width, height, self.num_crops, self.crop_size)
+        return h_crops * self.crop_size, w_crops * self.crop_size
+
     def transform(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
         """One image -> ((num_crops + 1, 3, c, c) crops, global view first; padded (h, w) in pixels)."""
         c = self.crop_size
@@ -227,8 +232,11 @@ class Phi3VProcessor:
         }
         return BatchFeature(data, tensor_type=return_tensors)
 
-    def encode_example(self, image: Image.Image, answer: str | None) -> dict[str, torch.Tensor | None]:
-        """One training or generation example.
+    def encode_example(
+        self, image: Image.Image, answer: str | None, *, with_pixels: bool = True
+    ) -> dict[str, torch.Tensor | None]:
+        """One training or generation example (``with_pixels=False``: the text alone, from the image's size,
+        without the HD transform's pixel work; ``pixel_values`` is then None).
 
         The sequence is the prompt (`build_prompt()` with the image tag expanded) followed, when `answer` is
         given, by the answer and `<|end|>`; no eos is appended: `<|end|>` is where the model learns to stop.
@@ -238,7 +246,16 @@ class Phi3VProcessor:
             the answer and the closing `<|end|>`; None when `answer` is None -- `pixel_values` (num_crops + 1,
             3, c, c) and `image_sizes` (2,).
         """
-        vision = self.image_processor([image])
+        if with_pixels:
+            vision = self.image_processor([image])
+        else:
+            size = self.image_processor.padded_size(image.width, image.height)
+            c = self.image_processor.crop_size
+            vision = {
+                "pixel_values": [None],
+                "image_sizes": torch.tensor([size], dtype=torch.long),
+                "num_img_tokens": [self.image_processor.num_image_tokens(size[0] // c, size[1] // c)],
+            }
         prompt_ids = self._tokenize_with_images(build_prompt(), vision["num_img_tokens"])
         labels = None
         ids = prompt_ids

@@ -245,3 +245,16 @@ def test_vision_ceiling_trains_the_encoder_on_the_category(tmp_path):
     assert row["epoch"] == 5 and math.isfinite(row["train_loss"]) and row["seconds"] > 0
     assert 0.0 <= row["test"] <= 1.0 and 0.0 <= row["validation"] <= 1.0
     assert 0.0 < figures["majority_test_accuracy"] <= 1.0
+
+
+def test_pixel_memory_sizes_the_kept_images_and_times_the_made_ones(tmp_path, capsys):
+    import pixel_memory
+
+    from tests.finetune.conftest import write_dataset
+
+    data = write_dataset(tmp_path / "data", {"train": 6, "validation": 2, "test": 2})
+    tiny, full = pixel_memory.main(["--data", str(data), "--threads", "1,2", "--images", "4"])
+    assert tiny["splits"]["train"] == {"rows": 6, "gib": 6 * 2 * 3 * 112 * 112 * 4 / 2**30, "kept": True}
+    assert full["crops"] == 17 and abs(full["mib_per_image"] - 17 * 3 * 336 * 336 * 4 / 2**20) < 1e-9
+    assert set(full["images_per_s"]) == {1, 2} and all(v > 0 for v in full["images_per_s"].values())
+    assert "phi3v: 17 crops of 336 px" in capsys.readouterr().out

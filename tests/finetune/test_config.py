@@ -29,6 +29,8 @@ def test_resolve_fills_model_dependent_defaults():
         ({"shift": float("nan")}, "--shift"),
         ({"token_noise": 1.0}, "--token-noise"),
         ({"token_noise": float("nan")}, "--token-noise"),
+        ({"pixel_memory_gib": -1.0}, "--pixel-memory-gib"),
+        ({"pixel_memory_gib": float("inf")}, "--pixel-memory-gib"),
         ({"lora_targets": " , "}, "--lora-targets"),
         ({"method": "prefix"}, "--method"),
         ({"resume": True, "overwrite": True}, "--resume"),
@@ -44,6 +46,13 @@ def test_resume_takes_saved_values_and_refuses_conflicts():
     saved = resolve(TrainConfig(data="d", out="o", max_steps=4, lr=1e-3)).to_dict()
     merged = merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, quiet=True))
     assert (merged.max_steps, merged.lr, merged.resume, merged.quiet) == (4, 1e-3, True, True)
+    # where the images are transformed changes no result: free to change on resume
+    assert (
+        merge_for_resume(
+            saved, TrainConfig(data="d", out="o", resume=True, pixel_memory_gib=0)
+        ).pixel_memory_gib
+        == 0
+    )
     with pytest.raises(UserError, match="--max-steps 9"):
         merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, max_steps=9))
 

@@ -53,6 +53,40 @@ def test_encode_and_cache_round_trip(tmp_path, handmade_dataset):
             assert torch.equal(value, second[i][key]), key
 
 
+def test_text_alone_and_images_made_on_demand_equal_the_kept_encoding(handmade_dataset):
+    """keep_pixels=False encodes the same text and image sizes without the HD transform's pixels, and
+    ``image_source`` makes, image for image, the pixels a kept encoding holds."""
+    from finetune.presets import load_model
+
+    _, processor = load_model("tiny", overrides={"num_crops": 4}, corpus=["Product: Category: Full Price:"])
+    frame = data.read_training_splits(handmade_dataset)["train"]
+    answers = data.answer_texts(frame, lambda t, c, p: f"Product: {t}, Category: {c}, Full Price: {p}")
+    kept = data.encode_split(frame, answers, processor.encode_example)
+    text = data.encode_split(frame, answers, processor.encode_example, keep_pixels=False)
+    assert kept.keeps_pixels and not text.keeps_pixels and "pixel_values" not in text.tensors()
+    for key in ("input_ids", "labels", "offsets", "image_sizes"):
+        assert torch.equal(getattr(kept, key), getattr(text, key)), key
+    with pytest.raises(ValueError, match="no image source"):
+        text[0]
+    text.source = data.image_source(frame, processor.image_processor)
+    for i in range(len(frame)):
+        assert torch.equal(text[i]["pixel_values"], kept[i]["pixel_values"])
+    assert data.pixel_bytes(len(frame), 5, 112) == kept.pixel_values.numel() * 4
+
+
+def test_prefetcher_hands_items_back_in_order():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        ahead = data.Prefetcher(lambda k: k * k, range(2, 9), pool, ahead=4)
+        assert [ahead.get(k) for k in range(2, 6)] == [4, 9, 16, 25]
+        with pytest.raises(ValueError, match="asked for 7"):
+            ahead.get(7)
+        ahead.cancel()
+        with pytest.raises(ValueError, match="prefetched nothing"):
+            ahead.get(6)
+
+
 def test_cache_key_changes_with_processor_and_split():
     base = data.cache_key("f", "train", {"a.json": b"1"})
     assert base != data.cache_key("f", "validation", {"a.json": b"1"})

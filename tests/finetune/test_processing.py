@@ -127,6 +127,21 @@ def test_labels_cover_exactly_answer_and_end(tokenizer):
     assert example["pixel_values"].shape == (5, 3, 112, 112) and example["image_sizes"].shape == (2,)
 
 
+@pytest.mark.parametrize("size", [(112, 112), (90, 300), (500, 120), (17, 3000)])
+def test_text_alone_is_the_text_of_the_whole_example(tokenizer, size):
+    """with_pixels=False skips the pixel work (for splits that transform images per batch) and gives the
+    same ids, labels and padded size, whatever the grid the image gets."""
+    processor = _processor(tokenizer, num_crops=6, crop_size=112, num_img_tokens=16)
+    image = Image.new("RGB", size, (200, 10, 10))
+    for answer in (ANSWER, None):
+        whole = processor.encode_example(image, answer)
+        text = processor.encode_example(image, answer, with_pixels=False)
+        assert text["pixel_values"] is None and whole["pixel_values"] is not None
+        for key in ("input_ids", "labels", "image_sizes"):
+            a, b = whole[key], text[key]
+            assert (a is None and b is None) or torch.equal(a, b), key
+
+
 def test_prompt_tokens_follow_upstream_layout(tokenizer):
     """`<s><|user|>\\n`, the -1 block, then `<s>` and the question: each text piece starts with bos, like
     upstream."""
