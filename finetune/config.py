@@ -48,7 +48,8 @@ class TrainConfig:
     lr: float | None = _f(None, "peak learning rate [default: 1e-3 full tiny, 1e-5 full, 2e-4 LoRA]")
     vision_lr_ratio: float | None = _f(
         None,
-        "learning rate of the image encoder and projection as a fraction of --lr [default: 0.05 tiny, 1]",
+        "learning rate of the image encoder's CLIP tower as a fraction of --lr (its projection trains at "
+        "--lr) [default: 0.05 tiny, 1]",
     )
     min_lr_ratio: float = _f(0.05, "cosine decay floor as a fraction of --lr")
     warmup_steps: int = _f(50, "linear warm-up steps (capped at a tenth of the run)")

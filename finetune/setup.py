@@ -157,15 +157,16 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on norms, biases, the text embedding and separators; the image encoder and
-    projection at ``lr * vision_lr_ratio``; fused kernels on CUDA."""
+    """AdamW; no weight decay on norms, biases, the text embedding and separators; the image encoder's CLIP
+    tower at ``lr * vision_lr_ratio``, everything else (the projection and separators included) at ``lr``;
+    fused kernels on CUDA."""
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         # the text embedding is a lookup table; the vision tower's patch/position embeddings are weights
         plain = p.ndim < 2 or name.endswith(("embed_tokens.weight", "_GN"))
-        groups.setdefault((plain, lora.VISION_PREFIX in name), []).append(p)
+        groups.setdefault((plain, lora.VISION_TOWER in name), []).append(p)
     ratio = cfg.vision_lr_ratio or 1.0
     param_groups = [
         {

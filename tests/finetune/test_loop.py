@@ -142,7 +142,8 @@ def test_default_benchmark_short_version(tmp_path):
 
 
 def test_image_encoder_gets_its_own_learning_rate(fast_config):
-    """--vision-lr-ratio scales the learning rate of every vision parameter, and only theirs."""
+    """--vision-lr-ratio scales the learning rate of the CLIP tower's parameters, and only theirs: the
+    projection and the separators, which start from nothing, train at --lr like the decoder."""
     from finetune.config import resolve
     from finetune.setup import build_optimizer
 
@@ -152,8 +153,11 @@ def test_image_encoder_gets_its_own_learning_rate(fast_config):
     lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            expected = 1e-4 if name.startswith("model.vision_embed_tokens.") else 1e-3
+            expected = 1e-4 if name.startswith("model.vision_embed_tokens.img_processor.") else 1e-3
             assert lr_of[id(p)] == pytest.approx(expected), name
+    projection = model.model.vision_embed_tokens.img_projection
+    assert all(lr_of[id(p)] == pytest.approx(1e-3) for p in projection.parameters())
+    assert sum(lr_of[id(p)] == pytest.approx(1e-4) for p in model.parameters() if p.requires_grad) > 10
     decays = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
     assert decays[id(model.model.embed_tokens.weight)] == 0.0
     patch = model.model.vision_embed_tokens.img_processor.vision_model.embeddings.patch_embedding.weight
