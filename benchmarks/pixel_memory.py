@@ -29,22 +29,36 @@ from finetune import data as D  # noqa: E402
 from finetune.chat import build_answer  # noqa: E402
 from finetune.config import TrainConfig  # noqa: E402
 from finetune.phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer  # noqa: E402
+from finetune.presets import PRESETS, load_model  # noqa: E402
+from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 
-PROCESSORS = {
-    "tiny": {"num_crops": 1, "crop_size": 112, "num_img_tokens": 16},
-    "phi3v": {"num_crops": 16, "crop_size": 336, "num_img_tokens": 144},
-}
+
+def tiny_processor() -> Phi3VProcessor:
+    """What `finetune` trains the tiny default with."""
+    return load_model("tiny", overrides=TINY_DEFAULT_OVERRIDES, corpus=["x"])[1]
+
+
+def full_size_processor() -> Phi3VProcessor:
+    """The phi3v presets' processor (the hub's preprocessor: 336-px crops), without the 4.2B model."""
+    return Phi3VProcessor(build_tiny_tokenizer(), Phi3VImageProcessor(num_crops=PRESETS["phi3v"].num_crops))
+
+
+PROCESSORS = {"tiny": tiny_processor, "phi3v": full_size_processor}
 
 
 def measure(data: Path, name: str, threads: list[int], images: int) -> dict:
     frames = D.read_training_splits(data)
-    proc = Phi3VProcessor(build_tiny_tokenizer(), Phi3VImageProcessor(**PROCESSORS[name]))
+    proc = PROCESSORS[name]()
     ip = proc.image_processor
     budget = TrainConfig.__dataclass_fields__["pixel_memory_gib"].default
     row: dict = {"processor": name, "crop": ip.crop_size, "crops": ip.num_crops + 1, "splits": {}}
     for split, frame in frames.items():
-        size = D.pixel_bytes(len(frame), ip.num_crops + 1, ip.crop_size)
-        row["splits"][split] = {"rows": len(frame), "gib": size / 2**30, "kept": size <= budget * 2**30}
+        gib = D.pixel_bytes(len(frame), ip) / 2**30
+        row["splits"][split] = {
+            "rows": len(frame),
+            "gib": gib,
+            "kept": D.fits_in_memory(len(frame), ip, budget),
+        }
     train = frames[D.TRAIN].head(images)
     answers = D.answer_texts(train, build_answer)
     torch.set_num_threads(1)  # as finetune encodes

@@ -121,9 +121,16 @@ class EncodedSplit:
         return {k: v for k in names if (v := getattr(self, k)) is not None}
 
 
-def pixel_bytes(rows: int, crops: int, crop_size: int) -> int:
-    """Memory the processed images of ``rows`` examples take as fp32 (crops: num_crops + 1)."""
-    return rows * crops * 3 * crop_size * crop_size * 4
+def pixel_bytes(rows: int, image_processor: Any) -> int:
+    """Memory the processed images of ``rows`` examples take as fp32: ``num_crops + 1`` crops each, the
+    most ``image_processor``'s HD transform gives (what a kept split holds)."""
+    crop = image_processor.crop_size
+    return rows * (image_processor.num_crops + 1) * 3 * crop * crop * 4
+
+
+def fits_in_memory(rows: int, image_processor: Any, gib: float) -> bool:
+    """Whether a split of ``rows`` keeps its processed images within ``gib`` (``--pixel-memory-gib``)."""
+    return pixel_bytes(rows, image_processor) <= gib * 2**30
 
 
 def image_source(
@@ -142,7 +149,7 @@ def image_source(
 def encode_split(
     frame: pd.DataFrame,
     answers: Sequence[str],
-    encode_example: Callable[[Any, str], dict[str, torch.Tensor]],
+    encode_example: Callable[..., dict[str, torch.Tensor]],
     *,
     progress: Callable[[Iterable], Iterable] = iter,
     keep_pixels: bool = True,
@@ -151,11 +158,9 @@ def encode_split(
     False, the text alone (``encode_example(..., with_pixels=False)``) and no pixels."""
     ids, labels, pixels, sizes, offsets = [], [], [], [], [0]
     for path, answer in progress(list(zip(frame[IMAGE_PATH], answers, strict=True))):
+        enc = encode_example(load_image(path), answer, with_pixels=keep_pixels)
         if keep_pixels:
-            enc = encode_example(load_image(path), answer)
             pixels.append(enc["pixel_values"])
-        else:
-            enc = encode_example(load_image(path), answer, with_pixels=False)
         ids.append(enc["input_ids"].to(torch.long))
         labels.append(enc["labels"].to(torch.long))
         sizes.append(torch.as_tensor(enc["image_sizes"], dtype=torch.long))

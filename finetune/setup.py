@@ -217,8 +217,7 @@ def encode_splits(
     try:
         for split in (D.TRAIN, D.VALIDATION):
             frame = frames[split]
-            size = D.pixel_bytes(len(frame), images.num_crops + 1, images.crop_size)
-            keep = size <= cfg.pixel_memory_gib * 2**30
+            keep = D.fits_in_memory(len(frame), images, cfg.pixel_memory_gib)
 
             def encode(frame: pd.DataFrame = frame, split: str = split, keep: bool = keep) -> D.EncodedSplit:
                 def bar(items: Iterable) -> Iterable:

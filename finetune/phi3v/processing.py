@@ -246,22 +246,24 @@ class Phi3VProcessor:
             the answer and the closing `<|end|>`; None when `answer` is None -- `pixel_values` (num_crops + 1,
             3, c, c) and `image_sizes` (2,).
         """
+        ip = self.image_processor
         if with_pixels:
-            vision = self.image_processor([image])
+            vision = ip([image])
+            pixel_values, image_size, num_tokens = (
+                vision["pixel_values"][0],
+                vision["image_sizes"][0],
+                vision["num_img_tokens"],
+            )
         else:
-            size = self.image_processor.padded_size(image.width, image.height)
-            c = self.image_processor.crop_size
-            vision = {
-                "pixel_values": [None],
-                "image_sizes": torch.tensor([size], dtype=torch.long),
-                "num_img_tokens": [self.image_processor.num_image_tokens(size[0] // c, size[1] // c)],
-            }
-        prompt_ids = self._tokenize_with_images(build_prompt(), vision["num_img_tokens"])
+            pixel_values = None
+            image_size = torch.tensor(ip.padded_size(image.width, image.height), dtype=torch.long)
+            num_tokens = [ip.num_tokens_for_size(image.width, image.height)]
+        prompt_ids = self._tokenize_with_images(build_prompt(), num_tokens)
         labels = None
         ids = prompt_ids
         if answer is not None:
             target = f"{answer}{END}"
-            full = self._tokenize_with_images(build_prompt() + target, vision["num_img_tokens"])
+            full = self._tokenize_with_images(build_prompt() + target, num_tokens)
             # In context when the prompt's tokens stay a prefix of the whole text's (always with the tiny
             # tokenizer); else the answer alone, so the prompt still matches what generation sees.
             if full[: len(prompt_ids)] == prompt_ids:
@@ -273,8 +275,8 @@ class Phi3VProcessor:
         return {
             "input_ids": torch.tensor(ids, dtype=torch.long),
             "labels": labels,
-            "pixel_values": vision["pixel_values"][0],
-            "image_sizes": vision["image_sizes"][0],
+            "pixel_values": pixel_values,
+            "image_sizes": image_size,
         }
 
     def decode_answer(self, token_ids: Sequence[int] | torch.Tensor) -> str:

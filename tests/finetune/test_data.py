@@ -25,7 +25,7 @@ def test_dataset_record_counts_every_split(handmade_dataset):
     assert len(record["fingerprint"]) == 64
 
 
-def _fake_encode(image, answer):
+def _fake_encode(image, answer, with_pixels=True):
     n = 3 + len(answer) % 5
     return {
         "input_ids": torch.tensor([1, -1, -1] + list(range(4, 4 + n))),
@@ -71,7 +71,7 @@ def test_text_alone_and_images_made_on_demand_equal_the_kept_encoding(handmade_d
     text.source = data.image_source(frame, processor.image_processor)
     for i in range(len(frame)):
         assert torch.equal(text[i]["pixel_values"], kept[i]["pixel_values"])
-    assert data.pixel_bytes(len(frame), 5, 112) == kept.pixel_values.numel() * 4
+    assert data.pixel_bytes(len(frame), processor.image_processor) == kept.pixel_values.numel() * 4
 
 
 def test_prefetcher_hands_items_back_in_order():
