@@ -112,3 +112,28 @@ def test_warmup_scores_held_out_views():
         val_categories=labels[64:-1] + ["UNSEEN"],  # a label training never saw counts as a miss
     )
     assert result.val_accuracy is not None and 0.8 < result.val_accuracy <= 15 / 16
+
+
+@pytest.mark.parametrize("patch", [28, 14])  # a 4 x 4 grid, read as it is; an 8 x 8 grid, pooled to 4 x 4
+def test_head_reads_the_patch_features_in_their_layout(patch):
+    """The head's input is the patch grid, cell by cell (averaged 2 x 2 where the grid is finer than 4 x 4),
+    so where a cue sits reaches the head as it reaches the decoder."""
+    from finetune.encoder_warmup import HEAD_GRID, head_features
+
+    overrides = {
+        **TINY_DEFAULT_OVERRIDES,
+        "vision_config": {**TINY_DEFAULT_OVERRIDES["vision_config"], "patch_size": patch},
+    }
+    emb = load_model("tiny", dtype=torch.float32, seed=0, overrides=overrides)[0].model.vision_embed_tokens
+    emb.eval()
+    views = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got = head_features(emb, views)
+        patches = emb.encode_crops(views)  # (3, g*g, width)
+    g, width = emb.grid, patches.shape[-1]
+    assert got.shape == (3, HEAD_GRID * HEAD_GRID * width)
+    cells = got.view(3, HEAD_GRID, HEAD_GRID, width)
+    grid = patches.view(3, g, g, width)
+    k = g // HEAD_GRID
+    want = grid.view(3, HEAD_GRID, k, HEAD_GRID, k, width).mean((2, 4))
+    torch.testing.assert_close(cells, want)
