@@ -66,7 +66,7 @@ class TrainConfig:
         None, "freeze the image encoder [default: frozen for LoRA, trained for full]"
     )
     dropout: float | None = _f(
-        None, "decoder residual dropout [default: 0.1 tiny, the model's own otherwise]"
+        None, "decoder residual dropout [default: 0.2 tiny, the model's own otherwise]"
     )
     mirror: bool | None = _f(
         None, "mirror half the training images each epoch (seeded) [default: on for tiny, off otherwise]"
@@ -217,7 +217,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         epochs=cfg.epochs if cfg.epochs is not None else (10.0 if cfg.is_tiny else 2.0),
         vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
         mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
-        dropout=cfg.dropout if cfg.dropout is not None else (0.1 if cfg.is_tiny else None),
+        dropout=cfg.dropout if cfg.dropout is not None else (0.2 if cfg.is_tiny else None),
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=freeze_vision,
     )

@@ -117,7 +117,7 @@ def build_model(
 
 
 # The tiny preset as the embedded default trains it (benchmarks/train_default.py): 28-px patches on one 112-px
-# crop plus the global view (13 image tokens), 3 CLIP layers read, a 2-layer decoder (dropout 0.1). Per
+# crop plus the global view (13 image tokens), 3 CLIP layers read, a 2-layer decoder (dropout 0.2). Per
 # sample this is a third of the preset's compute; the time goes to epochs, which the from-scratch image
 # encoder needs (with the training images mirrored at random, --mirror).
 TINY_DEFAULT_OVERRIDES: dict[str, Any] = {

@@ -149,3 +149,33 @@ def test_saved_config_keeps_the_hub_rope_keys(tmp_path):
     assert saved["rope_scaling"]["type"] == "su" and saved["rope_theta"] == 10000.0
     assert saved["rope_scaling"]["long_factor"] == config.rope_parameters["long_factor"]
     assert Phi3VConfig.from_pretrained(tmp_path).rope_parameters == config.rope_parameters
+
+
+def test_tiny_vision_attention_starts_mimetic(tmp_path):
+    """The tiny preset's CLIP attention starts near W_q^T W_k = 0.7 I and W_v^T W_o^T = -0.4 I (plus a random
+    part of std a / sqrt(width)); a model saved and loaded again keeps its own (trained) weights."""
+    from finetune.presets import MIMETIC_QK, MIMETIC_VO
+
+    model = load_model("tiny", dtype=torch.float32, seed=0)[0].requires_grad_(False)
+    layers = model.model.vision_embed_tokens.img_processor.vision_model.encoder.layers
+    for layer in layers:
+        attn = layer.self_attn
+        width = attn.q_proj.weight.shape[1]
+        eye = torch.eye(width, dtype=torch.bool)
+        for product, (a, b), sign in (
+            (attn.q_proj.weight.T @ attn.k_proj.weight, MIMETIC_QK, 1.0),
+            (attn.v_proj.weight.T @ attn.out_proj.weight.T, MIMETIC_VO, -1.0),
+        ):
+            assert float(product[eye].mean()) == pytest.approx(sign * b, abs=0.05)
+            assert float(product[~eye].std()) == pytest.approx(a / width**0.5, rel=0.15)
+    first = layers[0].self_attn.q_proj.weight
+    assert not torch.equal(first, load_model("tiny", dtype=torch.float32, seed=1)[0].model.vision_embed_tokens
+                           .img_processor.vision_model.encoder.layers[0].self_attn.q_proj.weight)  # fmt: skip
+    with torch.no_grad():
+        first.mul_(0.5)  # as training would change it
+    model.save_pretrained(tmp_path)
+    loaded = Phi3VForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
+    got = loaded.model.vision_embed_tokens.img_processor.vision_model.encoder.layers[
+        0
+    ].self_attn.q_proj.weight
+    assert torch.equal(got, first)
