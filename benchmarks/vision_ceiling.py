@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.train_default import ensure_dataset  # noqa: E402
 from datagen.reader import IMAGE_PATH, load_image, read_dataset  # noqa: E402
-from finetune.encoder_warmup import HEAD_GRID, augment_views, head_features  # noqa: E402
+from finetune.encoder_warmup import augment_views, head_features, head_width  # noqa: E402
 from finetune.presets import load_model  # noqa: E402
 from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{time.perf_counter() - start:.0f} s"
     )
 
-    cells = min(encoder.grid, HEAD_GRID) ** 2
-    head = nn.Linear(encoder.img_processor.vision_model.config.hidden_size * cells, len(classes))
+    head = nn.Linear(head_width(encoder), len(classes))
     params = [p for p in encoder.img_processor.parameters() if p.requires_grad] + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
     steps_per_epoch = len(views["train"]) // args.batch_size

@@ -135,8 +135,7 @@ def warm_up_encoder(
     n_classes, n_words = len(targets.classes), len(targets.vocabulary)
     gen = torch.Generator().manual_seed(seed + 4_099)
     tower = image_embedding.img_processor
-    cells = min(image_embedding.grid, HEAD_GRID) ** 2
-    width = tower.vision_model.config.hidden_size * cells
+    width = head_width(image_embedding)
     head = nn.Linear(width, n_classes + n_words + 1).to(device)
     with torch.no_grad():
         bound = 1 / math.sqrt(width)
@@ -196,6 +195,12 @@ def warm_up_encoder(
     return WarmupResult(
         epochs, time.perf_counter() - start, tuple(losses), correct / max(1, seen), val_accuracy
     )
+
+
+def head_width(image_embedding: nn.Module) -> int:
+    """Features per view that ``head_features`` gives: one CLIP width per grid cell."""
+    cells = min(image_embedding.grid, HEAD_GRID) ** 2
+    return image_embedding.img_processor.vision_model.config.hidden_size * cells
 
 
 def head_features(image_embedding: nn.Module, crops: torch.Tensor) -> torch.Tensor:

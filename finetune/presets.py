@@ -227,20 +227,17 @@ def mimetic_attention_init(vision_model: torch.nn.Module, seed: int) -> None:
         root = s.sqrt()
         return (u * root).T, (vh.T * root).T
 
+    (a_qk, b_qk), (a_vo, b_vo) = MIMETIC_QK, MIMETIC_VO
     for layer in vision_model.encoder.layers:
         attn = layer.self_attn
         width = attn.q_proj.weight.shape[1]
         eye = torch.eye(width)
-        for (a, b), sign, (first, second) in (
-            (MIMETIC_QK, 1.0, (attn.q_proj, attn.k_proj)),
-            (MIMETIC_VO, -1.0, (attn.v_proj, attn.out_proj)),
-        ):
-            z = torch.randn(width, width, generator=gen) / width**0.5
-            left, right = factors(a * z + sign * b * eye)
-            w = first.weight
-            first.weight.copy_(left.to(w.device, w.dtype))
-            # the output projection is applied after the values: W_v^T W_o^T = product needs W_o = B^T
-            second.weight.copy_((right.T if second is attn.out_proj else right).to(w.device, w.dtype))
+        q, k = factors(a_qk * (torch.randn(width, width, generator=gen) / width**0.5) + b_qk * eye)
+        v, o = factors(a_vo * (torch.randn(width, width, generator=gen) / width**0.5) - b_vo * eye)
+        # weights are (out, in): scores use W_q^T W_k; the output projection follows the values, so
+        # W_v^T W_o^T = product needs W_o = B^T
+        for linear, weight in ((attn.q_proj, q), (attn.k_proj, k), (attn.v_proj, v), (attn.out_proj, o.T)):
+            linear.weight.copy_(weight.to(linear.weight.device, linear.weight.dtype))
 
 
 def _random_model(

@@ -168,14 +168,17 @@ def test_tiny_vision_attention_starts_mimetic(tmp_path):
         ):
             assert float(product[eye].mean()) == pytest.approx(sign * b, abs=0.05)
             assert float(product[~eye].std()) == pytest.approx(a / width**0.5, rel=0.15)
-    first = layers[0].self_attn.q_proj.weight
-    assert not torch.equal(first, load_model("tiny", dtype=torch.float32, seed=1)[0].model.vision_embed_tokens
-                           .img_processor.vision_model.encoder.layers[0].self_attn.q_proj.weight)  # fmt: skip
+
+    def first_query(m: Phi3VForCausalLM) -> torch.Tensor:
+        return m.model.vision_embed_tokens.img_processor.vision_model.encoder.layers[
+            0
+        ].self_attn.q_proj.weight
+
+    assert not torch.equal(
+        first_query(model), first_query(load_model("tiny", dtype=torch.float32, seed=1)[0])
+    )
     with torch.no_grad():
-        first.mul_(0.5)  # as training would change it
+        first_query(model).mul_(0.5)  # as training would change it
     model.save_pretrained(tmp_path)
     loaded = Phi3VForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
-    got = loaded.model.vision_embed_tokens.img_processor.vision_model.encoder.layers[
-        0
-    ].self_attn.q_proj.weight
-    assert torch.equal(got, first)
+    assert torch.equal(first_query(loaded), first_query(model))
