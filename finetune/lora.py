@@ -18,8 +18,7 @@ from datagen.errors import UserError
 from finetune.config import TrainConfig
 
 VISION_PREFIX = "model.vision_embed_tokens."
-VISION_TOWER = VISION_PREFIX + "img_processor."  # the CLIP tower (not the projection or separators)
-VISION_TOWER_PREFIX = "model.vision_embed_tokens.img_processor."
+VISION_TOWER_PREFIX = VISION_PREFIX + "img_processor."  # the CLIP tower (not the projection or separators)
 
 
 def check_qlora_possible() -> None:

@@ -166,7 +166,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
             continue
         # the text embedding is a lookup table; the vision tower's patch/position embeddings are weights
         plain = p.ndim < 2 or name.endswith(("embed_tokens.weight", "_GN"))
-        groups.setdefault((plain, lora.VISION_TOWER in name), []).append(p)
+        groups.setdefault((plain, lora.VISION_TOWER_PREFIX in name), []).append(
+            p
+        )  # DDP names start "module."
     ratio = cfg.vision_lr_ratio or 1.0
     param_groups = [
         {
