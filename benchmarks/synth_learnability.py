@@ -23,6 +23,7 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -104,9 +105,9 @@ def main() -> None:
     xtr, ltr, ptr, _ = _tensors(frames["train"], latents, args.px)
     evals = [_tensors(frames[s], latents, args.px) for s in ("validation", "test") if s in frames]
     xte = torch.cat([e[0] for e in evals])
-    lte = __import__("pandas").concat([e[1] for e in evals])
+    lte = pd.concat([e[1] for e in evals])
     pte = np.concatenate([e[2] for e in evals])
-    fte = __import__("pandas").concat([e[3] for e in evals])
+    fte = pd.concat([e[3] for e in evals])
     vocab = {h: sorted(set(ltr[h]) | set(lte[h])) for h in HEADS}
     ytr = {h: torch.tensor([vocab[h].index(v) for v in ltr[h]]) for h in HEADS}
     yte = {h: torch.tensor([vocab[h].index(v) for v in lte[h]]) for h in HEADS}
