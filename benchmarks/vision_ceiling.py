@@ -5,8 +5,8 @@
 
 The tiny default learns its image encoder from scratch through the answer's loss. This script takes the same
 encoder (the tiny preset with the default's sizes, freshly initialised, the global 112-pixel view the decoder
-reads, features of the same CLIP layer) and trains it directly on `category3_code` with a linear head on its
-patch features in their layout, as the warm-up's head reads them (cross-entropy, AdamW, one-cycle schedule,
+reads, the image tokens it gives the decoder) and trains it directly on `category3_code` with a linear head on
+those tokens in their layout, as the warm-up's head reads them (cross-entropy, AdamW, one-cycle schedule,
 the finetune's mirror and shift augmentation). Its validation and test accuracy bound what the encoder can be
 expected to give the decoder with this much data and training time: a ceiling of the model's data
 efficiency, not of the generator (the category is a function of the rendered silhouette, so the oracle's
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.train_default import ensure_dataset  # noqa: E402
 from datagen.reader import IMAGE_PATH, load_image, read_dataset  # noqa: E402
-from finetune.encoder_warmup import augment_views, head_features, head_width  # noqa: E402
+from finetune.encoder_warmup import augment_views, head_features, head_width, trained_parameters  # noqa: E402
 from finetune.presets import load_model  # noqa: E402
 from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     head = nn.Linear(head_width(encoder), len(classes))
-    params = [p for p in encoder.img_processor.parameters() if p.requires_grad] + list(head.parameters())
+    params = trained_parameters(encoder) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
     steps_per_epoch = len(views["train"]) // args.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(

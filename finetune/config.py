@@ -74,7 +74,7 @@ class TrainConfig:
     encoder_warmup: int | None = _f(
         None,
         "epochs of training the image encoder alone to read the answer's parts (category, title words, log "
-        "price) before fine-tuning; needs a trainable encoder [default: 120 tiny, 0 otherwise]",
+        "price) before fine-tuning; needs a trainable encoder [default: 80 tiny, 0 otherwise]",
     )
     shift: float = _f(
         0.0,
@@ -207,7 +207,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     warmup = (
         cfg.encoder_warmup
         if cfg.encoder_warmup is not None
-        else (120 if cfg.is_tiny and method == "full" else 0)
+        else (80 if cfg.is_tiny and method == "full" else 0)
     )
     return dataclasses.replace(
         cfg,

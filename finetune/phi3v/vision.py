@@ -101,20 +101,27 @@ class Phi3VImageEmbedding(nn.Module):
         proj_dtype = self.img_projection[0].weight.dtype
         feats = self._encode_distinct(crops.to(proj_dtype), h_crops, w_crops, used)  # (n_used, g*g, C)
 
-        n_used, _, channels = feats.shape
-        m = self.merged
-        # 2x2 merge: (n, g, g, C) -> (n, m, 2, m, 2, C) -> (n, m, m, 2, 2, C) -> (n*m*m, 4C)
-        merged = (
-            feats.reshape(n_used, m, 2, m, 2, channels)
-            .permute(0, 1, 3, 2, 4, 5)
-            .reshape(n_used * m * m, 4 * channels)
-        )
+        n_used = feats.shape[0]
+        merged = self._merge(feats).flatten(0, 1)  # (n_used * m * m, 4C)
         bank = torch.cat(
             [merged, self.sub_GN.reshape(1, -1).to(merged.dtype), self.glb_GN.reshape(1, -1).to(merged.dtype)]
         )
         projected = self.img_projection(bank)
         index = self._layout_index(h_crops, w_crops, used, n_used).to(projected.device)
         return projected[index]
+
+    def _merge(self, feats: torch.Tensor) -> torch.Tensor:
+        """2x2 merge of each crop's patch grid: (n, g*g, C) -> (n, m*m, 4C), row-major, m = g/2."""
+        n, _, channels = feats.shape
+        m = self.merged
+        # (n, g, g, C) -> (n, m, 2, m, 2, C) -> (n, m, m, 2, 2, C) -> (n, m*m, 4C)
+        grid = feats.reshape(n, m, 2, m, 2, channels).permute(0, 1, 3, 2, 4, 5)
+        return grid.reshape(n, m * m, 4 * channels)
+
+    def project_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 3, c, c) pixels -> (N, m*m, hidden) the image tokens the decoder reads for each crop, in its
+        merged grid, without the separators."""
+        return self.img_projection(self._merge(self.encode_crops(crops)))
 
     def _encode_distinct(
         self, crops: torch.Tensor, h_crops: list[int], w_crops: list[int], used: list[int]

@@ -27,8 +27,8 @@ from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
 # the smallest settings that still run every code path: one 112-px crop grid, one step, a 64^3 peak
 TINY = ["--device", "cpu", "--preset", "tiny", "--num-crops", "1", "--image-size", "112", "--peak-size", "64"]
 TINY_IMAGE_TOKENS = (1 * 1 + 1) * 16 + 1 + (1 + 1) * 4  # 1x1 grid of 112-px crops, m = 4: 41 tokens
-# what finetune trains for the tiny default (28-px patches: 2x2 merged tokens per crop, m = 2): 13 tokens
-TRAINED_TINY_IMAGE_TOKENS = (1 * 1 + 1) * 4 + 1 + (1 + 1) * 2
+# what finetune trains for the tiny default (14-px patches: 4x4 merged tokens per crop, m = 4): 41 tokens
+TRAINED_TINY_IMAGE_TOKENS = (1 * 1 + 1) * 16 + 1 + (1 + 1) * 4
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def test_warmup_augmentation_is_the_finetunes_mirror_and_shift(shift):
     assert (int((moves * 28).round().abs().amax()) > 0) == (shift > 0.01)  # views moved where they could
 
 
-def test_warmup_learns_and_changes_only_the_image_encoder():
+def test_warmup_learns_and_changes_only_the_image_encoder_and_projection():
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     views, targets = _toy()
@@ -71,7 +71,8 @@ def test_warmup_learns_and_changes_only_the_image_encoder():
     assert result.val_accuracy is None  # no held-out views given
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.startswith("model.vision_embed_tokens.img_processor.") for k in changed)
+    assert all(k.startswith("model.vision_embed_tokens.") for k in changed)
+    assert any(".img_processor." in k for k in changed) and any(".img_projection." in k for k in changed)
 
 
 def test_warmup_is_repeatable():
@@ -87,7 +88,7 @@ def test_warmup_is_repeatable():
 
 
 def test_warmup_defaults_and_refusals():
-    assert resolve(TrainConfig(data="d", out="o")).encoder_warmup == 120
+    assert resolve(TrainConfig(data="d", out="o")).encoder_warmup == 80
     assert resolve(TrainConfig(data="d", out="o", encoder_warmup=0)).encoder_warmup == 0
     assert resolve(TrainConfig(data="d", out="o", model="phi3v")).encoder_warmup == 0  # LoRA: frozen tower
     assert resolve(TrainConfig(data="d", out="o", freeze_vision=True)).encoder_warmup == 0
@@ -114,26 +115,30 @@ def test_warmup_scores_held_out_views():
     assert result.val_accuracy is not None and 0.8 < result.val_accuracy <= 15 / 16
 
 
-@pytest.mark.parametrize("patch", [28, 14])  # a 4 x 4 grid, read as it is; an 8 x 8 grid, pooled to 4 x 4
-def test_head_reads_the_patch_features_in_their_layout(patch):
-    """The head's input is the patch grid, cell by cell (averaged 2 x 2 where the grid is finer than 4 x 4),
-    so where a cue sits reaches the head as it reaches the decoder."""
+@pytest.mark.parametrize("image_size", [112, 224])  # 4 x 4 tokens, read as they are; 8 x 8, pooled to 4 x 4
+def test_head_reads_the_decoders_image_tokens_in_their_layout(image_size):
+    """The head's input is the projected image-token grid of the view, cell by cell (averaged 2 x 2 where the
+    grid is finer than 4 x 4): the tokens the decoder reads for that crop, where it reads them."""
     from finetune.encoder_warmup import HEAD_GRID, head_features
 
     overrides = {
         **TINY_DEFAULT_OVERRIDES,
-        "vision_config": {**TINY_DEFAULT_OVERRIDES["vision_config"], "patch_size": patch},
+        "vision_config": {**TINY_DEFAULT_OVERRIDES["vision_config"], "image_size": image_size},
     }
     emb = load_model("tiny", dtype=torch.float32, seed=0, overrides=overrides)[0].model.vision_embed_tokens
     emb.eval()
-    views = torch.randn(3, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    views = torch.randn(3, 3, image_size, image_size, generator=torch.Generator().manual_seed(1))
+    sizes = torch.tensor([[image_size, image_size]] * 3)
     with torch.no_grad():
         got = head_features(emb, views)
-        patches = emb.encode_crops(views)  # (3, g*g, width)
-    g, width = emb.grid, patches.shape[-1]
+        # the decoder's tokens for the same images: each image's global view comes after its sub-crop
+        # tokens and the separator, m rows of m tokens each followed by a row separator
+        pixels = torch.stack([views, views], 1)  # global view + its one sub-crop (the same pixels)
+        decoder = emb(pixels, sizes).view(3, -1, got.shape[1] // HEAD_GRID**2)
+    m, width = emb.merged, decoder.shape[-1]
+    per_image = decoder.shape[1]
+    glb = decoder[:, per_image - m * (m + 1) :].reshape(3, m, m + 1, width)[:, :, :m]  # separators dropped
     assert got.shape == (3, HEAD_GRID * HEAD_GRID * width)
-    cells = got.view(3, HEAD_GRID, HEAD_GRID, width)
-    grid = patches.view(3, g, g, width)
-    k = g // HEAD_GRID
-    want = grid.view(3, HEAD_GRID, k, HEAD_GRID, k, width).mean((2, 4))
-    torch.testing.assert_close(cells, want)
+    k = m // HEAD_GRID
+    want = glb.reshape(3, HEAD_GRID, k, HEAD_GRID, k, width).mean((2, 4))
+    torch.testing.assert_close(got.view(3, HEAD_GRID, HEAD_GRID, width), want)
