@@ -1,6 +1,6 @@
 """How far the tiny default's image encoder gets at telling the category when trained on the label itself.
 
-    python benchmarks/vision_ceiling.py           # 3,040 rows, seed 0, 40 epochs (~2 min on 2 cores)
+    python benchmarks/vision_ceiling.py           # 3,040 rows, seed 0, 40 epochs (~3 min on 2 cores)
     python benchmarks/vision_ceiling.py --data DIR --epochs 20
 
 The tiny default learns its image encoder from scratch through the answer's loss. This script takes the same
