@@ -136,6 +136,7 @@ class Checkpoint:
     scheduler: dict[str, Any]
     rng: dict[str, torch.Tensor]
     state: dict[str, Any]  # step, epoch, batch position, best validation loss, RNG states of numpy and python
+    ema: dict[str, torch.Tensor] | None = None  # the weight average of --ema
 
     @property
     def step(self) -> int:
@@ -151,6 +152,7 @@ def save_checkpoint(
     scheduler: dict[str, Any],
     state: dict[str, Any],
     keep_last: int,
+    ema: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write checkpoint ``step`` atomically, then delete all but the newest ``keep_last``; return its path."""
     rng_tensors, rng_plain = capture_rng()
@@ -160,6 +162,8 @@ def save_checkpoint(
         save_file(
             {k: v.detach().to("cpu").contiguous() for k, v in trainable.items()}, tmp / names.WEIGHTS_FILE
         )
+        if ema is not None:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in ema.items()}, tmp / names.EMA_FILE)
         torch.save(optimizer, tmp / names.OPTIMIZER_FILE)
         torch.save(scheduler, tmp / names.SCHEDULER_FILE)
         torch.save(rng_tensors, tmp / names.RNG_FILE)
@@ -206,6 +210,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Che
             scheduler=load_pt(names.SCHEDULER_FILE),
             rng=load_pt(names.RNG_FILE),
             state=read_json(path / names.TRAINER_STATE_FILE),
+            ema=load_file(path / names.EMA_FILE, device="cpu") if (path / names.EMA_FILE).is_file() else None,
         )
     except (OSError, RuntimeError) as exc:
         raise UserError(

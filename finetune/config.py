@@ -76,6 +76,11 @@ class TrainConfig:
         "epochs of training the image encoder alone to read the answer's parts (category, title words, log "
         "price) before fine-tuning; needs a trainable encoder [default: 80 tiny, 0 otherwise]",
     )
+    ema: float = _f(
+        0.0,
+        "keep an exponential moving average of the trainable weights with this decay per step (e.g. 0.998), "
+        "used for validation, the best checkpoint and the exported model; 0: off",
+    )
     shift: float = _f(
         0.0,
         "move each training image by up to this fraction of its side, drawn anew each epoch (seeded); 0: off",
@@ -131,6 +136,7 @@ class TrainConfig:
             (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
             (self.encoder_warmup is None or self.encoder_warmup >= 0, "--encoder-warmup must be 0 or more"),
+            (0.0 <= self.ema < 1.0, "--ema must lie in [0, 1) (the average's decay per step; 0: off)"),
             (0.0 <= self.shift < 0.5, "--shift must lie in [0, 0.5) (a fraction of the image side)"),
             (
                 0.0 <= self.token_noise < 1.0,

@@ -31,6 +31,7 @@ from finetune import distributed as dist
 from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
+from finetune.ema import WeightAverage
 from finetune.encoder_warmup import WarmupResult, build_targets, global_views, warm_up_encoder
 from finetune.setup import (
     build_model,
@@ -170,6 +171,9 @@ class _Recipe:
         self.save_every = cfg.save_every or self.eval_every
         fsdp = bool(cfg.fsdp) if cfg.fsdp is not None else (cfg.method == "full" and self.flops.params > 1e9)
         self.wrapped = dist.wrap_model(self.model, procs, fsdp=fsdp, layer_classes=self.flops.layer_classes)
+        if cfg.ema and dist.is_fsdp(self.wrapped):
+            raise UserError("--ema does not work with FSDP's sharded weights: drop --ema, or pass --no-fsdp")
+        self.ema = WeightAverage(dist.unwrap(self.wrapped), cfg.ema) if cfg.ema else None
         self.optimizer = build_optimizer(self.wrapped, cfg, procs.device)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
         self.step, self.best_val, self.best_step = 0, math.inf, None
@@ -214,6 +218,10 @@ class _Recipe:
         dist.load_trainable_state(self.wrapped, saved.trainable)
         dist.load_optimizer_state(self.wrapped, self.optimizer, saved.optimizer)
         self.scheduler.load_state_dict(saved.scheduler)
+        if self.ema is not None:
+            if saved.ema is None:
+                raise UserError(f"checkpoint {saved.path} holds no weight average for --ema: start a new run")
+            self.ema.load_state_dict(saved.ema)
         ckpt.restore_rng(saved.rng, saved.state["rng"])
         self.step = saved.step
         self.best_val = saved.state.get("best_val_loss") or math.inf
@@ -289,6 +297,8 @@ class _Recipe:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update()
         self.step += 1
         samples = sum(b["input_ids"].shape[0] for b in batches)
         tokens = sum(int(b["attention_mask"].sum()) for b in batches)
@@ -317,7 +327,15 @@ class _Recipe:
             tokens += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
         return self.procs.sum(total) / max(1.0, self.procs.sum(tokens))
 
+    def _averaged(self):
+        """The block sees the weight average of --ema (when on): what validation and exports measure."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+
     def evaluate_and_keep_best(self) -> None:
+        with self._averaged():
+            self._evaluate_and_keep_best()
+
+    def _evaluate_and_keep_best(self) -> None:
         val = self.validate()
         self.last_val = val
         self.tracker.log({"step": self.step, "split": "validation", "loss": val, "epoch": self._epoch()})
@@ -349,6 +367,7 @@ class _Recipe:
                     "last_val_loss": self.last_val,
                 },
                 keep_last=self.cfg.keep_last,
+                ema=self.ema.state_dict() if self.ema is not None else None,
             )
         self.procs.barrier()
 
@@ -420,6 +439,8 @@ class _Recipe:
                     self.stop_signal = self.stop_signal or ("SIGINT" if stop else "stop-after")
                     break
             else:
+                if self.ema is not None:
+                    self.ema.copy_to_model()  # the run's result is the average
                 export_model(
                     self.wrapped, self.processor, self.run_dir / names.MODEL_DIR, cfg, procs, merge=True
                 )

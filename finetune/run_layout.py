@@ -32,6 +32,7 @@ WEIGHTS_FILE = (
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng.pt"
+EMA_FILE = "ema.safetensors"  # the weight average of --ema, when on
 TRAINER_STATE_FILE = "trainer_state.json"
 PROCESSOR_DIR = "processor"
 

@@ -1,0 +1,72 @@
+"""--ema: the weight average's arithmetic, what it is used for, and --resume with it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from datagen.errors import UserError
+from finetune import run_layout as names
+from finetune.checkpoint import latest_checkpoint, load_checkpoint
+from finetune.config import TrainConfig
+from finetune.ema import WeightAverage
+from finetune.loop import train
+from finetune.tracking import read_metrics
+
+
+def test_average_follows_the_closed_form_and_skips_frozen_weights():
+    model = nn.Linear(3, 2)
+    model.bias.requires_grad_(False)
+    start = model.weight.detach().clone()
+    ema = WeightAverage(model, 0.9)
+    assert set(ema.state_dict()) == {"weight"}
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(3):
+        ema.update()
+    # three steps towards a constant target: start * 0.9**3 + target * (1 - 0.9**3)
+    torch.testing.assert_close(ema.shadow["weight"], start * 0.9**3 + (1 - 0.9**3))
+
+
+def test_applied_swaps_the_average_in_and_back_out():
+    model = nn.Linear(2, 2)
+    ema = WeightAverage(model, 0.5)
+    with torch.no_grad():
+        model.weight.add_(2.0)
+    raw = model.weight.detach().clone()
+    ema.update()
+    with ema.applied():
+        torch.testing.assert_close(model.weight, raw - 1.0)
+    torch.testing.assert_close(model.weight, raw)
+
+
+def test_flag_range_and_foreign_state_are_refused():
+    with pytest.raises(UserError, match="--ema must lie in"):
+        TrainConfig(data="d", out="o", ema=1.0)
+    ema = WeightAverage(nn.Linear(2, 2), 0.5)
+    with pytest.raises(UserError, match="another run"):
+        ema.load_state_dict({"other": torch.zeros(2)})
+
+
+@pytest.mark.slow
+def test_resume_with_ema_ends_like_the_whole_run_and_exports_the_average(fast_config):
+    whole = train(fast_config("whole", eval_every=2, ema=0.9))
+    first = train(fast_config("parts", eval_every=2, stop_after=2, ema=0.9))
+    saved = load_checkpoint(latest_checkpoint(first.run_dir))
+    assert saved.ema is not None and saved.ema.keys() == saved.trainable.keys()
+    # the average lags the raw weights
+    assert any(not torch.equal(saved.ema[k], saved.trainable[k]) for k in saved.ema)
+    second = train(fast_config("parts", resume=True))
+    a, b = read_metrics(whole.run_dir), read_metrics(second.run_dir)
+    torch.testing.assert_close([r["loss"] for r in a], [r["loss"] for r in b])
+    wa = load_file(whole.run_dir / names.MODEL_DIR / "model.safetensors")
+    wb = load_file(second.run_dir / names.MODEL_DIR / "model.safetensors")
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key])
+    # without the average, the same run exports other weights and measures another validation loss
+    plain = train(fast_config("plain", eval_every=2))
+    wp = load_file(plain.run_dir / names.MODEL_DIR / "model.safetensors")
+    assert any(not torch.equal(wa[k], wp[k]) for k in wa)
+    assert whole.final_val_loss != pytest.approx(plain.final_val_loss, rel=1e-6)
