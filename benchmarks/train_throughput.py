@@ -130,6 +130,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--causal-attention-flops", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--peak-size", type=int, default=None, help="matmul side for the peak [8192 GPU, 512 CPU]")
+    p.add_argument(
+        "--profile", type=int, default=0, help="N more steps under torch.profiler: top ops printed"
+    )
+    p.add_argument("--profile-rows", type=int, default=25, help="ops listed by --profile")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0: default")
     p.add_argument("--json", default=None, help="write the results here as JSON")
@@ -327,22 +331,27 @@ def run_product(
     first_loss = math.nan
     forward_model.train()
     torch.manual_seed(args.seed)  # dropout masks, as the trainer seeds them: same flags, same losses
+
+    def optimizer_step(step: int) -> tuple[list[list[int]], list[dict[str, torch.Tensor]], float, int]:
+        micro = micro_batches(step)
+        batches = [collate_examples([examples[i] for i in ix], processor.pad_token_id) for ix in micro]
+        answer_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
+        total = 0.0
+        for batch in batches:
+            loss = loss_sum(forward_model, batch, device, bf16, args.labels_only_logits)
+            (loss / answer_tokens).backward()
+            total += float(loss.detach())
+        if cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return micro, batches, total, answer_tokens
+
     for step in range(args.warmup + args.steps):
         timed = step >= args.warmup
         with timer if timed else contextlib.nullcontext():
-            micro = micro_batches(step)
-            batches = [collate_examples([examples[i] for i in ix], processor.pad_token_id) for ix in micro]
-            answer_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches)
-            total = 0.0
-            for batch in batches:
-                loss = loss_sum(forward_model, batch, device, bf16, args.labels_only_logits)
-                (loss / answer_tokens).backward()
-                total += float(loss.detach())
-            if cfg.max_grad_norm > 0:
-                nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            micro, batches, total, answer_tokens = optimizer_step(step)
         loss_value = total / answer_tokens
         first_loss = loss_value if step == 0 else first_loss
         if not timed:
@@ -358,6 +367,7 @@ def run_product(
                 totals["flops"] += fl.total
                 for k, v in fl.as_dict().items():
                     breakdown[k] = breakdown.get(k, 0.0) + v
+    profile = profile_steps(args, device, lambda i: optimizer_step(args.warmup + args.steps + i))
     result = summarize(
         method,
         compute_dtype="bf16" if bf16 else "fp32",
@@ -379,9 +389,52 @@ def run_product(
         model_shape=dataclasses.asdict(shape),
         notes=notes,
     )
-    del forward_model, model, optimizer, scheduler, trainable
+    if profile is not None:
+        result["profile"] = profile
+    # free the GPU before the next method (the step closure holds these names)
+    forward_model = model = optimizer = scheduler = trainable = None  # noqa: F841
     harness.reset_memory(device)
     return result
+
+
+def profile_steps(
+    args: argparse.Namespace, device: torch.device, run_step: Any
+) -> list[dict[str, Any]] | None:
+    """``--profile N``: N more optimizer steps under torch.profiler; prints and returns the costliest ops.
+
+    Ranked by self time on the device (CPU time on a CPU), so a step's time splits into the kernels that
+    spend it: the way to see whether attention, the matmuls or memory-bound glue holds MFU down.
+    """
+    if not args.profile:
+        return None
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    harness.synchronize(device)
+    with profile(activities=activities) as prof:
+        for i in range(args.profile):
+            run_step(i)
+        harness.synchronize(device)
+    averages = prof.key_averages()
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    rows = sorted(averages, key=lambda e: getattr(e, key, 0.0), reverse=True)[: args.profile_rows]
+    total = sum(getattr(e, key, 0.0) for e in averages) or 1.0
+    out = [
+        {
+            "op": e.key,
+            "calls": e.count,
+            "ms_per_step": getattr(e, key) / 1e3 / args.profile,
+            "share": getattr(e, key) / total,
+        }
+        for e in rows
+    ]
+    print(f"profile: {args.profile} steps, ops by self {'device' if cuda else 'CPU'} time")
+    for r in out:
+        print(
+            f"  {r['ms_per_step']:9.2f} ms/step  {100 * r['share']:5.1f}%  {r['calls']:6d}x  {r['op'][:90]}"
+        )
+    return out
 
 
 def summarize(

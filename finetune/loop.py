@@ -252,14 +252,20 @@ class _Recipe:
         return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def _loss_sum(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Cross-entropy summed over the answer tokens (labels shifted by one: token t predicts t + 1)."""
+        """Cross-entropy summed over the answer tokens (labels shifted by one: token t predicts t + 1).
+
+        The head runs on the answer positions only (`logits_on_labels_only`): a few dozen of ~2,560 rows
+        for the full model, whose (batch, length, 32,064) logits would otherwise be built and sliced; the
+        loss is the same (benchmarks/train_throughput.py --labels-only-logits measures the lever).
+        """
         device = self.procs.device
         inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
+        labels = batch["labels"].to(device)
         with self._autocast():
-            logits = model(**inputs, use_cache=False).logits
-        labels = batch["labels"][:, 1:].to(device)
-        keep = labels != IGNORE_INDEX
-        return F.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="sum")
+            logits = model(**inputs, labels=labels, logits_on_labels_only=True, use_cache=False).logits
+        shifted = labels[:, 1:]
+        # the model's rows are the labelled positions in row-major order, as `shifted[keep]` lists them
+        return F.cross_entropy(logits.float(), shifted[shifted != IGNORE_INDEX], reduction="sum")
 
     def _step_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
         """This process's micro-batches of optimizer step ``step``."""

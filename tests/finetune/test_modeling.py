@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -368,6 +369,24 @@ def test_logits_on_labels_only_gives_the_same_loss_and_gradients(tiny):
     for name, grad in want.items():
         torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, msg=name)
     model.zero_grad(set_to_none=True)
+
+
+def test_labelled_rows_come_in_the_order_the_trainer_reads_its_targets(tiny):
+    """The trainer sums cross-entropy of the labelled rows against ``labels[:, 1:]`` masked row-major."""
+    model, processor = tiny
+    batch = _train_batch(processor)
+    with torch.no_grad():
+        logits = model(**batch).logits
+        rows = model(**batch, logits_on_labels_only=True).logits
+    shifted = batch["labels"][:, 1:]
+    keep = shifted != -100
+    assert keep.sum(dim=1).min() > 0 and len(shifted) > 1  # several sequences, each with labels
+    torch.testing.assert_close(rows, logits[:, :-1][keep])
+    targets = shifted[keep]
+    torch.testing.assert_close(
+        F.cross_entropy(rows, targets, reduction="sum"),
+        F.cross_entropy(logits[:, :-1][keep], targets, reduction="sum"),
+    )
 
 
 def test_single_sub_crop_equal_to_the_global_view_is_encoded_once():
