@@ -18,6 +18,8 @@ PRECISIONS = ("auto", "bf16", "fp32")
 WANDB_MODES = ("auto", "online", "offline")
 DEFAULT_LORA_TARGETS = "qkv_proj,o_proj,gate_up_proj,down_proj"
 TINY_PRESET = "tiny"
+# Decay per step of the weight average the tiny default keeps (`--ema`; see the README's default figures).
+TINY_EMA = 0.998
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
@@ -76,10 +78,11 @@ class TrainConfig:
         "epochs of training the image encoder alone to read the answer's parts (category, title words, log "
         "price) before fine-tuning; needs a trainable encoder [default: 80 tiny, 0 otherwise]",
     )
-    ema: float = _f(
-        0.0,
+    ema: float | None = _f(
+        None,
         "keep an exponential moving average of the trainable weights with this decay per step (e.g. 0.998), "
-        "used for validation, the best checkpoint and the exported model; 0: off",
+        "used for validation, the best checkpoint and the exported model; 0: off "
+        f"[default: {TINY_EMA} for the tiny model trained in full without FSDP, off otherwise]",
     )
     shift: float = _f(
         0.0,
@@ -136,7 +139,10 @@ class TrainConfig:
             (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
             (self.encoder_warmup is None or self.encoder_warmup >= 0, "--encoder-warmup must be 0 or more"),
-            (0.0 <= self.ema < 1.0, "--ema must lie in [0, 1) (the average's decay per step; 0: off)"),
+            (
+                self.ema is None or 0.0 <= self.ema < 1.0,
+                "--ema must lie in [0, 1) (the average's decay per step; 0: off)",
+            ),
             (0.0 <= self.shift < 0.5, "--shift must lie in [0, 0.5) (a fraction of the image side)"),
             (
                 0.0 <= self.token_noise < 1.0,
@@ -224,6 +230,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         vision_lr_ratio=cfg.vision_lr_ratio or (0.05 if cfg.is_tiny and method == "full" else 1.0),
         mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
         dropout=cfg.dropout if cfg.dropout is not None else (0.2 if cfg.is_tiny else None),
+        ema=cfg.ema
+        if cfg.ema is not None
+        else (TINY_EMA if cfg.is_tiny and method == "full" and not cfg.fsdp else 0.0),
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=freeze_vision,
     )
@@ -246,6 +255,10 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+# What a run saved before a field existed ran with: resuming it keeps that, not today's default.
+ABSENT_IN_OLDER_RUNS: dict[str, Any] = {"ema": 0.0}
+
+
 def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig) -> TrainConfig:
     """The config a --resume continues with: the saved run's values, except flags that may change.
 
@@ -258,6 +271,7 @@ def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig) -> TrainConfig:
     defaults = TrainConfig.__dataclass_fields__
     values: dict[str, Any] = {}
     conflicts = []
+    saved = {**ABSENT_IN_OLDER_RUNS, **saved}
     for name, f in defaults.items():
         value = getattr(cfg, name)
         if name in RESUMABLE_CHANGES or name not in saved:

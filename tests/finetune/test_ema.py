@@ -10,7 +10,7 @@ from torch import nn
 from datagen.errors import UserError
 from finetune import run_layout as names
 from finetune.checkpoint import latest_checkpoint, load_checkpoint
-from finetune.config import TrainConfig
+from finetune.config import TINY_EMA, TrainConfig, merge_for_resume, resolve
 from finetune.ema import WeightAverage
 from finetune.loop import train
 from finetune.tracking import read_metrics
@@ -50,6 +50,24 @@ def test_flag_range_and_foreign_state_are_refused():
         ema.load_state_dict({"other": torch.zeros(2)})
 
 
+def test_default_averages_the_tiny_model_trained_in_full_only():
+    def ema(**changes):
+        return resolve(TrainConfig(data="d", out="o", **changes)).ema
+
+    assert ema() == TINY_EMA
+    assert ema(ema=0.0) == 0.0 and ema(ema=0.9) == 0.9
+    assert ema(method="lora") == 0.0
+    assert ema(fsdp=True) == 0.0  # FSDP shards the weights the average would copy
+    assert ema(model="phi3v-random") == 0.0
+
+
+def test_a_run_saved_before_the_flag_existed_resumes_without_the_average():
+    saved = {k: v for k, v in resolve(TrainConfig(data="d", out="o")).to_dict().items() if k != "ema"}
+    assert merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True)).ema == 0.0
+    with pytest.raises(UserError, match="--ema 0.9"):
+        merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, ema=0.9))
+
+
 @pytest.mark.slow
 def test_resume_with_ema_ends_like_the_whole_run_and_exports_the_average(fast_config):
     whole = train(fast_config("whole", eval_every=2, ema=0.9))
@@ -66,7 +84,7 @@ def test_resume_with_ema_ends_like_the_whole_run_and_exports_the_average(fast_co
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key])
     # without the average, the same run exports other weights and measures another validation loss
-    plain = train(fast_config("plain", eval_every=2))
+    plain = train(fast_config("plain", eval_every=2, ema=0.0))
     wp = load_file(plain.run_dir / names.MODEL_DIR / "model.safetensors")
     assert any(not torch.equal(wa[k], wp[k]) for k in wa)
     assert whole.final_val_loss != pytest.approx(plain.final_val_loss, rel=1e-6)
