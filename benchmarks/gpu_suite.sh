@@ -12,7 +12,8 @@
 # Each step has its own time limit and writes its log and JSON under OUT_DIR; a failing step does not stop
 # the next. `levers`: a profile of the LoRA step (top kernels by GPU time), then the levers one at a time
 # (head on answer positions only; activation checkpointing with a larger micro-batch; full fine-tuning with
-# checkpointing and micro-batch 2, which ran out of memory at 4 without it). PRESET=tiny runs the same on a CPU in about a minute (a check of the script, not a measurement).
+# checkpointing and micro-batch 2, which ran out of memory at 4 without it). PRESET=tiny runs the same on a
+# CPU in about a minute (a check of the script, not a measurement). Figures: benchmarks/README.md.
 set -u
 out=${1:?usage: gpu_suite.sh OUT_DIR DATASET_DIR}
 data=${2:?usage: gpu_suite.sh OUT_DIR DATASET_DIR}

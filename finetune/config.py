@@ -197,7 +197,7 @@ class TrainConfig:
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
-    """Fill the model-dependent defaults (method, schedule, LoRA alpha, vision freezing and learning rate).
+    """Fill the model-dependent defaults (method, schedule, LoRA alpha, vision freezing, lr, weight average).
 
     The tiny preset trains from scratch: its image encoder learns at a twentieth of the decoder's rate:
     at the full rate its features grew by orders of magnitude and the decoder's input norm then passed back
