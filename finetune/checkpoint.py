@@ -158,12 +158,13 @@ def save_checkpoint(
     rng_tensors, rng_plain = capture_rng()
     full_state = {**state, "step": step, "rng": rng_plain}
 
+    def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, path)
+
     def fill(tmp: Path) -> None:
-        save_file(
-            {k: v.detach().to("cpu").contiguous() for k, v in trainable.items()}, tmp / names.WEIGHTS_FILE
-        )
+        save_tensors(trainable, tmp / names.WEIGHTS_FILE)
         if ema is not None:
-            save_file({k: v.detach().to("cpu").contiguous() for k, v in ema.items()}, tmp / names.EMA_FILE)
+            save_tensors(ema, tmp / names.EMA_FILE)
         torch.save(optimizer, tmp / names.OPTIMIZER_FILE)
         torch.save(scheduler, tmp / names.SCHEDULER_FILE)
         torch.save(rng_tensors, tmp / names.RNG_FILE)

@@ -188,14 +188,17 @@ def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> No
         set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, strict=False))
         return
     params = {n: p for n, p in unwrap(model).named_parameters() if p.requires_grad}
-    missing = sorted(set(params) - set(state))
+    copy_named(params, state, "trainable parameters")
+
+
+def copy_named(targets: dict[str, torch.Tensor], state: dict[str, torch.Tensor], what: str) -> None:
+    """Copy ``state[name]`` into each target (its device and dtype); every name must be in ``state``."""
+    missing = sorted(set(targets) - set(state))
     if missing:
-        raise UserError(
-            f"the checkpoint lacks trainable parameters ({missing[0]}, ...): it belongs to another run"
-        )
+        raise UserError(f"the checkpoint lacks {what} ({missing[0]}, ...): it belongs to another run")
     with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(state[name].to(p.device, p.dtype))
+        for name, t in targets.items():
+            t.copy_(state[name].to(t.device, t.dtype))
 
 
 def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from datagen.errors import UserError
+from finetune.distributed import copy_named
 
 
 class WeightAverage:
@@ -51,11 +51,4 @@ class WeightAverage:
         return dict(self.shadow)
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        missing = sorted(set(self.shadow) - set(state))
-        if missing:
-            raise UserError(
-                f"the checkpoint's weight average lacks {missing[0]}, ...: it belongs to another run"
-            )
-        with torch.no_grad():
-            for name, t in self.shadow.items():
-                t.copy_(state[name].to(t.device, t.dtype))
+        copy_named(self.shadow, state, "weight-average tensors")
