@@ -216,6 +216,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
             "--encoder-warmup trains the image encoder, which this run keeps frozen: "
             "use it with --method full (without --freeze-vision), or drop it"
         )
+    if cfg.ema and cfg.fsdp:
+        # said before the RUN dir is claimed; FSDP chosen automatically is caught when the model is wrapped
+        raise UserError("--ema does not work with FSDP's sharded weights: drop --ema, or pass --no-fsdp")
     warmup = (
         cfg.encoder_warmup
         if cfg.encoder_warmup is not None

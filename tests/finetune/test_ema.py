@@ -45,6 +45,8 @@ def test_applied_swaps_the_average_in_and_back_out():
 def test_flag_range_and_foreign_state_are_refused():
     with pytest.raises(UserError, match="--ema must lie in"):
         TrainConfig(data="d", out="o", ema=1.0)
+    with pytest.raises(UserError, match="--ema does not work with FSDP"):
+        resolve(TrainConfig(data="d", out="o", ema=0.9, fsdp=True))
     ema = WeightAverage(nn.Linear(2, 2), 0.5)
     with pytest.raises(UserError, match="another run"):
         ema.load_state_dict({"other": torch.zeros(2)})
