@@ -402,8 +402,8 @@ def profile_steps(
 ) -> list[dict[str, Any]] | None:
     """``--profile N``: N more optimizer steps under torch.profiler; prints and returns the costliest ops.
 
-    Ranked by self time on the device (CPU time on a CPU), so a step's time splits into the kernels that
-    spend it: the way to see whether attention, the matmuls or memory-bound glue holds MFU down.
+    On a GPU the kernels ranked by their device time (on a CPU the operators by self CPU time), each with its
+    share of the total: the way to see whether attention, the matmuls or memory-bound glue holds MFU down.
     """
     if not args.profile:
         return None
@@ -416,8 +416,11 @@ def profile_steps(
         for i in range(args.profile):
             run_step(i)
         harness.synchronize(device)
-    averages = prof.key_averages()
+    averages = list(prof.key_averages())
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    if cuda:
+        # the kernels alone: an operator's self device time is its kernels' again, and would count twice
+        averages = [e for e in averages if e.device_type == torch.autograd.DeviceType.CUDA]
     rows = sorted(averages, key=lambda e: getattr(e, key, 0.0), reverse=True)[: args.profile_rows]
     total = sum(getattr(e, key, 0.0) for e in averages) or 1.0
     out = [
@@ -429,7 +432,7 @@ def profile_steps(
         }
         for e in rows
     ]
-    print(f"profile: {args.profile} steps, ops by self {'device' if cuda else 'CPU'} time")
+    print(f"profile: {args.profile} steps, {'kernels by device' if cuda else 'operators by self CPU'} time")
     for r in out:
         print(
             f"  {r['ms_per_step']:9.2f} ms/step  {100 * r['share']:5.1f}%  {r['calls']:6d}x  {r['op'][:90]}"

@@ -127,6 +127,16 @@ def test_train_levers_keep_the_loss():
         assert any("liger skipped" in n for n in changed["notes"])
 
 
+def test_profile_lists_the_costliest_operators_with_their_shares(capsys):
+    argv = [*TINY, "--methods", "lora-bf16", "--batch-size", "2", "--steps", "1", "--warmup", "0"]
+    rows = train_throughput.main([*argv, "--profile", "1", "--profile-rows", "5"])["results"][0]["profile"]
+    assert len(rows) == 5
+    times = [r["ms_per_step"] for r in rows]
+    assert times == sorted(times, reverse=True) and times[0] > 0
+    assert 0 < sum(r["share"] for r in rows) <= 1.0 + 1e-9  # shares of one total, nothing counted twice
+    assert "profile: 1 steps, operators by self CPU time" in capsys.readouterr().out
+
+
 def test_out_of_memory_becomes_a_row():
     """A method that runs out of GPU memory gives an OOM row instead of ending the run."""
 
