@@ -12,7 +12,15 @@ from dataclasses import MISSING, fields
 import click
 
 from datagen.errors import run_cli
-from evaluation.config import CHECKPOINTS, DEVICES, DTYPES, WANDB_MODES, CompareConfig, EvalConfig
+from evaluation.config import (
+    CHECKPOINTS,
+    DEVICES,
+    DTYPES,
+    MIRROR_MODES,
+    WANDB_MODES,
+    CompareConfig,
+    EvalConfig,
+)
 
 _FIELDS = {f.name: f for f in fields(EvalConfig)}
 
@@ -67,6 +75,7 @@ def format_summary(doc: dict) -> str:
 @_option("baselines")
 @_option("batch_size", type=click.IntRange(min=1))
 @_option("max_new_tokens", type=click.IntRange(min=0))
+@_option("mirror", type=click.Choice(MIRROR_MODES))
 @_option("limit", type=click.IntRange(min=0))
 @_option("bootstrap", type=click.IntRange(min=0))
 @_option("seed", type=int)

@@ -13,6 +13,7 @@ WANDB_MODES = ("auto", "offline", "online", "off")
 CHECKPOINTS = ("final", "best")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+MIRROR_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -47,6 +48,14 @@ class EvalConfig:
     batch_size: int = field(default=32, metadata={"help": "examples per generation batch"})
     max_new_tokens: int = field(
         default=0, metadata={"help": "generation length limit; 0 = the longest training answer plus a margin"}
+    )
+    mirror: str = field(
+        default="auto",
+        metadata={
+            "help": "on: also read each image mirrored left to right and decode from the mean of the two "
+            "views' log-probabilities (twice the generation time); auto: on for a RUN dir trained with "
+            "--mirror augmentation (the tiny default), off otherwise"
+        },
     )
     limit: int = field(default=0, metadata={"help": "score only the first N rows of the split (0 = all)"})
     bootstrap: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95% intervals"})
@@ -89,6 +98,8 @@ class EvalConfig:
             raise UserError(f"--wandb must be one of {', '.join(WANDB_MODES)}, got {self.wandb!r}")
         if self.device not in DEVICES:
             raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.mirror not in MIRROR_MODES:
+            raise UserError(f"--mirror must be one of {', '.join(MIRROR_MODES)}, got {self.mirror!r}")
         if self.dtype not in DTYPES:
             raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         for name in ("batch_size",):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from PIL import Image
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from datagen.errors import UserError
 from evaluation.config import EvalConfig
@@ -76,11 +77,14 @@ def generate_answers(
     batch_size: int = 16,
     max_new_tokens: int = 64,
     progress: Callable[[int], None] | None = None,
+    mirror: bool = False,
 ) -> GenerationResult:
     """Greedy answers for ``images`` (PIL images, or paths read with ``load_image``), in input order.
 
     Examples are sorted by prompt length before batching (images of other aspect ratios have other token
-    counts), so padding stays small; results are put back in input order.
+    counts), so padding stays small; results are put back in input order. With ``mirror`` each image is
+    also read mirrored left to right, and each next token is the argmax of the two views' mean
+    log-probabilities (both rows then carry the same answer; twice the compute).
     """
     order = list(range(len(images)))
     device = next(model.parameters()).device
@@ -101,14 +105,19 @@ def generate_answers(
                 if load_image is None:
                     raise TypeError("images given as paths need load_image")
                 image = load_image(image)
-            encodings[i] = processor.encode_example(image, None)
-            lengths[i] = int(encodings[i]["input_ids"].shape[0])
+            encodings[i] = [processor.encode_example(image, None)]
+            if mirror:
+                encodings[i].append(processor.encode_example(image.transpose(Image.FLIP_LEFT_RIGHT), None))
+            lengths[i] = int(encodings[i][0]["input_ids"].shape[0])
         idx = sorted(idx, key=lambda i: (lengths[i], i))
         for b in range(0, len(idx), batch_size):
             rows = idx[b : b + batch_size]
-            batch = collate_prompts([encodings.pop(i) for i in rows], processor.pad_token_id)
+            views = 2 if mirror else 1
+            batch = collate_prompts([e for i in rows for e in encodings.pop(i)], processor.pad_token_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             batch["pixel_values"] = batch["pixel_values"].to(dtype)
+            if views > 1:
+                batch["logits_processor"] = LogitsProcessorList([_ViewMean(views)])
             with torch.inference_mode():
                 out = model.generate(
                     **batch,
@@ -118,13 +127,25 @@ def generate_answers(
                     pad_token_id=processor.pad_token_id,
                     use_cache=True,
                 )
-            generated = out[:, batch["input_ids"].shape[1] :].cpu()
+            generated = out[::views, batch["input_ids"].shape[1] :].cpu()
             for row, i in enumerate(rows):
                 texts[i] = processor.decode_answer(generated[row])
                 new_tokens += _count_until_stop(generated[row].tolist(), stop_ids)
             if progress is not None:
                 progress(len(rows))
     return GenerationResult(texts=texts, seconds=time.perf_counter() - start, new_tokens=new_tokens)
+
+
+class _ViewMean(LogitsProcessor):
+    """Replaces each group of ``views`` consecutive rows' scores by the group's mean log-probabilities."""
+
+    def __init__(self, views: int) -> None:
+        self.views = views
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(scores.float(), dim=-1)
+        mean = logp.view(-1, self.views, logp.shape[-1]).mean(1, keepdim=True)
+        return mean.expand(-1, self.views, -1).reshape(scores.shape)
 
 
 def _count_until_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> int:
@@ -229,6 +250,13 @@ def generation_threads(requested: int, model) -> int:
     return torch.get_num_threads()
 
 
+def mirror_views(cfg: EvalConfig, model_meta: dict) -> bool:
+    """Whether generation also reads the mirrored image (``--mirror``; auto: as the RUN was trained)."""
+    if cfg.mirror != "auto":
+        return cfg.mirror == "on"
+    return bool(((model_meta.get("run_config") or {}).get("train") or {}).get("mirror"))
+
+
 def load_model_for(cfg: EvalConfig, model_meta: dict):
     """Load the model and processor ``--model`` names, on ``--device`` in ``--dtype``."""
     from finetune.presets import load_model
@@ -244,8 +272,10 @@ def run_model(
     eval_df: pd.DataFrame,
     train_df: pd.DataFrame | None,
     progress: Callable[[int], None] | None = None,
+    mirror: bool = False,
 ) -> tuple[list[str], dict]:
-    """Generate the model's answers for every row; returns the texts and the speed record."""
+    """Generate the model's answers for every row (with ``mirror``, from each image and its mirror);
+    returns the texts and the speed record."""
     from datagen.reader import load_image
     from finetune.chat import build_answer
 
@@ -268,6 +298,7 @@ def run_model(
             batch_size=cfg.batch_size,
             max_new_tokens=max_new,
             progress=progress,
+            mirror=mirror,
         )
     speed = {
         "samples_per_s": result.samples_per_s,
@@ -275,6 +306,7 @@ def run_model(
         "new_tokens": result.new_tokens,
         "max_new_tokens": max_new,
         "batch_size": cfg.batch_size,
+        "mirror": mirror,
         "device": str(device),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "threads": threads,

@@ -273,12 +273,21 @@ def _metadata(doc: Mapping) -> list[list]:
         ["split", f"{doc.get('split')} ({doc.get('n')} items)"],
         ["speed", f"{sps:.2f} samples/s over {speed.get('seconds', 0):.1f} s" if _finite(sps) else "—"],
         ["device", speed.get("device") or "—"],
+        ["decoding", _decoding(model, speed)],
         ["created", doc.get("created_at")],
         ["code version", code.get("version")],
         ["git commit", code.get("git_commit") or "unknown"],
         ["versions", code.get("packages", {})],
     ]
     return [[k, "—" if v is None else v] for k, v in pairs]
+
+
+def _decoding(model: Mapping, speed: Mapping) -> str:
+    if model.get("kind") == "baseline":
+        return "—"
+    return (
+        "greedy, from the image and its mirror (mean log-probabilities)" if speed.get("mirror") else "greedy"
+    )
 
 
 def _finite(x: object) -> bool:

@@ -28,7 +28,7 @@ from datagen.errors import UserError
 from evaluation import baselines as bl
 from evaluation import provenance
 from evaluation.config import EvalConfig
-from evaluation.predict import load_model_for, resolve_model_spec, run_model
+from evaluation.predict import load_model_for, mirror_views, resolve_model_spec, run_model
 from evaluation.scoring import check_rows, make_prediction_rows, refresh_rows, score_predictions
 
 REPORT_FILE = "report.html"
@@ -287,7 +287,9 @@ def _predict(cfg: EvalConfig, notes: list[str]) -> tuple[dict, list[dict]]:
         speed = {"samples_per_s": len(raw) / took if took > 0 else None, "seconds": took, "device": "cpu"}
     else:
         with _progress_bar(cfg, len(eval_df), "generating") as bar:
-            raw, speed = run_model(cfg, *loaded, eval_df, train_df, progress=bar.update)
+            raw, speed = run_model(
+                cfg, *loaded, eval_df, train_df, progress=bar.update, mirror=mirror_views(cfg, model_meta)
+            )
     records = eval_df.to_dict(orient="records")
     rows = make_prediction_rows(records, raw, answers)
     speed["baselines_seconds"] = baselines_wall  # all baselines, shared image features counted once
