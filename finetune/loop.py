@@ -303,9 +303,9 @@ class _Recipe:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update()
         self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.step)
         samples = sum(b["input_ids"].shape[0] for b in batches)
         tokens = sum(int(b["attention_mask"].sum()) for b in batches)
         if self.procs.device.type == "cuda":  # MFU is reported for GPUs only

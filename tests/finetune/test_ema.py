@@ -17,28 +17,35 @@ from finetune.tracking import read_metrics
 
 
 def test_average_follows_the_closed_form_and_skips_frozen_weights():
+    """After step t the average is sum_i d^(t-i) w_i / sum_i d^(t-i): the start weights carry no share."""
     model = nn.Linear(3, 2)
     model.bias.requires_grad_(False)
-    start = model.weight.detach().clone()
     ema = WeightAverage(model, 0.9)
     assert set(ema.state_dict()) == {"weight"}
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    for _ in range(3):
-        ema.update()
-    # three steps towards a constant target: start * 0.9**3 + target * (1 - 0.9**3)
-    torch.testing.assert_close(ema.shadow["weight"], start * 0.9**3 + (1 - 0.9**3))
+    seen = []
+    for step, value in enumerate((1.0, -2.0, 5.0), start=1):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        seen.append(value)
+        ema.update(step)
+        shares = [0.9 ** (step - i) for i in range(1, step + 1)]
+        expected = sum(s * v for s, v in zip(shares, seen, strict=True)) / sum(shares)
+        torch.testing.assert_close(ema.shadow["weight"], torch.full((2, 3), expected))
+    assert ema.weight(1) == pytest.approx(1.0)  # the first step replaces the start weights
+    assert ema.weight(10_000) == pytest.approx(0.1)  # later steps move (1 - decay) of the way
 
 
 def test_applied_swaps_the_average_in_and_back_out():
     model = nn.Linear(2, 2)
     ema = WeightAverage(model, 0.5)
+    before = model.weight.detach().clone()
+    ema.update(1)
     with torch.no_grad():
-        model.weight.add_(2.0)
+        model.weight.add_(3.0)
     raw = model.weight.detach().clone()
-    ema.update()
+    ema.update(2)  # shares 0.5 : 1 for the weights of steps 1 and 2
     with ema.applied():
-        torch.testing.assert_close(model.weight, raw - 1.0)
+        torch.testing.assert_close(model.weight, before + 2.0)
     torch.testing.assert_close(model.weight, raw)
 
 
