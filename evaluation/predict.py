@@ -91,6 +91,7 @@ def generate_answers(
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     stop_ids = list(processor.stop_token_ids)
     texts: list[str] = [""] * len(images)
+    views = 2 if mirror else 1  # rows per image in a batch
     new_tokens = 0
     start = time.perf_counter()
     encodings: dict[int, dict] = {}
@@ -112,7 +113,6 @@ def generate_answers(
         idx = sorted(idx, key=lambda i: (lengths[i], i))
         for b in range(0, len(idx), batch_size):
             rows = idx[b : b + batch_size]
-            views = 2 if mirror else 1
             batch = collate_prompts([e for i in rows for e in encodings.pop(i)], processor.pad_token_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             batch["pixel_values"] = batch["pixel_values"].to(dtype)
