@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from PIL import Image
-from transformers import LogitsProcessor, LogitsProcessorList
 
 from datagen.errors import UserError
 from evaluation.config import EvalConfig
@@ -117,6 +116,8 @@ def generate_answers(
             batch = {k: v.to(device) for k, v in batch.items()}
             batch["pixel_values"] = batch["pixel_values"].to(dtype)
             if views > 1:
+                from transformers import LogitsProcessorList  # here: evaluate's start-up stays without it
+
                 batch["logits_processor"] = LogitsProcessorList([_ViewMean(views)])
             with torch.inference_mode():
                 out = model.generate(
@@ -136,8 +137,9 @@ def generate_answers(
     return GenerationResult(texts=texts, seconds=time.perf_counter() - start, new_tokens=new_tokens)
 
 
-class _ViewMean(LogitsProcessor):
-    """Replaces each group of ``views`` consecutive rows' scores by the group's mean log-probabilities."""
+class _ViewMean:
+    """A logits processor for ``generate``: replaces each group of ``views`` consecutive rows' scores by the
+    group's mean log-probabilities."""
 
     def __init__(self, views: int) -> None:
         self.views = views
