@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from contracts.errors import run_cli
 from datagen import __version__
 from datagen.cli_real import COMMANDS as REAL_COMMANDS
 from datagen.cli_synth import COMMANDS as SYNTH_COMMANDS
-from datagen.errors import run_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +22,7 @@ for _command in (*SYNTH_COMMANDS, *REAL_COMMANDS):
 
 def main() -> None:
     run_cli(group)
+
+
+if __name__ == "__main__":
+    main()

@@ -125,6 +125,7 @@ def fit(**kwargs: Any) -> None:
 @_option(CompareConfig, "report", type=click.Path(dir_okay=False))
 @_option(CompareConfig, "images", type=int)
 @_option(CompareConfig, "seed", type=int)
+@_option(CompareConfig, "overwrite")
 @_option(CompareConfig, "quiet")
 def compare(**kwargs: Any) -> None:
     """Measure a synthetic DATASET dir against a real one: an HTML report and its JSON twin.

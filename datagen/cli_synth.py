@@ -31,9 +31,12 @@ def _help(name: str) -> str:
 @click.option("--quiet/--no-quiet", default=DEFAULTS.quiet, help=_help("quiet"))
 def synth(**kwargs) -> None:
     """Generate a sample product dataset (DBQ schema, one rendered image per row) into --out."""
-    from datagen.synth import synthesize
+    from datagen.synth import synthesize, usable_workers
 
     cfg = SynthConfig(**kwargs)
+    _, note = usable_workers(cfg.workers)
+    if note:
+        click.echo(f"note: {note}", err=True)
     start = time.perf_counter()
     out = synthesize(cfg)
     if not cfg.quiet:
@@ -49,7 +52,9 @@ def synth(**kwargs) -> None:
 
 @click.command("synth-merge")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output DATASET dir.")
-@click.option("--overwrite/--no-overwrite", default=False, help="Replace a non-empty output dir.")
+@click.option(
+    "--overwrite/--no-overwrite", default=False, help="Replace a DATASET dir this project wrote at --out."
+)
 @click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 def synth_merge(out: str, overwrite: bool, shard_dirs: tuple[str, ...]) -> None:
     """Join the shard dirs of one `datagen synth --shard I/N` run into the unsharded dataset."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 1024
@@ -41,7 +41,9 @@ class SynthConfig:
     eur_rate: float | None = field(
         default=None, metadata=_help("USD->EUR rate for the *_eur columns; default: the profile's (0.9225).")
     )
-    overwrite: bool = field(default=False, metadata=_help("Replace a non-empty output dir."))
+    overwrite: bool = field(
+        default=False, metadata=_help("Replace a DATASET dir this project wrote at --out (nothing else).")
+    )
     quiet: bool = field(default=False, metadata=_help("No progress bar and no summary line."))
 
     def __post_init__(self) -> None:

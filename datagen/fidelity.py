@@ -30,9 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contracts.outputs import (
+    check_replaceable_file,
+    claim_output,
+    is_our_html,
+    json_with_keys,
+    write_files_atomically,
+)
 from datagen import __version__, layout
-from datagen.download import write_atomic
-from datagen.errors import UserError
 from datagen.real_config import CompareConfig
 from datagen.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from datagen.stats import MAX_LABELS, column_relations, column_stats, most_frequent, read_table
@@ -431,8 +436,9 @@ def write_comparison(cfg: CompareConfig) -> tuple[dict, Path, Path]:
     """
     from reports.fidelity import render_fidelity
 
-    html_path = Path(cfg.report).expanduser()
+    html_path = Path(cfg.report).expanduser().absolute()
     json_path = html_path.with_suffix(".json")
+    _check_report_paths(html_path, json_path, cfg.overwrite)
     result = compare_datasets(cfg.real_dir, cfg.synth_dir)
     result["config"] = asdict(cfg)
     images = {
@@ -440,9 +446,21 @@ def write_comparison(cfg: CompareConfig) -> tuple[dict, Path, Path]:
         "synth": sample_images(cfg.synth_dir, cfg.images, cfg.seed),
     }
     html = render_fidelity({**result, "images": images, "generator": f"datagen compare {__version__}"})
-    try:
-        write_atomic(json_path, (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-        write_atomic(html_path, html.encode("utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot write {html_path}: {exc.strerror}; choose another --report") from None
+    with claim_output(html_path, flag="--report"):
+        _check_report_paths(html_path, json_path, cfg.overwrite)
+        write_files_atomically(
+            {
+                json_path: (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+                html_path: html.encode("utf-8"),
+            },
+            flag="--report",
+        )
     return result, html_path, json_path
+
+
+def _check_report_paths(html_path: Path, json_path: Path, overwrite: bool) -> None:
+    """Refuse to replace a report or JSON twin that is not ours, or any without ``--overwrite``."""
+    check_replaceable_file(html_path, is_our_html, overwrite=overwrite, what="report", flag="--report")
+    check_replaceable_file(
+        json_path, json_with_keys("quality", "overall"), overwrite=overwrite, what="report", flag="--report"
+    )

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datagen.download import write_atomic
-from datagen.errors import UserError
+from contracts.errors import UserError
+from contracts.outputs import check_replaceable_file, claim_output, json_with_keys, write_files_atomically
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.real_config import FitConfig
 from datagen.render_shapes import EMBLEMS
@@ -463,15 +463,16 @@ def write_fitted_profile(cfg: FitConfig) -> tuple[CatalogueProfile, Path]:
     Raises:
         UserError: ``cfg.out`` exists without ``overwrite``, cannot be written, or the data is unreadable.
     """
-    out = Path(cfg.out).expanduser()
-    if out.exists() and not cfg.overwrite:
-        raise UserError(f"{out} exists: pass --overwrite to replace it, or choose another --out")
+    out = Path(cfg.out).expanduser().absolute()
     if out.is_dir():
         raise UserError(f"{out} is a dir: --out names the profile JSON file to write")
+    check_replaceable_file(out, _is_profile, overwrite=cfg.overwrite, what="profile", flag="--out")
     profile = fit_profile(cfg.data_dir)
     text = json.dumps(profile.to_dict(), indent=1, ensure_ascii=False) + "\n"
-    try:
-        write_atomic(out, text.encode("utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}; choose another --out") from None
+    with claim_output(out):
+        check_replaceable_file(out, _is_profile, overwrite=cfg.overwrite, what="profile", flag="--out")
+        write_files_atomically({out: text.encode("utf-8")})
     return profile, out
+
+
+_is_profile = json_with_keys("taxonomy", "vocabulary")

@@ -25,15 +25,16 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from contracts.errors import UserError
 from datagen import __version__, layout
 from datagen.download import FetchSettings, ImageCache, fetch_all
-from datagen.errors import UserError
 from datagen.real_config import ImportConfig
 from datagen.schema import COLUMN_NAMES, COLUMNS, NOT_AVAILABLE, missing_columns
 from datagen.split import assign_splits
 from datagen.writer import DatasetWriter
 
 _RUN_ONLY_FIELDS = ("cache_dir", "workers", "overwrite", "quiet")
+PRICE_COLUMNS = ("full_price", "price", "full_price_eur", "price_eur")
 JPEG_QUALITY = 95  # only for images that do not arrive as JPEG; JPEGs are kept byte for byte
 
 
@@ -266,8 +267,9 @@ def coerce_rows(records: list[dict]) -> CheckedRows:
 def check_rows(records: list[dict]) -> CheckedRows:
     """``coerce_rows``, then leave out the rows an import cannot use.
 
-    A repeated product code keeps its first row (``duplicate_product_code``); a row whose imageurl is not an
-    http(s) URL, such as ``N.A.``, is left out (``no_image_url``).
+    A repeated product code keeps its first row (``duplicate_product_code``); a row whose price is zero or
+    negative (``invalid_price``) or whose imageurl is not an http(s) URL, such as ``N.A.``
+    (``no_image_url``), is left out.
 
     Raises:
         UserError: as ``coerce_rows``.
@@ -283,6 +285,9 @@ def check_rows(records: list[dict]) -> CheckedRows:
             failures.append(
                 _failure(index, row, "duplicate_product_code", f"product_code {code} seen before")
             )
+        elif not all(row[c] > 0 for c in PRICE_COLUMNS):
+            prices = ", ".join(f"{c} {row[c]!r}" for c in PRICE_COLUMNS if not row[c] > 0)
+            failures.append(_failure(index, row, "invalid_price", f"{prices}: a price must be positive"))
         elif not url.lower().startswith(("http://", "https://")):
             failures.append(_failure(index, row, "no_image_url", f"imageurl {url!r} is not an http(s) URL"))
         else:
@@ -451,6 +456,13 @@ def run_import(cfg: ImportConfig) -> ImportResult:
         }
         out = writer.finish(info, _card(info))
     results = list(fetched.values())
+    if not good:
+        raise UserError(
+            f"imported 0 of {len(records)} rows: every row was left out ("
+            + ", ".join(f"{r} {n}" for r, n in by_reason.items())
+            + f"); the reasons are in {out / layout.FAILURES_FILE}. Fix what they name (network, image "
+            "server, the table), then run again with --overwrite"
+        )
     return ImportResult(
         out=out,
         rows_read=len(records),
@@ -461,8 +473,3 @@ def run_import(cfg: ImportConfig) -> ImportResult:
         downloaded=sum(r.ok and not r.from_cache for r in results),
         split_counts=info["split_counts"],
     )
-
-
-def import_real(cfg: ImportConfig) -> Path:
-    """Import the table ``cfg`` names into a DATASET dir; return the dir. See ``run_import``."""
-    return run_import(cfg).out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from contracts.outputs import OutputKind, json_with_keys
+
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_FRACTIONS: tuple[float, ...] = (0.8, 0.1, 0.1)
 # Parquet, not JSONL: imagefolder infers types from JSON and turns competence_date ("2023-11-17") into a
@@ -17,6 +19,15 @@ FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
 EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside
 INFO_FILE = "dataset_info.json"  # machine-readable twin of the card: generator, version, seed, args, counts
 IMAGE_EXT = ".jpg"
+
+# What a DATASET dir holds: `--overwrite` replaces such a dir only, and only when it holds nothing else.
+DATASET_KIND = OutputKind(
+    what="DATASET dir",
+    marker=INFO_FILE,
+    entries=(CARD_FILE, INFO_FILE, PROFILE_FILE, LATENTS_FILE, FAILURES_FILE, EXTRA_COLUMNS_FILE, *SPLITS),
+    inside={split: (METADATA_FILE, f"*{IMAGE_EXT}") for split in SPLITS},
+    recognise=json_with_keys("generator"),
+)
 
 
 def image_name(product_code: int) -> str:

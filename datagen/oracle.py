@@ -12,8 +12,8 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
+from contracts.errors import UserError
 from datagen import layout
-from datagen.errors import UserError
 from datagen.price_model import oracle_price
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.titles import build_title

@@ -40,7 +40,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from datagen.render_shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
 
 OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")

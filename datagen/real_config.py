@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 
 PROJECT_NAME = "phi3v-catalogue"
 DEFAULT_HUB_ID = "DBQ/Burberry.Product.prices.United.States"
@@ -44,7 +44,9 @@ class ImportConfig:
     cache_dir: str = field(default_factory=default_cache_dir, metadata={"help": "on-disk image cache."})
     seed: int = field(default=0, metadata={"help": "seed of the train/validation/test split."})
     limit: int | None = field(default=None, metadata={"help": "import only the first N rows (a quick look)."})
-    overwrite: bool = field(default=False, metadata={"help": "replace a non-empty --out."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a DATASET dir this project wrote at --out."}
+    )
     quiet: bool = field(default=False, metadata={"help": "no progress bar."})
 
     def __post_init__(self) -> None:
@@ -81,7 +83,9 @@ class FitConfig:
 
     data_dir: str = field(metadata={"help": "DATASET dir to learn from (real or imported)."})
     out: str = field(metadata={"help": "profile JSON file to write."})
-    overwrite: bool = field(default=False, metadata={"help": "replace an existing --out file."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a profile this project wrote at --out."}
+    )
 
 
 @dataclass
@@ -93,6 +97,7 @@ class CompareConfig:
     report: str = field(default="fidelity.html", metadata={"help": "HTML report to write (JSON beside it)."})
     images: int = field(default=12, metadata={"help": "sample images shown per dataset."})
     seed: int = field(default=0, metadata={"help": "seed choosing the sample images."})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing report of ours."})
     quiet: bool = field(default=False, metadata={"help": "no progress output."})
 
     def __post_init__(self) -> None:

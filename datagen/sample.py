@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from datagen.price_model import full_price, to_eur
 from datagen.profile import OPTION_KINDS, CatalogueProfile
 from datagen.titles import build_title

@@ -20,10 +20,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+from contracts.errors import UserError
 from datagen import __version__, layout
 from datagen.card import GENERATOR, render_card, synth_command
 from datagen.config import SynthConfig
-from datagen.errors import UserError
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.render import encode_jpeg, render_product
 from datagen.sample import build_row, plan_rows, sample_latent
@@ -68,10 +68,43 @@ def _make_row(profile: CatalogueProfile, seed: int, size: int, tmp: Path, work: 
 _WORKER: dict = {}
 
 
-def _init_worker(profile_data: dict, seed: int, size: int, tmp: str) -> None:
-    # Ctrl-C is the main process's to handle (it terminates the pool and the writer removes its temp dir);
-    # workers ignoring it avoids a traceback per worker.
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def usable_workers(requested: int) -> tuple[int, str | None]:
+    """Rendering processes for ``--workers requested`` (0: one per core), capped at the cores available;
+    and a note saying so when the cap applied."""
+    cores = available_cores()
+    if requested > cores:
+        return cores, f"--workers {requested}: using {cores}, the CPU cores available"
+    return requested or cores, None
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel end this worker when its parent dies, even by ``kill -9``: an orphaned
+    worker would otherwise go on rendering into a folder nobody will collect."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(0)
+
+
+def _init_worker(profile_data: dict, seed: int, size: int, tmp: str, parent: int) -> None:
+    # Ctrl-C and SIGTERM are the main process's to handle (it stops the pool and the writer removes its temp
+    # dir); a worker ignores Ctrl-C and dies quietly on the SIGTERM the pool's shutdown sends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
     _WORKER.update(profile=CatalogueProfile.from_dict(profile_data), seed=seed, size=size, tmp=Path(tmp))
 
 
@@ -89,7 +122,8 @@ def _render_all(
         return
     chunks = [work[i : i + CHUNK_ROWS] for i in range(0, len(work), CHUNK_ROWS)]
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    pool = mp.get_context(method).Pool(workers, _init_worker, (profile.to_dict(), seed, size, str(tmp)))
+    init_args = (profile.to_dict(), seed, size, str(tmp), os.getpid())
+    pool = mp.get_context(method).Pool(workers, _init_worker, init_args)
     try:
         for results in pool.imap(_render_chunk, chunks):  # ordered: rows reach the writer in row order
             yield from results
@@ -156,7 +190,7 @@ def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) 
     splits = assign_splits(plan.codes, plan.category3, cfg.seed)
     rows = cfg.shard_rows()
     work = [(i, plan.attempts[i], splits[i]) for i in rows]
-    workers = cfg.workers or os.cpu_count() or 1
+    workers, _ = usable_workers(cfg.workers)
     update = progress or _progress(len(work), cfg.quiet)
 
     with DatasetWriter(cfg.out, overwrite=cfg.overwrite) as writer:

@@ -7,7 +7,9 @@
 
 Images are streamed to disk as they arrive; only each row's metadata, serialised to one compact JSON line, is
 kept until ``finish`` writes ``metadata.parquet`` per split, so memory grows by a few hundred bytes per row.
-An exception or Ctrl-C inside the ``with`` block removes the temporary dir and leaves the output as it was.
+An exception, Ctrl-C or SIGTERM inside the ``with`` block removes the temporary dir and leaves the output as
+it was. Entering the block claims the output (``contracts.outputs``): a second writer into the same dir is
+refused while the first runs, and the temporary dirs of a killed one are removed.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
+from contracts.errors import UserError
+from contracts.outputs import TMP_TAG, OutputLock, check_replaceable, remove_leftovers, swap_dir_into_place
 from datagen import layout
-from datagen.errors import UserError
 from datagen.schema import COLUMNS, FILE_NAME, coerce_row, row_problems
 
 _ARROW_TYPES = {"string": "string", "int64": "int64", "float64": "float64"}
@@ -55,15 +58,11 @@ def check_output_dir(out: str | Path, overwrite: bool) -> Path:
     """Refuse an output that cannot be used; return it as an absolute path. Creates missing parents.
 
     Raises:
-        UserError: ``out`` is a file, a non-empty dir without ``overwrite``, or its parent is not writable.
+        UserError: ``out`` is a file or an unsafe place; it holds anything but a DATASET dir this project
+            wrote, or one without ``overwrite``; or its parent is not writable.
     """
     out = Path(out).expanduser().absolute()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {out} is a file, not a dir: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UserError(
-            f"output dir {out} is not empty: pass --overwrite to replace it, or choose another --out"
-        )
+    check_replaceable(out, layout.DATASET_KIND, overwrite=overwrite)
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -124,15 +123,23 @@ class DatasetWriter:
         self._extra_files: dict[str, bytes] = {}
         self._codes: set[int] = set()
         self._made_dirs: set[str] = set()
+        self._lock = OutputLock(self.out)
 
     # context management
     def __enter__(self) -> DatasetWriter:
+        self._lock.acquire()
         try:
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+            remove_leftovers(self.out)
+            check_output_dir(self.out, self.overwrite)  # again, now that no other run can change it
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}{TMP_TAG}", dir=self.out.parent))
         except OSError as exc:
+            self._lock.release()
             raise UserError(
                 f"cannot write into {self.out.parent}: {exc.strerror}; choose another --out"
             ) from None
+        except BaseException:
+            self._lock.release()
+            raise
         return self
 
     def __exit__(
@@ -141,10 +148,11 @@ class DatasetWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Also reached on KeyboardInterrupt; whatever happened, no half dataset is left behind.
+        # Also reached on Ctrl-C and SIGTERM; whatever happened, no half dataset is left behind.
         if self._tmp is not None and self._tmp.exists():
             shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp = None
+        self._lock.release()
 
     @property
     def tmp_dir(self) -> Path:
@@ -231,18 +239,5 @@ class DatasetWriter:
         return self.out
 
     def _swap_into_place(self) -> None:
-        tmp = self.tmp_dir
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        if not self.out.exists():
-            os.rename(tmp, self.out)
-        else:
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
-            os.rmdir(old)
-            os.rename(self.out, old)
-            try:
-                os.rename(tmp, self.out)
-            except OSError:
-                os.rename(old, self.out)  # put the previous dataset back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
+        swap_dir_into_place(self.tmp_dir, self.out, replace=self.overwrite)
         self._tmp = None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from evaluation.features import standardize
 from finetune.chat import build_answer
 

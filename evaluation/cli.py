@@ -11,13 +11,13 @@ from dataclasses import MISSING, fields
 
 import click
 
-from datagen.errors import run_cli
+from contracts.errors import run_cli
+from contracts.tracking import WANDB_CHOICES
 from evaluation.config import (
     CHECKPOINTS,
     DEVICES,
     DTYPES,
     MIRROR_MODES,
-    WANDB_MODES,
     CompareConfig,
     EvalConfig,
 )
@@ -84,9 +84,10 @@ def format_summary(doc: dict) -> str:
 @_option("dtype", type=click.Choice(DTYPES))
 @_option("threads", type=click.IntRange(min=0))
 @_option("from_predictions", type=click.Path(dir_okay=True))
-@_option("wandb", type=click.Choice(WANDB_MODES))
+@_option("wandb", type=click.Choice(WANDB_CHOICES))
 @click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")
 @_option("wandb_project")
+@_option("overwrite", is_flag=True, default=False, show_default=False)
 @_option("quiet", is_flag=True, default=False, show_default=False)
 @click.pass_context
 def group(ctx: click.Context, **kwargs) -> None:
@@ -130,14 +131,17 @@ _CMP = {f.name: f for f in fields(CompareConfig)}
 @click.option("--report", "report", type=click.Path(), default=None, help=_CMP["report"].metadata["help"])
 @click.option("--baselines/--no-baselines", "baselines", default=True, show_default=True,
               help=_CMP["baselines"].metadata["help"])  # fmt: skip
-def compare_command(inputs: tuple[str, ...], report: str | None, baselines: bool) -> None:
+@click.option(
+    "--overwrite", "overwrite", is_flag=True, default=False, help=_CMP["overwrite"].metadata["help"]
+)
+def compare_command(inputs: tuple[str, ...], report: str | None, baselines: bool, overwrite: bool) -> None:
     """Put evaluations side by side: INPUTS are report dirs, report.html or metrics.json paths.
 
     The first input is the reference; the others show their difference to it.
     """
     from evaluation.compare import compare
 
-    result = compare(CompareConfig(inputs=inputs, report=report, baselines=baselines))
+    result = compare(CompareConfig(inputs=inputs, report=report, baselines=baselines, overwrite=overwrite))
     ctx = result.context
     for w in ctx["warnings"]:
         click.echo(f"warning: {w}", err=True)
@@ -160,3 +164,7 @@ def compare_command(inputs: tuple[str, ...], report: str | None, baselines: bool
 
 def main() -> None:
     run_cli(group)
+
+
+if __name__ == "__main__":
+    main()

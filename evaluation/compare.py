@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from datagen.errors import UserError
+from contracts.errors import UserError
+from contracts.outputs import check_replaceable_file, claim_output, is_our_html, write_files_atomically
 from evaluation.config import CompareConfig
 from evaluation.metrics import GROUPS, METRICS, METRICS_BY_NAME
 from evaluation.report import metric_row
-from evaluation.run import METRICS_FILE, resolve_outputs, write_files_atomically
+from evaluation.run import METRICS_FILE, resolve_report_path
 
 COMPARE_FILE = "compare.html"
 SHARE_METRICS = ("category_accuracy", "title_share_ge_90", "title_exact_match", "price_within_25pct")
@@ -180,14 +181,18 @@ def compare(cfg: CompareConfig) -> ComparisonResult:
 
     target = None
     if cfg.report:
-        report = Path(cfg.report).expanduser()
-        if report.is_dir() or report.suffix.lower() not in (".html", ".htm"):
-            report = report / COMPARE_FILE
-        target = resolve_outputs(report).report
+        target = resolve_report_path(cfg.report, COMPARE_FILE)
+        check_replaceable_file(
+            target, is_our_html, overwrite=cfg.overwrite, what="comparison", flag="--report"
+        )
     evaluations, warnings = collect(cfg.inputs, cfg.baselines)
     context = build_comparison_context(evaluations, warnings)
     if target is not None:
-        write_files_atomically({target: render_comparison(context).encode("utf-8")})
+        with claim_output(target, flag="--report"):
+            check_replaceable_file(
+                target, is_our_html, overwrite=cfg.overwrite, what="comparison", flag="--report"
+            )
+            write_files_atomically({target: render_comparison(context).encode("utf-8")}, flag="--report")
     return ComparisonResult(context=context, report_path=target)
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datagen.errors import UserError
+from contracts.errors import UserError
+from contracts.tracking import WANDB_CHOICES, WANDB_HELP
 
-WANDB_MODES = ("auto", "offline", "online", "off")
 CHECKPOINTS = ("final", "best")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -20,11 +20,11 @@ MIRROR_MODES = ("auto", "on", "off")
 class EvalConfig:
     """Score one model (and the baselines) on one split of a DATASET dir."""
 
-    model: str = field(
-        default="tiny",
+    model: str | None = field(
+        default=None,
         metadata={
-            "help": "what to evaluate: a RUN dir (from finetune), a preset (tiny, phi3v, …), a model dir "
-            "or hub id, or a baseline (majority, nearest, probe, oracle)"
+            "help": "what to evaluate (required): a RUN dir (from finetune), a preset (tiny, phi3v, …), a "
+            "model dir or hub id, or a baseline alone (majority, nearest, probe, oracle)"
         },
     )
     data: str | None = field(
@@ -80,11 +80,13 @@ class EvalConfig:
     wandb: str = field(
         default="auto",
         metadata={
-            "help": "Weights & Biases logging: auto (offline unless WANDB_MODE or WANDB_API_KEY is set), "
-            "offline, online, off"
+            "help": WANDB_HELP + "; without --report, offline logging has nowhere to go and is skipped"
         },
     )
     wandb_project: str = field(default="phi3v-catalogue", metadata={"help": "W&B project name"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace the report files of an earlier evaluate at --report"}
+    )
     quiet: bool = field(default=False, metadata={"help": "no progress bars"})
 
     def __post_init__(self) -> None:
@@ -94,8 +96,8 @@ class EvalConfig:
             )
         if self.checkpoint not in CHECKPOINTS:
             raise UserError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {self.checkpoint!r}")
-        if self.wandb not in WANDB_MODES:
-            raise UserError(f"--wandb must be one of {', '.join(WANDB_MODES)}, got {self.wandb!r}")
+        if self.wandb not in WANDB_CHOICES:
+            raise UserError(f"--wandb must be one of {', '.join(WANDB_CHOICES)}, got {self.wandb!r}")
         if self.device not in DEVICES:
             raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.mirror not in MIRROR_MODES:
@@ -108,8 +110,11 @@ class EvalConfig:
         for name in ("max_new_tokens", "limit", "bootstrap", "gallery", "threads"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
-        if not self.model:
-            raise UserError("--model is empty: pass a RUN dir, a preset name or a baseline name")
+        if not self.model and self.from_predictions is None:
+            raise UserError(
+                "--model is required: a RUN dir from finetune, a preset (tiny, phi3v), a model dir or hub "
+                "id, or a baseline alone (majority, nearest, probe, oracle)"
+            )
 
     def baseline_names(self) -> list[str]:
         """The baselines requested by ``--baselines``, validated."""
@@ -132,6 +137,9 @@ class CompareConfig:
     report: str | None = field(default=None, metadata={"help": "write the comparison HTML here"})
     baselines: bool = field(
         default=True, metadata={"help": "also show the baselines stored in the first input's metrics.json"}
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a comparison written before at --report"}
     )
 
     def __post_init__(self) -> None:

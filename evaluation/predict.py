@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from evaluation.config import EvalConfig
 
 ANSWER_MARGIN = 8  # tokens beyond the longest training answer before generation is cut
@@ -176,10 +176,20 @@ def resolve_model_spec(cfg: EvalConfig) -> dict:
     if spec in BASELINES:
         return {"name": spec, "spec": spec, "kind": "baseline", "path": None, "run": None}
     path = Path(spec).expanduser()
-    if path.is_dir() and (path / run_layout.MODEL_DIR).is_dir():
+    if path.is_dir() and run_layout.is_run_dir(path):
         sub = run_layout.BEST_DIR if cfg.checkpoint == "best" else run_layout.MODEL_DIR
         if not (path / sub).is_dir():
-            raise UserError(f"RUN dir {path} has no {sub}/: use --checkpoint final, or train with validation")
+            if sub == run_layout.MODEL_DIR:
+                best = (path / run_layout.BEST_DIR).is_dir()
+                raise UserError(
+                    f"RUN dir {path} has not finished (no {sub}/): "
+                    + ("evaluate its best checkpoint with --checkpoint best, or " if best else "")
+                    + f"finish it with `finetune --out {path} --resume`"
+                )
+            raise UserError(
+                f"RUN dir {path} has no {sub}/ (it has not validated yet): use --checkpoint final once it "
+                "has finished"
+            )
         meta = {"name": path.absolute().name, "spec": spec, "kind": "model",
                 "path": str((path / sub).absolute()), "run": str(path.absolute()),
                 "checkpoint": cfg.checkpoint}  # fmt: skip

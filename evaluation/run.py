@@ -11,10 +11,10 @@ re-renders from predictions.jsonl (and the metrics.json beside it) without the m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,8 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from contracts.errors import UserError
+from contracts.outputs import (
+    check_replaceable_file,
+    claim_output,
+    is_our_html,
+    json_with_keys,
+    write_files_atomically,
+)
 from datagen import layout
-from datagen.errors import UserError
 from evaluation import baselines as bl
 from evaluation import provenance
 from evaluation.config import EvalConfig
@@ -64,18 +71,18 @@ class EvalResult:
         return self.document["metrics"]
 
 
-def resolve_outputs(report: str | Path) -> OutputPaths:
-    """Check that the report can be written, without creating anything yet.
+def resolve_report_path(report: str | Path, default_name: str = REPORT_FILE) -> Path:
+    """The HTML file ``--report`` names, checked to be writable without creating anything yet.
 
     ``report`` is a file name ending in ``.html``/``.htm``, or a dir (existing, or given without a suffix),
-    which gets ``report.html``.
+    which gets ``default_name``.
 
     Raises:
         UserError: the path or an ancestor is a file, or the nearest existing ancestor is not writable.
     """
     path = Path(report).expanduser().absolute()
     if path.is_dir() or path.suffix.lower() not in (".html", ".htm"):
-        path = path / REPORT_FILE
+        path = path / default_name
     directory = path.parent
     existing = directory
     while not existing.exists():
@@ -84,33 +91,39 @@ def resolve_outputs(report: str | Path) -> OutputPaths:
         raise UserError(f"cannot write the report under {existing}: it is a file; choose another --report")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"cannot write into {existing} (permission denied): choose another --report")
-    for p in (path, directory / METRICS_FILE, directory / PREDICTIONS_FILE):
-        if p.is_dir():
-            raise UserError(f"{p} is a dir: choose another --report")
-    return OutputPaths(path, directory / METRICS_FILE, directory / PREDICTIONS_FILE)
+    return path
 
 
-def write_files_atomically(files: dict[Path, bytes]) -> None:
-    """Write every file to a temporary sibling, then rename them all into place.
+def resolve_outputs(report: str | Path, overwrite: bool = False) -> OutputPaths:
+    """The three report files ``--report`` names, checked (``resolve_report_path``, ``check_report_files``).
 
     Raises:
-        UserError: a file could not be written (temporary files are removed).
+        UserError: see both functions.
     """
-    temps: list[tuple[str, Path]] = []
+    path = resolve_report_path(report)
+    paths = OutputPaths(path, path.parent / METRICS_FILE, path.parent / PREDICTIONS_FILE)
+    check_report_files(paths, overwrite)
+    return paths
+
+
+def _is_predictions(path: Path) -> bool:
     try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps.append((tmp, path))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    except OSError as exc:
-        for tmp, _ in temps:
-            Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write the report ({exc.strerror or exc}): choose another --report") from None
+        with path.open(encoding="utf-8") as fh:
+            first = json.loads(fh.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(first, dict) and "raw" in first and "gold" in first
+
+
+def check_report_files(paths: OutputPaths, overwrite: bool) -> None:
+    """Refuse to replace a report file this project did not write, or one it did without ``overwrite``."""
+    recognisers = {
+        paths.report: is_our_html,
+        paths.metrics: json_with_keys("schema_version", "metrics"),
+        paths.predictions: _is_predictions,
+    }
+    for path, recognise in recognisers.items():
+        check_replaceable_file(path, recognise, overwrite=overwrite, what="report file", flag="--report")
 
 
 def _progress_bar(cfg: EvalConfig, total: int, desc: str):
@@ -219,8 +232,22 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     Raises:
         UserError: missing dataset, split, columns, model or latents; an unwritable report path.
     """
-    paths = resolve_outputs(cfg.report) if cfg.report else None
+    paths = resolve_outputs(cfg.report, cfg.overwrite) if cfg.report else None
+    claim = claim_output(paths.report, flag="--report") if paths else contextlib.nullcontext()
+    with claim:
+        if paths is not None:
+            check_report_files(paths, cfg.overwrite)  # again, holding the lock
+        return _evaluate(cfg, paths)
+
+
+def _evaluate(cfg: EvalConfig, paths: OutputPaths | None) -> EvalResult:
+    from contracts.tracking import resolve_wandb_mode
+
     notes: list[str] = []
+    wandb_mode = resolve_wandb_mode(cfg.wandb)  # before the work: online without a key fails at once
+    if wandb_mode == "offline" and paths is None:
+        notes.append("W&B offline logging skipped: give --report to keep its files beside the report")
+        wandb_mode = None
     if cfg.from_predictions:
         doc_base, rows = _load_predictions(cfg.from_predictions)
         rows = refresh_rows(rows)
@@ -259,7 +286,7 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     result = EvalResult(document=doc, rows=rows, paths=paths)
     if paths is not None:
         write_report(doc, rows, paths, gallery=cfg.gallery, seed=cfg.seed)
-    result.wandb_dir = _log_wandb(cfg, doc, rows, paths)
+    result.wandb_dir = _log_wandb(cfg, wandb_mode, doc, rows, paths)
     return result
 
 
@@ -355,18 +382,27 @@ def write_report(
             paths.predictions: predictions.encode("utf-8"),
             paths.metrics: metrics.encode("utf-8"),
             paths.report: page.encode("utf-8"),
-        }
+        },
+        flag="--report",
     )
 
 
-def _log_wandb(cfg: EvalConfig, doc: dict, rows: list[dict], paths: OutputPaths | None) -> str | None:
-    from evaluation.tracking import log_evaluation, resolve_mode
+def _log_wandb(
+    cfg: EvalConfig, mode: str | None, doc: dict, rows: list[dict], paths: OutputPaths | None
+) -> str | None:
+    """Log to W&B in ``mode`` (None: not at all): offline files go under the report's dir; without a
+    report (online only) a temporary dir holds W&B's files while it uploads."""
+    import tempfile
 
-    mode = resolve_mode(cfg.wandb)
+    from evaluation.tracking import log_evaluation
+
     if mode is None:
         return None
-    directory = paths.directory if paths is not None else Path.cwd()
-    return log_evaluation(doc, rows, mode=mode, project=cfg.wandb_project, directory=directory)
+    if paths is not None:
+        return log_evaluation(doc, rows, mode=mode, project=cfg.wandb_project, directory=paths.directory)
+    with tempfile.TemporaryDirectory(prefix="evaluate-wandb-") as tmp:
+        log_evaluation(doc, rows, mode=mode, project=cfg.wandb_project, directory=Path(tmp))
+    return None
 
 
 ProgressFn = Callable[[int], None]

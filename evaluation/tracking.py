@@ -1,16 +1,15 @@
 """Weights & Biases logging of an evaluation: metrics as the run summary, predictions as a table with images.
 
-Offline by default: ``auto`` logs online only when the user has set ``WANDB_API_KEY`` (or ``WANDB_MODE``
-itself); offline runs land under ``<dir>/wandb/`` and can be uploaded later with ``wandb sync``.
+The mode follows the policy of every command (``contracts.tracking``); offline runs land under
+``REPORT_DIR/wandb/`` and can be uploaded later with ``wandb sync``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from reports.embed import thumbnail
 
 TABLE_COLUMNS = (
@@ -27,23 +26,6 @@ TABLE_COLUMNS = (
     "price_ape",
     "raw",
 )
-
-
-def resolve_mode(choice: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The W&B mode for ``--wandb choice``: 'online', 'offline', or None for no logging."""
-    env = os.environ if environ is None else environ
-    if choice == "off":
-        return None
-    if choice in ("online", "offline"):
-        return choice
-    mode = env.get("WANDB_MODE", "").strip().lower()
-    if mode in ("disabled", "off"):
-        return None
-    if mode in ("offline", "dryrun"):
-        return "offline"
-    if mode == "online":
-        return "online"
-    return "online" if env.get("WANDB_API_KEY") else "offline"
 
 
 def flatten_metrics(doc: Mapping) -> dict[str, float]:

@@ -21,41 +21,95 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from datagen.errors import UserError
+from contracts.errors import UserError
+from contracts.outputs import (
+    OutputLock,
+    aside_sibling,
+    check_replaceable,
+    remove_leftovers,
+    remove_leftovers_inside,
+    remove_path,
+    temp_sibling,
+    write_json_atomically,
+)
 from finetune import run_layout as names
 
 
-def claim_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> tuple[Path, dict[str, Any] | None]:
-    """Make ``out`` ready for a run; return it (absolute) and, for ``resume``, the saved config.
+@dataclass
+class RunClaim:
+    """A RUN dir this process holds (``claim_run_dir``) until ``release``.
+
+    A new run's start can still fail (an unreadable image, a bad model): ``failed`` then removes what the run
+    wrote and puts back a run that ``--overwrite`` had moved aside; ``started`` drops that old run for good.
+    """
+
+    run: Path
+    saved: dict[str, Any] | None  # a resumed run's RUN/config.json
+    lock: OutputLock
+    created: bool = False  # the dir did not exist before
+    aside: Path | None = None  # the run --overwrite replaces, kept until the new one has started
+
+    def started(self) -> None:
+        if self.aside is not None:
+            remove_path(self.aside)
+            self.aside = None
+
+    def failed(self) -> None:
+        if self.saved is not None:  # a resumed run keeps what it had
+            return
+        if self.run.is_dir():
+            if self.created or self.aside is not None:
+                shutil.rmtree(self.run, ignore_errors=True)
+            else:  # an empty dir the user made: left empty
+                for entry in self.run.iterdir():
+                    remove_path(entry)
+        if self.aside is not None:
+            os.rename(self.aside, self.run)
+            self.aside = None
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def claim_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> RunClaim:
+    """Lock ``out`` for this run and make it ready: empty for a new run, as it was for ``resume``.
 
     Raises:
-        UserError: ``out`` is a file; it holds something else than a run to resume; it holds a run and neither
-            ``resume`` nor ``overwrite`` was given.
+        UserError: another run holds ``out``; ``out`` is a file or an unsafe place; it holds something else
+            than a run of ours; it holds a run and neither ``resume`` nor ``overwrite`` was given; ``resume``
+            and there is no run to continue.
     """
     run = Path(out).expanduser().absolute()
-    if run.exists() and not run.is_dir():
-        raise UserError(f"--out {run} is a file, not a dir: choose another --out")
-    occupied = run.is_dir() and any(run.iterdir())
-    saved_path = run / names.CONFIG_FILE
-    if resume:
-        if not saved_path.is_file():
-            raise UserError(
-                f"--resume: {run} holds no run to continue (no {names.CONFIG_FILE}): drop --resume"
-            )
-        return run, read_json(saved_path)
-    if occupied and not overwrite:
-        what = "a run" if saved_path.is_file() else "other files"
-        raise UserError(
-            f"--out {run} already holds {what}: pass --resume to continue it, --overwrite to replace it, "
-            "or choose another --out"
-        )
-    if occupied:
-        shutil.rmtree(run)
+    lock = OutputLock(run).acquire()
     try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create --out {run}: {exc.strerror}; choose another --out") from None
-    return run, None
+        remove_leftovers(run)
+        if resume:
+            if not names.is_run_dir(run):
+                raise UserError(
+                    f"--resume: {run} holds no run to continue (no {names.CONFIG_FILE}): drop --resume"
+                )
+            for folder in (run, run / names.CHECKPOINTS_DIR, run / names.CACHE_DIR):
+                remove_leftovers_inside(folder)
+            return RunClaim(run, read_json(run / names.CONFIG_FILE), lock)
+        replace = check_replaceable(
+            run,
+            names.RUN_KIND,
+            overwrite=overwrite,
+            occupied_hint="pass --resume to continue it, --overwrite to replace it, or choose another --out",
+        )
+        claim = RunClaim(run, None, lock, created=not run.exists())
+        if replace:
+            claim.aside = aside_sibling(run)
+            os.rename(run, claim.aside)
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            claim.failed()
+            raise UserError(f"cannot create --out {run}: {exc.strerror}; choose another --out") from None
+        return claim
+    except BaseException:
+        lock.release()
+        raise
 
 
 def read_json(path: Path) -> Any:
@@ -65,22 +119,10 @@ def read_json(path: Path) -> Any:
         raise UserError(f"cannot read {path}: {exc}") from None
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically (temporary sibling, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f"{names.TMP_PREFIX}{path.name}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_dir(dest: str | Path, fill: Callable[[Path], None]) -> Path:
     """Create dir ``dest`` atomically: ``fill`` writes into a temporary sibling that then replaces it."""
     dest = Path(dest)
-    tmp = dest.with_name(f"{names.TMP_PREFIX}{dest.name}")
-    old = dest.with_name(f"{names.TMP_PREFIX}old-{dest.name}")
-    for leftover in (tmp, old):
-        if leftover.exists():
-            shutil.rmtree(leftover)
+    tmp = temp_sibling(dest)
     tmp.mkdir(parents=True)
     try:
         fill(tmp)
@@ -89,10 +131,11 @@ def write_dir(dest: str | Path, fill: Callable[[Path], None]) -> Path:
         raise
     # A dir cannot replace a non-empty dir: move the old one aside first; between the two renames a reader
     # finds the old copy under its aside name, never a mix.
+    old = aside_sibling(dest)
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    remove_path(old)
     return dest
 
 
@@ -169,13 +212,14 @@ def save_checkpoint(
         torch.save(scheduler, tmp / names.SCHEDULER_FILE)
         torch.save(rng_tensors, tmp / names.RNG_FILE)
         # trainer_state.json last: its presence marks a complete checkpoint.
-        write_json(tmp / names.TRAINER_STATE_FILE, full_state)
+        write_json_atomically(tmp / names.TRAINER_STATE_FILE, full_state)
 
     root = run / names.CHECKPOINTS_DIR
     root.mkdir(exist_ok=True)
     path = write_dir(root / names.checkpoint_name(step), fill)
     for old in list_checkpoints(run)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
+    remove_warmup_checkpoints(run)  # fine-tuning goes on from here now
     return path
 
 
@@ -216,4 +260,81 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Che
     except (OSError, RuntimeError) as exc:
         raise UserError(
             f"checkpoint {path} is unreadable ({exc}): delete it to resume from an earlier one"
+        ) from None
+
+
+# -- the encoder warm-up's checkpoints --------------------------------------------------------------------
+
+
+@dataclass
+class WarmupCheckpoint:
+    """A saved encoder warm-up (``EncoderWarmup.state_dict``) and the process's RNG states."""
+
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    states: dict[str, Any]  # optimizer and schedule
+    plain: dict[str, Any]
+    rng: dict[str, torch.Tensor]
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return int(self.plain["epoch"]), int(self.plain["batch"])
+
+
+def save_warmup_checkpoint(
+    run: Path, tensors: dict[str, torch.Tensor], states: dict[str, Any], plain: dict[str, Any]
+) -> Path:
+    """Write the warm-up's state atomically as ``checkpoints/warmup-EPOCH-BATCH``; drop older ones."""
+    rng_tensors, rng_plain = capture_rng()
+
+    def fill(tmp: Path) -> None:
+        save_file(
+            {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp / names.WARMUP_HEAD_FILE
+        )
+        torch.save(states, tmp / names.OPTIMIZER_FILE)
+        torch.save(rng_tensors, tmp / names.RNG_FILE)
+        # trainer_state.json last: its presence marks a complete checkpoint.
+        write_json_atomically(tmp / names.TRAINER_STATE_FILE, {**plain, "rng": rng_plain})
+
+    root = run / names.CHECKPOINTS_DIR
+    root.mkdir(exist_ok=True)
+    path = write_dir(root / names.warmup_checkpoint_name(plain["epoch"], plain["batch"]), fill)
+    for old in list_warmup_checkpoints(run)[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def list_warmup_checkpoints(run: Path) -> list[Path]:
+    """Complete warm-up checkpoint dirs of ``run``, oldest first."""
+    root = Path(run) / names.CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found = [
+        (position, p)
+        for p in root.iterdir()
+        if (position := names.warmup_checkpoint_position(p)) is not None
+        and (p / names.TRAINER_STATE_FILE).is_file()
+    ]
+    return [p for _, p in sorted(found)]
+
+
+def remove_warmup_checkpoints(run: Path) -> None:
+    """Drop the warm-up's checkpoints (once fine-tuning has one of its own, they are never read again)."""
+    for path in list_warmup_checkpoints(run):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def load_warmup_checkpoint(path: Path) -> WarmupCheckpoint:
+    """Read a warm-up checkpoint back; tensors only, never pickled objects (``weights_only=True``)."""
+    try:
+        return WarmupCheckpoint(
+            path=path,
+            tensors=load_file(path / names.WARMUP_HEAD_FILE, device="cpu"),
+            states=torch.load(path / names.OPTIMIZER_FILE, map_location="cpu", weights_only=True),
+            plain=read_json(path / names.TRAINER_STATE_FILE),
+            rng=torch.load(path / names.RNG_FILE, map_location="cpu", weights_only=True),
+        )
+    except (OSError, RuntimeError) as exc:
+        raise UserError(
+            f"checkpoint {path} is unreadable ({exc}): delete it to start the warm-up again"
         ) from None

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from datagen.errors import run_cli
+from contracts.errors import run_cli
 from finetune.config import TrainConfig
-from finetune.loop import TrainResult, train
+
+if TYPE_CHECKING:  # the loop imports torch: loaded only once the flags are known to be good
+    from finetune.loop import TrainResult
 
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str}
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
@@ -31,7 +33,8 @@ def _option(field: dataclasses.Field) -> Any:
         return click.option(flag, is_flag=True, default=field.default, help=meta["help"])
     kwargs: dict[str, Any] = {"help": meta["help"], "default": field.default, "show_default": True}
     if meta.get("required"):
-        kwargs.update(required=True, default=None, show_default=False)
+        kwargs.update(required=True, show_default=False)
+        del kwargs["default"]  # click takes an explicit default, even None, as a given value
     if "choices" in meta:
         kwargs["type"] = click.Choice(meta["choices"])
     else:
@@ -46,6 +49,8 @@ def _option(field: dataclasses.Field) -> Any:
 
 def _with_config_options(func: Any) -> Any:
     for field in reversed(dataclasses.fields(TrainConfig)):
+        if field.name == "wandb":
+            func = click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")(func)
         func = _option(field)(func)
     return func
 
@@ -59,7 +64,10 @@ def command(**values: Any) -> None:
     default is LoRA with the vision tower frozen. Several GPUs or nodes: launch with torchrun.
     Precedence: these defaults < the model's defaults < flags; with --resume, the run's saved settings.
     """
-    result = train(TrainConfig(**values))
+    cfg = TrainConfig(**values)
+    from finetune.loop import train
+
+    result = train(cfg)
     if not values["quiet"] or result.interrupted:  # how to continue is said even with --quiet
         click.echo(summary(result), err=True)
     if result.interrupted in _SIGNAL_EXIT:
@@ -78,7 +86,13 @@ def _loss(value: float | None) -> str:
 def summary(result: TrainResult) -> str:
     """The end-of-run lines a user reads."""
     run = result.run_dir
-    if result.interrupted:
+    if result.stopped_in_warmup is not None:
+        epoch, batch = result.stopped_in_warmup
+        head = (
+            f"stopped ({result.interrupted}) in the encoder warm-up at epoch {epoch + 1}, batch {batch + 1}; "
+            f"checkpoint saved: continue with `finetune --data ... --out {run} --resume`"
+        )
+    elif result.interrupted:
         head = (
             f"stopped ({result.interrupted}) at step {result.steps}/{result.total_steps}; checkpoint saved: "
             f"continue with `finetune --data ... --out {run} --resume`"

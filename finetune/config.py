@@ -11,11 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from datagen.errors import UserError
+from contracts.errors import UserError
+from contracts.tracking import WANDB_CHOICES, WANDB_HELP
 
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("auto", "bf16", "fp32")
-WANDB_MODES = ("auto", "online", "offline")
 DEFAULT_LORA_TARGETS = "qkv_proj,o_proj,gate_up_proj,down_proj"
 TINY_PRESET = "tiny"
 # Decay per step of the weight average the tiny default keeps (`--ema`; see the README's default figures).
@@ -121,10 +121,7 @@ class TrainConfig:
         0,
         "torch CPU threads; 0: on CPU the idle cores (at most 4) shared by its processes, else the default",
     )
-    wandb: str = _f(
-        "auto", "auto (online if WANDB_API_KEY is set, else offline) | online | offline", choices=WANDB_MODES
-    )
-    no_wandb: bool = _f(False, "do not log to Weights & Biases at all (metrics.jsonl is always written)")
+    wandb: str = _f("auto", WANDB_HELP + "; metrics.jsonl is always written", choices=WANDB_CHOICES)
     wandb_project: str = _f("phi3v-catalogue", "W&B project name")
     quiet: bool = _f(False, "no progress bar and no summary")
     stop_after: int = _f(
@@ -181,7 +178,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
-        for name, choices in (("method", METHODS), ("precision", PRECISIONS), ("wandb", WANDB_MODES)):
+        for name, choices in (("method", METHODS), ("precision", PRECISIONS), ("wandb", WANDB_CHOICES)):
             value = getattr(self, name)
             if value is not None and value not in choices:
                 raise UserError(f"--{name} {value!r} is not one of {', '.join(choices)}")
@@ -251,7 +248,6 @@ RESUMABLE_CHANGES = frozenset(
         "quiet",
         "threads",
         "wandb",
-        "no_wandb",
         "wandb_project",
         "stop_after",
         "pixel_memory_gib",  # where the pixels are made changes no result

@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from contracts.errors import UserError
 from datagen import layout
-from datagen.errors import UserError
 from datagen.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
 from finetune import chat
 from finetune.chat import QUESTION

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 
 
 @dataclass

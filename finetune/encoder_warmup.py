@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,8 +90,7 @@ class WarmupResult:
 def augment_views(views: torch.Tensor, gen: torch.Generator, shift: float = SHIFT) -> torch.Tensor:
     """Global views (N, 3, c, c), half of them mirrored and each moved by up to ``shift`` of its side (0: not
     moved), drawn from ``gen``: the finetune's mirror and shift augmentation (``data.mirror_crops``,
-    ``data.shift_crops``) for views without sub-crops. (A batched rewrite gave the same pixels but whole
-    warm-up epochs no faster, so the finetune's own functions do it.)"""
+    ``data.shift_crops``) for views without sub-crops."""
     crop = views.shape[-1]
     alone = torch.tensor([0, 0])  # global views alone: no sub-crop grid
     flips = torch.rand(len(views), generator=gen) < 0.5
@@ -100,6 +100,194 @@ def augment_views(views: torch.Tensor, gen: torch.Generator, shift: float = SHIF
         crops = D.mirror_crops(view[None], alone, crop) if flip else view[None]
         out.append(D.shift_crops(crops, alone, crop, move)[0] if shift > 0 else crops[0])
     return torch.stack(out)
+
+
+class EncoderWarmup:
+    """Trains ``image_embedding``'s CLIP tower and projection to read ``targets`` from ``views`` (N, 3, c, c),
+    batch by batch, and can stop after any batch and go on later from its saved state.
+
+    Args:
+        image_embedding: the model's ``Phi3VImageEmbedding`` (its ``project_crops`` gives the image tokens
+            the decoder reads).
+        views: normalised global views of the training images.
+        targets: their answers' parts (``build_targets``).
+        epochs: passes over ``views`` (one-cycle schedule over all of them).
+        seed: fixes the head's initialisation, the order and the augmentation.
+        val_views, val_categories: held-out views and their labels; the result then reports how well the
+            warmed-up encoder reads the category there (a label unseen in training counts as a miss).
+    """
+
+    def __init__(
+        self,
+        image_embedding: nn.Module,
+        views: torch.Tensor,
+        targets: Targets,
+        *,
+        epochs: int,
+        seed: int,
+        device: torch.device,
+        val_views: torch.Tensor | None = None,
+        val_categories: Sequence[str] | None = None,
+    ) -> None:
+        self.embedding, self.views, self.targets = image_embedding, views, targets
+        self.epochs, self.device = epochs, device
+        self.val_views, self.val_categories = val_views, val_categories
+        self.n_classes, self.n_words = len(targets.classes), len(targets.vocabulary)
+        self.gen = torch.Generator().manual_seed(seed + 4_099)
+        width = head_width(image_embedding)
+        # built uninitialised (nn.Linear's own init would draw from the global RNG for nothing), then
+        # initialised from the warm-up's own generator
+        head = nn.utils.skip_init(nn.Linear, width, self.n_classes + self.n_words + 1, device=device)
+        with torch.no_grad():
+            bound = 1 / math.sqrt(width)
+            head.weight.copy_(torch.rand(head.weight.shape, generator=self.gen) * 2 * bound - bound)
+            head.bias.zero_()
+            # word logits start at each word's frequency, so the first steps are not spent learning priors
+            prior = targets.words.mean(0).clamp(1e-3, 1 - 1e-3) if self.n_words else torch.zeros(0)
+            head.bias[self.n_classes : self.n_classes + self.n_words] = torch.log(prior / (1 - prior)).to(
+                device
+            )
+        self.head = head
+        # per-title word loss summed over the vocabulary, scaled to about one unit per title word
+        self.words_per_title = max(1.0, float(targets.words.sum(1).mean())) if self.n_words else 1.0
+        params = trained_parameters(image_embedding) + list(head.parameters())
+        fused = device.type in ("cuda", "cpu") or None
+        self.optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=WEIGHT_DECAY, fused=fused)
+        self.batch = min(BATCH_SIZE, len(views))
+        self.per_epoch = len(views) // self.batch
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, LR, total_steps=epochs * self.per_epoch
+        )
+        # where the warm-up stands: the next batch of the current epoch, and what the epoch has summed so far
+        self.epoch, self.batch_index = 0, 0
+        self.order: torch.Tensor | None = None
+        self.total, self.correct, self.seen = 0.0, 0, 0
+        self.losses: list[float] = []
+        self.seconds = 0.0
+        self.train_accuracy = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.epochs
+
+    def _train_batch(self) -> None:
+        if self.order is None:
+            self.order = torch.randperm(len(self.views), generator=self.gen)
+            self.total, self.correct, self.seen = 0.0, 0, 0
+        k, batch, targets, device = self.batch_index, self.batch, self.targets, self.device
+        pick = self.order[k * batch : (k + 1) * batch]
+        x = augment_views(self.views[pick], self.gen).to(device)
+        y = targets.categories[pick].to(device)
+        out = self.head(head_features(self.embedding, x))
+        logits = out[:, : self.n_classes]
+        loss = nn.functional.cross_entropy(logits, y)
+        if self.n_words:
+            bce = nn.functional.binary_cross_entropy_with_logits(
+                out[:, self.n_classes : -1], targets.words[pick].to(device), reduction="sum"
+            )
+            loss = loss + bce / len(pick) / self.words_per_title
+        loss = loss + nn.functional.mse_loss(out[:, -1], targets.log_price[pick].to(device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        self.total += float(loss.detach()) * len(pick)
+        self.correct += int((logits.argmax(1) == y).sum())
+        self.seen += len(pick)
+        self.batch_index += 1
+        if self.batch_index == self.per_epoch:
+            self.losses.append(self.total / self.seen)
+            self.train_accuracy = self.correct / max(1, self.seen)
+            self.epoch, self.batch_index, self.order = self.epoch + 1, 0, None
+
+    def run(
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> WarmupResult | None:
+        """Train until done (the result) or until ``should_stop()`` says so after a batch (None; the state
+        is then ready for ``state_dict``). ``on_epoch(epoch, loss)`` follows each finished epoch (from 1)."""
+        was_training = self.embedding.training
+        self.embedding.train()
+        try:
+            while not self.done:
+                start = time.perf_counter()
+                epoch = self.epoch
+                self._train_batch()
+                self.seconds += time.perf_counter() - start
+                if self.epoch > epoch and on_epoch is not None:
+                    on_epoch(self.epoch, self.losses[-1])
+                if not self.done and should_stop():
+                    return None
+        finally:
+            self.embedding.train(was_training)
+        return self.result()
+
+    def result(self) -> WarmupResult:
+        return WarmupResult(
+            self.epochs, self.seconds, tuple(self.losses), self.train_accuracy, self.validation_accuracy()
+        )
+
+    @torch.no_grad()
+    def validation_accuracy(self) -> float | None:
+        views, categories = self.val_views, self.val_categories
+        if views is None or categories is None or not len(views):
+            return None
+        was_training = self.embedding.training
+        self.embedding.eval()
+        index = {c: i for i, c in enumerate(self.targets.classes)}
+        truth = torch.tensor([index.get(str(c), -1) for c in categories])
+        hits = 0
+        for k in range(0, len(views), self.batch):
+            feats = head_features(self.embedding, views[k : k + self.batch].to(self.device))
+            guess = self.head(feats)[:, : self.n_classes].argmax(1).cpu()
+            hits += int((guess == truth[k : k + self.batch]).sum())
+        self.embedding.train(was_training)
+        return hits / len(views)
+
+    # -- saving and resuming ----------------------------------------------------------------------------
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+        """(tensors, optimizer and schedule states, plain values): everything ``load_state_dict`` needs
+        to go on exactly where the warm-up stands."""
+        tensors = {f"embedding.{k}": v for k, v in self.embedding.state_dict().items()}
+        tensors.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
+        tensors["generator"] = self.gen.get_state()
+        if self.order is not None:
+            tensors["order"] = self.order
+        states = {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
+        plain = {
+            "epoch": self.epoch,
+            "batch": self.batch_index,
+            "epochs": self.epochs,
+            "partial": [self.total, self.correct, self.seen],
+            "losses": self.losses,
+            "seconds": self.seconds,
+            "train_accuracy": self.train_accuracy,
+        }
+        return tensors, states, plain
+
+    def load_state_dict(
+        self, tensors: dict[str, torch.Tensor], states: dict[str, Any], plain: dict[str, Any]
+    ) -> None:
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        if plain["epochs"] != self.epochs:
+            raise ValueError(f"the saved warm-up ran {plain['epochs']} epochs, this one {self.epochs}")
+        self.embedding.load_state_dict(part("embedding."))
+        self.head.load_state_dict(part("head."))
+        self.gen.set_state(tensors["generator"])
+        self.order = tensors.get("order")
+        self.optimizer.load_state_dict(states["optimizer"])
+        self.schedule.load_state_dict(states["schedule"])
+        self.epoch, self.batch_index = int(plain["epoch"]), int(plain["batch"])
+        total, correct, seen = plain["partial"]
+        self.total, self.correct, self.seen = float(total), int(correct), int(seen)
+        self.losses = [float(x) for x in plain["losses"]]
+        self.seconds = float(plain["seconds"])
+        self.train_accuracy = float(plain["train_accuracy"])
 
 
 def warm_up_encoder(
@@ -113,85 +301,20 @@ def warm_up_encoder(
     val_views: torch.Tensor | None = None,
     val_categories: Sequence[str] | None = None,
 ) -> WarmupResult:
-    """Train ``image_embedding``'s CLIP tower and projection to read ``targets`` from ``views`` (N, 3, c, c).
-
-    Args:
-        image_embedding: the model's ``Phi3VImageEmbedding`` (its ``project_crops`` gives the image tokens
-            the decoder reads).
-        views: normalised global views of the training images.
-        targets: their answers' parts (``build_targets``).
-        epochs: passes over ``views`` (one-cycle schedule over all of them).
-        seed: fixes the head's initialisation, the order and the augmentation.
-        val_views, val_categories: held-out views and their labels; the result then reports how well the
-            warmed-up encoder reads the category there (a label unseen in training counts as a miss).
-    """
-    start = time.perf_counter()
-    labels = targets.categories
-    n_classes, n_words = len(targets.classes), len(targets.vocabulary)
-    gen = torch.Generator().manual_seed(seed + 4_099)
-    width = head_width(image_embedding)
-    # built uninitialised (nn.Linear's own init would draw from the global RNG for nothing), then initialised
-    # from the warm-up's own generator
-    head = nn.utils.skip_init(nn.Linear, width, n_classes + n_words + 1, device=device)
-    with torch.no_grad():
-        bound = 1 / math.sqrt(width)
-        head.weight.copy_(torch.rand(head.weight.shape, generator=gen) * 2 * bound - bound)
-        head.bias.zero_()
-        # word logits start at each word's frequency, so the first steps are not spent learning the priors
-        prior = targets.words.mean(0).clamp(1e-3, 1 - 1e-3) if n_words else torch.zeros(0)
-        head.bias[n_classes : n_classes + n_words] = torch.log(prior / (1 - prior)).to(device)
-    # per-title word loss summed over the vocabulary, scaled to about one unit per title word
-    words_per_title = max(1.0, float(targets.words.sum(1).mean())) if n_words else 1.0
-    params = trained_parameters(image_embedding) + list(head.parameters())
-    fused = device.type in ("cuda", "cpu") or None
-    optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=WEIGHT_DECAY, fused=fused)
-    batch = min(BATCH_SIZE, len(views))
-    per_epoch = len(views) // batch
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, LR, total_steps=epochs * per_epoch)
-    was_training = image_embedding.training
-    image_embedding.train()
-    losses = []
-    correct = seen = 0
-    for _ in range(epochs):
-        order = torch.randperm(len(views), generator=gen)
-        total, correct, seen = 0.0, 0, 0
-        for k in range(per_epoch):
-            pick = order[k * batch : (k + 1) * batch]
-            x = augment_views(views[pick], gen).to(device)
-            y = labels[pick].to(device)
-            out = head(head_features(image_embedding, x))
-            logits = out[:, :n_classes]
-            loss = nn.functional.cross_entropy(logits, y)
-            if n_words:
-                bce = nn.functional.binary_cross_entropy_with_logits(
-                    out[:, n_classes:-1], targets.words[pick].to(device), reduction="sum"
-                )
-                loss = loss + bce / len(pick) / words_per_title
-            loss = loss + nn.functional.mse_loss(out[:, -1], targets.log_price[pick].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach()) * len(pick)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(pick)
-        losses.append(total / seen)
-    val_accuracy = None
-    if val_views is not None and val_categories is not None and len(val_views):
-        image_embedding.eval()
-        index = {c: i for i, c in enumerate(targets.classes)}
-        truth = torch.tensor([index.get(str(c), -1) for c in val_categories])
-        hits = 0
-        with torch.no_grad():
-            for k in range(0, len(val_views), batch):
-                feats = head_features(image_embedding, val_views[k : k + batch].to(device))
-                guess = head(feats)[:, :n_classes].argmax(1).cpu()
-                hits += int((guess == truth[k : k + batch]).sum())
-        val_accuracy = hits / len(val_views)
-    image_embedding.train(was_training)
-    return WarmupResult(
-        epochs, time.perf_counter() - start, tuple(losses), correct / max(1, seen), val_accuracy
+    """Run a whole ``EncoderWarmup`` (its arguments) and return its result."""
+    warmup = EncoderWarmup(
+        image_embedding,
+        views,
+        targets,
+        epochs=epochs,
+        seed=seed,
+        device=device,
+        val_views=val_views,
+        val_categories=val_categories,
     )
+    result = warmup.run()
+    assert result is not None
+    return result
 
 
 def trained_parameters(image_embedding: nn.Module) -> list[nn.Parameter]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +23,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from datagen.errors import UserError
+from contracts.errors import UserError
+from contracts.outputs import write_json_atomically
+from contracts.tracking import resolve_wandb_mode
 from finetune import checkpoint as ckpt
 from finetune import data as D
 from finetune import distributed as dist
@@ -32,7 +34,8 @@ from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
 from finetune.ema import WeightAverage
-from finetune.encoder_warmup import WarmupResult, build_targets, global_views, warm_up_encoder
+from finetune.encoder_warmup import EncoderWarmup, WarmupResult, build_targets, global_views
+from finetune.progress import Progress
 from finetune.setup import (
     build_model,
     build_optimizer,
@@ -45,7 +48,7 @@ from finetune.setup import (
     run_record,
     sample_predictions,
 )
-from finetune.tracking import Tracker, resolve_wandb_mode
+from finetune.tracking import WARMUP_SPLIT, Tracker, up_to_step, up_to_warmup_epoch
 
 OOM_HINT = (
     "out of GPU memory: try a smaller --batch-size with a larger --grad-accum, --gradient-checkpointing, "
@@ -75,6 +78,7 @@ class TrainResult:
     cpu_threads: int | None = None  # torch threads of a CPU run
     encoder_warmup_s: float | None = None  # time spent warming up the image encoder (part of wall_s)
     encoder_val_accuracy: float | None = None  # the warm-up head's category accuracy on the validation split
+    stopped_in_warmup: tuple[int, int] | None = None  # (epoch, batch) where a signal stopped the warm-up
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -84,19 +88,27 @@ def train(cfg: TrainConfig) -> TrainResult:
         UserError: bad data, occupied RUN, impossible method, a NaN loss, running out of GPU memory.
     """
     procs, threads = dist.start_processes(), torch.get_num_threads()
+    recipe = None
     try:
-        return _Recipe(cfg, procs).run()
+        recipe = _Recipe(cfg, procs)
+        return recipe.run()
     except torch.cuda.OutOfMemoryError:
         raise UserError(OOM_HINT) from None
     finally:
+        if recipe is not None:
+            recipe.close()
         dist.stop_processes(procs)
         torch.set_num_threads(threads)  # the run may have changed it
+
+
+WARMUP_SAVES = 8  # checkpoints over a whole encoder warm-up (besides one on a signal and one at its end)
 
 
 class _Recipe:
     def __init__(self, cfg: TrainConfig, procs: dist.Processes) -> None:
         self.procs = procs
         self.started = time.perf_counter()
+        self.claim: ckpt.RunClaim | None = None
         # Everything a user can get wrong is checked before the RUN dir is touched.
         self.frames = D.read_training_splits(cfg.data)
         if not cfg.resume:
@@ -104,22 +116,38 @@ class _Recipe:
         run = Path(cfg.out).expanduser().absolute()
         saved = None
         if procs.is_main:  # the main process claims the dir; the others read what it decided
-            run, saved = ckpt.claim_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
-        procs.barrier()
-        if cfg.resume and not procs.is_main:
-            saved = ckpt.read_json(run / names.CONFIG_FILE)
-        if cfg.resume and (run / names.MODEL_DIR).is_dir():
-            raise UserError(
-                f"--resume: the run in {run} has finished ({names.MODEL_DIR}/ is written): nothing to do"
-            )
-        self.cfg = merge_for_resume(saved["train"], cfg) if saved else resolve(cfg)
-        check_method(self.cfg)
+            self.claim = ckpt.claim_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
+            run, saved = self.claim.run, self.claim.saved
+        try:
+            procs.barrier()
+            if cfg.resume and not procs.is_main:
+                saved = ckpt.read_json(run / names.CONFIG_FILE)
+            if cfg.resume and (run / names.MODEL_DIR).is_dir():
+                raise UserError(
+                    f"--resume: the run in {run} has finished ({names.MODEL_DIR}/ is written): nothing to do"
+                )
+            self.cfg = merge_for_resume(saved["train"], cfg) if saved else resolve(cfg)
+            check_method(self.cfg)
+        except BaseException:
+            if self.claim is not None:
+                self.claim.failed()
+            self.close()
+            raise
         self.run_dir = run
         self.stop_signal: str | None = None
+        self.warmup: WarmupResult | None = None
+        self.stopped_in_warmup: tuple[int, int] | None = None
+        self.talk = procs.is_main and not self.cfg.quiet  # progress and notes on stderr
+
+    def close(self) -> None:
+        if self.claim is not None:
+            self.claim.release()
 
     # -- setup -------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
+        """Everything a run needs before it trains: data encoded, model built, RUN recorded, tracker open.
+        A failure here is a failed start (``run`` removes what it wrote)."""
         cfg, procs, frames = self.cfg, self.procs, self.frames
         if cfg.threads or procs.device.type == "cpu":
             torch.set_num_threads(dist.cpu_threads(cfg.threads, procs))
@@ -139,24 +167,6 @@ class _Recipe:
         self.workers = D.background_workers(procs.world_size) if lazy else 0
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="images") if lazy else None
         self.prefetch: D.Prefetcher | None = None
-        resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
-        self.warmup: WarmupResult | None = None
-        if resume_from is None and cfg.encoder_warmup:
-            # before DDP wraps the model: every process warms up alike (same seed, same data)
-            self.warmup = warm_up_encoder(
-                self.model.model.vision_embed_tokens,
-                global_views(self.train_set),
-                build_targets(
-                    frames[D.TRAIN]["category3_code"].astype(str).tolist(),
-                    frames[D.TRAIN]["title"].astype(str).tolist(),
-                    frames[D.TRAIN]["full_price"].astype(float).tolist(),
-                ),
-                epochs=cfg.encoder_warmup,
-                seed=cfg.seed,
-                device=procs.device,
-                val_views=global_views(self.val_set),
-                val_categories=frames[D.VALIDATION]["category3_code"].astype(str).tolist(),
-            )
         self.plan = D.LengthGroupedBatches(
             self.train_set.lengths,
             cfg.batch_size,
@@ -169,6 +179,102 @@ class _Recipe:
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
         self.eval_every = cfg.eval_every or per_epoch
         self.save_every = cfg.save_every or self.eval_every
+        # where a --resume goes on: a fine-tuning checkpoint, else the encoder warm-up's, else the start
+        self.resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
+        warmups = ckpt.list_warmup_checkpoints(self.run_dir) if cfg.resume and cfg.encoder_warmup else []
+        self.warmup_from = warmups[-1] if warmups and self.resume_from is None else None
+        keep = None
+        if self.resume_from is not None:
+            keep = up_to_step(names.checkpoint_step(self.resume_from) or 0)
+        elif self.warmup_from is not None:
+            keep = up_to_warmup_epoch(names.warmup_checkpoint_position(self.warmup_from)[0])
+        elif cfg.resume:
+            keep = up_to_step(-1)
+        self.tracker = Tracker(
+            self.run_dir,
+            config=ckpt.read_json(self.run_dir / names.CONFIG_FILE) if procs.is_main else {},
+            wandb_mode=resolve_wandb_mode(cfg.wandb),
+            project=cfg.wandb_project,
+            active=procs.is_main,
+            keep=keep,
+        )
+
+    def warm_up(self) -> bool:
+        """Train the image encoder alone (``--encoder-warmup``), or finish a warm-up a resumed run stopped
+        in. Returns False when a signal stopped it; its state is then saved for ``--resume``."""
+        cfg, procs, frames = self.cfg, self.procs, self.frames
+        if self.resume_from is not None or not cfg.encoder_warmup:
+            return True
+        warmup = EncoderWarmup(
+            self.model.model.vision_embed_tokens,
+            global_views(self.train_set),
+            build_targets(
+                frames[D.TRAIN]["category3_code"].astype(str).tolist(),
+                frames[D.TRAIN]["title"].astype(str).tolist(),
+                frames[D.TRAIN]["full_price"].astype(float).tolist(),
+            ),
+            epochs=cfg.encoder_warmup,
+            seed=cfg.seed,
+            device=procs.device,
+            val_views=global_views(self.val_set),
+            val_categories=frames[D.VALIDATION]["category3_code"].astype(str).tolist(),
+        )
+        if self.warmup_from is not None:
+            saved = ckpt.load_warmup_checkpoint(self.warmup_from)
+            warmup.load_state_dict(saved.tensors, saved.states, saved.plain)
+            ckpt.restore_rng(saved.rng, saved.plain["rng"])
+            if self.talk and not warmup.done:
+                self._note(
+                    f"resuming the encoder warm-up at epoch {warmup.epoch + 1}/{warmup.epochs}, batch "
+                    f"{warmup.batch_index + 1}/{warmup.per_epoch} ({self.warmup_from.name})"
+                )
+        finished_before = warmup.done
+        every = max(1, warmup.epochs // WARMUP_SAVES)
+        bar = Progress(
+            total=warmup.epochs, initial=warmup.epoch, desc="encoder warm-up", unit="epoch", enabled=self.talk
+        )
+
+        def save() -> None:
+            if procs.is_main:
+                ckpt.save_warmup_checkpoint(self.run_dir, *warmup.state_dict())
+            procs.barrier()
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.advance()
+            bar.say(f"loss {loss:.4f} ({warmup.seconds:.0f} s)")
+            if epoch < warmup.epochs:
+                self.tracker.log({"step": 0, "split": WARMUP_SPLIT, "epoch": epoch, "loss": loss})
+                if epoch % every == 0:
+                    save()
+
+        try:
+            result = warmup.run(
+                should_stop=lambda: procs.any(self.stop_signal is not None), on_epoch=on_epoch
+            )
+        finally:
+            bar.close()
+        if result is None:
+            save()
+            self.stopped_in_warmup = (warmup.epoch, warmup.batch_index)
+            return False
+        if not finished_before:  # (a resumed run whose warm-up had finished logged and saved all this)
+            self.tracker.log(
+                {
+                    "step": 0,
+                    "split": WARMUP_SPLIT,
+                    "epoch": warmup.epochs,
+                    "loss": warmup.losses[-1],
+                    "seconds": result.seconds,
+                    "train_accuracy": result.train_accuracy,
+                    "val_accuracy": result.val_accuracy,
+                }  # fmt: skip
+            )
+            save()  # the whole warm-up, so a run stopped before its first checkpoint does not redo it
+        self.warmup = result
+        return True
+
+    def setup_training(self) -> None:
+        cfg, procs = self.cfg, self.procs
         fsdp = bool(cfg.fsdp) if cfg.fsdp is not None else (cfg.method == "full" and self.flops.params > 1e9)
         self.wrapped = dist.wrap_model(self.model, procs, fsdp=fsdp, layer_classes=self.flops.layer_classes)
         if cfg.ema and dist.is_fsdp(self.wrapped):
@@ -179,27 +285,16 @@ class _Recipe:
         self.step, self.best_val, self.best_step = 0, math.inf, None
         self.model_flops = 0.0
         self.last_val: float | None = None
-        if resume_from is not None:
-            self._restore(ckpt.load_checkpoint(resume_from))
+        if self.resume_from is not None:
+            self._restore(ckpt.load_checkpoint(self.resume_from))
+            if self.talk:
+                self._note(f"resuming from step {self.step}/{self.total_steps} ({self.resume_from.name})")
         else:
             torch.manual_seed(cfg.seed)
-        self.tracker = Tracker(
-            self.run_dir,
-            config=ckpt.read_json(self.run_dir / names.CONFIG_FILE) if procs.is_main else {},
-            wandb_mode=resolve_wandb_mode(cfg.wandb, cfg.no_wandb),
-            project=cfg.wandb_project,
-            active=procs.is_main,
-            resume_step=self.step if cfg.resume else None,
-        )
-        if self.warmup is not None:
-            w = self.warmup
-            for epoch, loss in enumerate(w.losses, 1):
-                last = (
-                    {"seconds": w.seconds, "train_accuracy": w.train_accuracy, "val_accuracy": w.val_accuracy}
-                    if epoch == w.epochs
-                    else {}
-                )
-                self.tracker.log({"step": 0, "split": "encoder_warmup", "epoch": epoch, "loss": loss, **last})
+
+    def _note(self, line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
     def _record_run(self, dataset: dict) -> None:
         cfg = self.cfg
@@ -211,8 +306,8 @@ class _Recipe:
                     f"--resume: {cfg.data} is not the dataset this run started on (fingerprint changed): "
                     f"pass --data {before.get('path')} or start a new run"
                 )
-        ckpt.write_json(self.run_dir / names.CONFIG_FILE, run_record(cfg))
-        ckpt.write_json(path, dataset)
+        write_json_atomically(self.run_dir / names.CONFIG_FILE, run_record(cfg))
+        write_json_atomically(path, dataset)
 
     def _restore(self, saved: ckpt.Checkpoint) -> None:
         dist.load_trainable_state(self.wrapped, saved.trainable)
@@ -386,18 +481,34 @@ class _Recipe:
         self.stop_signal = signal.Signals(signum).name
 
     def run(self) -> TrainResult:
-        self.setup()
-        cfg, procs = self.cfg, self.procs
+        try:
+            self.setup()
+        except BaseException:  # a failed or interrupted start leaves nothing behind
+            if self.claim is not None:
+                self.claim.failed()
+            raise
+        if self.claim is not None:
+            self.claim.started()
+        # From here on a signal is taken at the end of a warm-up batch or an optimizer step, which is
+        # checkpointed before the run returns.
         handlers = {}
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(
-            total=self.total_steps,
-            initial=self.step,
-            desc="finetune",
-            unit="step",
-            disable=True if cfg.quiet or not procs.is_main else None,  # None: only on a terminal
-            dynamic_ncols=True,
+        try:
+            if not self.warm_up():
+                self.step, self.steps_per_epoch = 0, max(1, self.steps_per_epoch)
+                self.best_val, self.best_step, self.last_val, self.model_flops = math.inf, None, None, 0.0
+                return self._result(None, 0, 0, 0.0)
+            self.setup_training()
+            return self._train()
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+
+    def _train(self) -> TrainResult:
+        cfg, procs = self.cfg, self.procs
+        bar = Progress(
+            total=self.total_steps, initial=self.step, desc="finetune", unit="step", enabled=self.talk
         )
         samples = tokens = 0
         train_s, window_t, window_samples, first_step = 0.0, time.perf_counter(), 0, self.step
@@ -418,7 +529,7 @@ class _Recipe:
                     window_samples + n_samples,
                 )
                 lr = self.scheduler.get_last_lr()[0]
-                bar.update(1)
+                bar.advance()
                 if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                     rate = procs.sum(window_samples) / max(1e-9, time.perf_counter() - window_t)
                     self.tracker.log(
@@ -431,10 +542,12 @@ class _Recipe:
                             "samples_per_s": rate,
                         }  # fmt: skip
                     )
-                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
+                    bar.say(f"epoch {self._epoch():.2f}, loss {loss:.4f}, lr {lr:.2e}, {rate:.1f} samples/s")
                     window_t, window_samples = time.perf_counter(), 0
                 if self.step % self.eval_every == 0 or self.step == self.total_steps:
                     self.evaluate_and_keep_best()
+                    if self.last_val is not None:
+                        bar.note(f"step {self.step}: validation loss {self.last_val:.4f}")
                 stop = procs.any(self.stop_signal is not None)
                 ran = self.step - first_step
                 if (
@@ -457,8 +570,6 @@ class _Recipe:
                 self.prefetch.cancel()
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
-            for s, h in handlers.items():
-                signal.signal(s, h)
         return self._result(loss, samples, tokens, train_s)
 
     def _result(self, loss: float | None, samples: int, tokens: int, train_s: float) -> TrainResult:
@@ -489,6 +600,7 @@ class _Recipe:
             cpu_threads=torch.get_num_threads() if self.procs.device.type == "cpu" else None,
             encoder_warmup_s=self.warmup.seconds if self.warmup is not None else None,
             encoder_val_accuracy=self.warmup.val_accuracy if self.warmup is not None else None,
+            stopped_in_warmup=self.stopped_in_warmup,
         )
         self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
         self.tracker.finish()

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune.config import TrainConfig
 
 VISION_PREFIX = "model.vision_embed_tokens."

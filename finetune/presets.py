@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 
 from .phi3v.configuration import CLIP_VIT_L14_336, CLIP_VIT_L14_336_NAME, Phi3VConfig
 from .phi3v.modeling import Phi3VForCausalLM
@@ -284,6 +285,53 @@ def _local_snapshot(spec: str) -> Path:
     return Path(snapshot_download(spec, allow_patterns=patterns))
 
 
+def check_model_dir(path: Path) -> None:
+    """Refuse a local model dir that cannot load, before anything is built: no ``config.json``, no weights,
+    or a weights file that is cut short or damaged (its safetensors header is read, not the tensors).
+
+    Raises:
+        UserError: naming the file and the fix.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    config = path / "config.json"
+    if not config.is_file():
+        adapters_only = (path / "adapter").is_dir()
+        raise UserError(
+            f"{path} holds LoRA adapters only until its run finishes: finish it with `finetune --resume`"
+            if adapters_only
+            else f"{path} has no config.json: it is no saved model (a RUN dir's model/ or best/, or a "
+            "downloaded checkpoint)"
+        )
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"cannot read {config} ({exc}): the saved model is damaged; export it again"
+        ) from None
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"cannot read {index} ({exc}): the saved model is damaged") from None
+    else:
+        shards = ["model.safetensors"]
+    for name in shards:
+        weights = path / name
+        if not weights.is_file():
+            raise UserError(
+                f"{path} has no {name}: the saved model is incomplete; export or download it again"
+            )
+        try:
+            with safe_open(weights, framework="pt"):
+                pass
+        except (OSError, SafetensorError) as exc:
+            raise UserError(
+                f"{weights} is damaged ({exc}): export the model again (or resume its run)"
+            ) from None
+
+
 def _pretrained_model(
     spec: str,
     *,
@@ -359,6 +407,8 @@ def load_model(
                 preset.weights, dtype=dtype, device=device, attn=attn, overrides=overrides
             )
     elif Path(spec).expanduser().is_dir() or re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+        if Path(spec).expanduser().is_dir():
+            check_model_dir(Path(spec).expanduser())
         model, processor = _pretrained_model(spec, dtype=dtype, device=device, attn=attn, overrides=overrides)
     else:
         raise UserError(

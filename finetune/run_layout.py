@@ -7,12 +7,15 @@ RUN/
   model/                   final weights (merged for LoRA) + tokenizer + processor files; adapter/ beside them
   best/                    the same layout, for the lowest validation loss
   checkpoints/step-000040/ trainable weights, optimizer.pt, scheduler.pt, rng.pt, trainer_state.json
+  checkpoints/warmup-0040-00000/  the encoder warm-up's state, until fine-tuning has a checkpoint of its own
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from contracts.outputs import OutputKind, json_with_keys
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
@@ -34,10 +37,33 @@ SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng.pt"
 EMA_FILE = "ema.safetensors"  # the weight average of --ema, when on
 TRAINER_STATE_FILE = "trainer_state.json"
-PROCESSOR_DIR = "processor"
+WARMUP_HEAD_FILE = "warmup.safetensors"  # in a warm-up checkpoint: the encoder, the head, the generator
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-TMP_PREFIX = ".tmp-"
+_WARMUP_DIR = re.compile(r"^warmup-(\d+)-(\d+)$")
+
+# What a RUN dir holds: `--overwrite` replaces such a dir only, and only when it holds nothing else.
+RUN_KIND = OutputKind(
+    what="RUN dir",
+    marker=CONFIG_FILE,
+    entries=(
+        CONFIG_FILE,
+        DATASET_FILE,
+        METRICS_FILE,
+        SAMPLES_FILE,
+        MODEL_DIR,
+        BEST_DIR,
+        CHECKPOINTS_DIR,
+        CACHE_DIR,
+        WANDB_DIR,
+    ),
+    recognise=json_with_keys("train"),
+)
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` holds a RUN dir (its ``config.json`` records a training config)."""
+    return Path(path).is_dir() and RUN_KIND.is_ours(Path(path))
 
 
 def checkpoint_name(step: int) -> str:
@@ -49,3 +75,14 @@ def checkpoint_step(path: str | Path) -> int | None:
     """The step a checkpoint dir name encodes, or None for anything else (temporary dirs included)."""
     match = _STEP_DIR.match(Path(path).name)
     return int(match.group(1)) if match else None
+
+
+def warmup_checkpoint_name(epoch: int, batch: int) -> str:
+    """Name of the encoder warm-up's checkpoint taken before ``batch`` of ``epoch`` (both from 0)."""
+    return f"warmup-{epoch:04d}-{batch:05d}"
+
+
+def warmup_checkpoint_position(path: str | Path) -> tuple[int, int] | None:
+    """(epoch, batch) a warm-up checkpoint dir name encodes, or None for anything else."""
+    match = _WARMUP_DIR.match(Path(path).name)
+    return (int(match.group(1)), int(match.group(2))) if match else None

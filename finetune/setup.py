@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from datagen.reader import IMAGE_PATH, load_image
 from finetune import checkpoint as ckpt
 from finetune import data as D

@@ -1,8 +1,8 @@
 """Where training metrics go: RUN/metrics.jsonl always, Weights & Biases unless turned off.
 
-W&B runs offline (files under RUN/wandb, to upload later with `wandb sync`) unless an API key is configured or
-``--wandb online`` is given; ``--no-wandb`` skips it. As in the reference recipe, each validation also logs a
-table of sample predictions with their images; the same rows go to RUN/samples.jsonl.
+W&B follows the policy of every command (``contracts.tracking``): offline files go under RUN/wandb. As in the
+reference recipe, each validation also logs a table of sample predictions with their images; the same rows go
+to RUN/samples.jsonl.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datagen.errors import UserError
+from contracts.outputs import temp_sibling
 from finetune import run_layout as names
 
 _RUN_ID_FILE = "run-id"
+WARMUP_SPLIT = "encoder_warmup"  # the "split" of the warm-up's records in metrics.jsonl
 
 
 @dataclass
@@ -30,36 +31,6 @@ class Sample:
     target: str
     prediction: str
     file_name: str = ""
-
-
-def resolve_wandb_mode(mode: str, disabled: bool) -> str:
-    """``disabled``, ``online`` or ``offline`` from the flags and the environment.
-
-    Raises:
-        UserError: ``online`` was asked for but no API key is configured.
-    """
-    if disabled:
-        return "disabled"
-    if mode == "auto":
-        env = os.environ.get("WANDB_MODE", "").strip().lower()
-        if env in ("disabled", "offline", "online"):
-            return env
-        return "online" if _has_api_key() else "offline"
-    if mode == "online" and not _has_api_key():
-        raise UserError(
-            "--wandb online needs an API key: set WANDB_API_KEY or run `wandb login` (or drop the flag)"
-        )
-    return mode
-
-
-def _has_api_key() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    try:
-        return "api.wandb.ai" in netrc.read_text(encoding="utf-8")
-    except OSError:
-        return False
 
 
 def _clean(value: Any) -> Any:
@@ -77,11 +48,13 @@ class Tracker:
         run: Path,
         *,
         config: dict[str, Any],
-        wandb_mode: str,
+        wandb_mode: str | None,
         project: str,
         active: bool = True,
-        resume_step: int | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
+        """``wandb_mode``: online, offline or None (off). ``keep``: for a resumed run, which records of the
+        interrupted one stay (those up to the checkpoint it goes on from); None: a new run, none stay."""
         self.run = Path(run)
         self.active = active
         self.metrics_path = self.run / names.METRICS_FILE
@@ -89,13 +62,12 @@ class Tracker:
         self._wandb = None
         if not active:
             return
-        # A resumed run forgets what the interrupted one logged after its last checkpoint, so the file reads
-        # as if
+        # A resumed run forgets what the interrupted one logged after its checkpoint, so the file reads as if
         # the run had never stopped.
         for path in (self.metrics_path, self.samples_path):
-            truncate_after(path, resume_step if resume_step is not None else -1)
-        if wandb_mode != "disabled":
-            self._wandb = _start_wandb(self.run, config, wandb_mode, project, resume=resume_step is not None)
+            keep_records(path, keep or (lambda record: False))
+        if wandb_mode is not None:
+            self._wandb = _start_wandb(self.run, config, wandb_mode, project, resume=keep is not None)
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (it must have ``step`` and ``split``) and send it to W&B."""
@@ -164,23 +136,33 @@ def _start_wandb(run: Path, config: dict[str, Any], mode: str, project: str, *, 
     )
 
 
-def truncate_after(path: Path, step: int) -> None:
-    """Drop the records of ``path`` (JSONL) after ``step``; the others stay byte for byte."""
+def keep_records(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
+    """Keep only the records of ``path`` (JSONL) that ``keep`` accepts, byte for byte; unreadable
+    (half-written) lines go."""
     if not path.is_file():
         return
-    kept = [
-        line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if _step(line) <= step
-    ]
-    tmp = path.with_name(f"{names.TMP_PREFIX}{path.name}")
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and line.endswith("\n") and keep(record):
+            kept.append(line)
+    tmp = temp_sibling(path)
     tmp.write_text("".join(kept), encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _step(line: str) -> float:
-    try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return math.inf  # unreadable (half-written) lines go
+def up_to_step(step: int) -> Callable[[dict[str, Any]], bool]:
+    """``keep`` for a run resumed from optimizer step ``step``: its records up to that step (the encoder
+    warm-up's, logged at step 0, included)."""
+    return lambda record: float(record.get("step", math.inf)) <= step
+
+
+def up_to_warmup_epoch(epoch: int) -> Callable[[dict[str, Any]], bool]:
+    """``keep`` for a run resumed inside its encoder warm-up: the warm-up's records of epochs 1..``epoch``."""
+    return lambda record: record.get("split") == WARMUP_SPLIT and int(record.get("epoch", math.inf)) <= epoch
 
 
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:

@@ -4,9 +4,10 @@ The templates live in ``reports/templates``. ``_base.html.j2`` holds the page fr
 ``_macros.html.j2`` holds reusable pieces (metric cells, figures, key/value tables, galleries). A new report
 extends the base, imports the macros and is rendered with ``render_template(name, context)``.
 
-Security: every value is escaped by jinja2's autoescape, and no template applies ``|safe`` to data. Images and
-plots must be ``data:image/…`` URIs (see ``reports.embed`` and ``reports.plots``); anything else becomes a
-placeholder. The page carries a Content-Security-Policy that forbids every network fetch.
+Security: every value is escaped by jinja2's autoescape, and no template applies ``|safe`` to data; data
+strings shown as text go through ``|isolate`` (``<bdi>``), so right-to-left text stays within its own span.
+Images and plots must be ``data:image/…`` URIs (see ``reports.embed`` and ``reports.plots``); anything else
+becomes a placeholder. The page carries a Content-Security-Policy that forbids every network fetch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from reports.embed import PLACEHOLDER_URI
 
@@ -92,6 +94,12 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def isolate(value: Any) -> Markup:
+    """``value`` as escaped text inside ``<bdi>``: a data string (a title, a category, a raw answer) holding
+    right-to-left text or bidi control characters then cannot reorder the rest of its line."""
+    return Markup("<bdi>{}</bdi>").format(format_value(value, "text"))
+
+
 def arrow(higher_is_better: bool | None) -> str:
     """'↑' when higher is better, '↓' when lower is better."""
     if higher_is_better is None:
@@ -116,6 +124,7 @@ def make_environment() -> jinja2.Environment:
         image_uri=safe_image_uri,
         pretty_json=pretty_json,
         arrow=arrow,
+        isolate=isolate,
     )
     return env
 

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from transformers import AutoTokenizer, BatchFeature, PreTrainedTokenizerBase
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 
 from ..chat import END, build_prompt
 

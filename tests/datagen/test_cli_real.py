@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from contracts.errors import run_cli
 from datagen.cli import group
 from datagen.cli_real import compare, fit, profile, real
-from datagen.errors import run_cli
 from datagen.real_config import CompareConfig, FitConfig, ImportConfig, ProfileConfig
 from tests.datagen.fixtures_real import EXPECTED_IMPORTED, fixture_rows, image_server
 
@@ -68,7 +68,7 @@ def test_real_imports_and_prints_counts(tmp_path, capsys):
         (["--from", "SRC", "--out", "OUT", "--timeout", "zero"], "--timeout"),
         (["--from", "TXT", "--out", "OUT"], "unsupported file type"),
         (["--from", "NOCOLS", "--out", "OUT"], "lacks column"),
-        (["--from", "SRC", "--out", "BUSY"], "not empty"),
+        (["--from", "SRC", "--out", "BUSY"], "not a DATASET dir written by this project"),
         (["--dataset", "no-such-owner/no-such-dataset", "--out", "OUT"], "cannot load"),
     ],
 )

@@ -4,10 +4,10 @@ from dataclasses import fields
 
 import pytest
 
+from contracts.errors import run_cli
 from datagen.cli import group
 from datagen.cli_synth import synth
 from datagen.config import SynthConfig
-from datagen.errors import run_cli
 
 
 def _run(argv, capsys):
@@ -48,11 +48,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, match):
 
 
 def test_occupied_unwritable_out_and_bad_profile_file(tmp_path, capsys):
-    """A non-empty --out without --overwrite, an --out under a file, an invalid profile: exit 2, one line."""
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "x").write_text("x")
+    """An --out holding a dataset without --overwrite, or holding other files at all, an --out under a
+    file, an invalid profile: exit 2, one line."""
+    code, _, _ = _run(["synth", "--out", str(tmp_path / "full"), "--rows", "3", "--quiet"], capsys)
+    assert code == 0
     code, _, err = _run(["synth", "--out", str(tmp_path / "full"), "--rows", "3"], capsys)
     assert code == 2 and "pass --overwrite" in err and err.count("\n") == 1
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x").write_text("x")
+    code, _, err = _run(["synth", "--out", str(tmp_path / "other"), "--rows", "3", "--overwrite"], capsys)
+    assert code == 2 and "not a DATASET dir" in err and (tmp_path / "other" / "x").read_text() == "x"
     (tmp_path / "file").write_text("x")
     code, _, err = _run(["synth", "--out", str(tmp_path / "file" / "d"), "--rows", "3"], capsys)
     assert code == 2 and "choose another --out" in err and err.count("\n") == 1

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contracts.errors import run_cli
 from datagen.cli import group
-from datagen.errors import run_cli
 from datagen.fidelity import (
     category_shares,
     compare_tables,

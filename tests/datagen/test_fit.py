@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from contracts.errors import run_cli
 from datagen.cli import group
-from datagen.errors import run_cli
 from datagen.fit import (
     FALLBACK_SILHOUETTE,
     KIDS_SHAPES,

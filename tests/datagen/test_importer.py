@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from contracts.errors import UserError
 from datagen import layout
-from datagen.errors import UserError
 from datagen.importer import check_rows, run_import
 from datagen.reader import read_dataset, read_info
 from datagen.real_config import ImportConfig
@@ -168,7 +168,7 @@ def test_occupied_out_dir_is_refused_before_any_download(server, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
     source = _write(fixture_rows(server), tmp_path / "t.jsonl", "jsonl")
-    with pytest.raises(UserError, match="not empty"):
+    with pytest.raises(UserError, match="not a DATASET dir written by this project"):
         run_import(_config(tmp_path, source))
     assert server.total == 0 and (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
@@ -205,3 +205,23 @@ def test_imported_dir_loads_as_imagefolder(server, tmp_path):
     assert "title" in ds["train"].column_names and ds["train"][0]["image"].size == (24, 24)
     by_card = datasets.load_dataset(str(result.out))  # through the card's YAML header
     assert {s: len(by_card[s]) for s in by_card} == {s: len(ds[s]) for s in ds}
+
+
+def test_prices_of_zero_or_below_are_left_out_with_their_reason(server, tmp_path):
+    """A row whose price is zero or negative is listed in failures.jsonl (invalid_price), like others."""
+    rows = fixture_rows(server)[:3]
+    rows[1] = {**rows[1], "full_price": -5.0, "price": -5.0}
+    rows[2] = {**rows[2], "price": 0.0}
+    result = run_import(_config(tmp_path, _write(rows, tmp_path / "t.jsonl", "jsonl")))
+    assert result.imported == 1 and result.failed_by_reason == {"invalid_price": 2}
+    failures = [json.loads(line) for line in (result.out / layout.FAILURES_FILE).read_text().splitlines()]
+    assert [f["reason"] for f in failures] == ["invalid_price"] * 2
+    assert "full_price -5.0" in failures[0]["detail"] and "price 0.0" in failures[1]["detail"]
+
+
+def test_an_import_of_no_row_fails_with_the_count_and_the_reasons_file(server, tmp_path):
+    """Every image failing (offline, a blocking server): non-zero exit, the count, where the reasons are."""
+    rows = [dbq_row(26_000_000 + i, "USA", server.url("missing", f"p{i}"), "Bag", 100.0) for i in range(3)]
+    with pytest.raises(UserError, match=r"imported 0 of 3 rows.*http_404 3.*failures\.jsonl"):
+        run_import(_config(tmp_path, _write(rows, tmp_path / "t.jsonl", "jsonl")))
+    assert len((tmp_path / "out" / layout.FAILURES_FILE).read_text().splitlines()) == 3

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.render_shapes import SHAPES, SILHOUETTES
 

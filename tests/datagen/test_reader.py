@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from contracts.errors import UserError
 from datagen import layout, reader
-from datagen.errors import UserError
 from datagen.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 
 

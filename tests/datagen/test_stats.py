@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from contracts.errors import run_cli
 from datagen.cli import group
-from datagen.errors import run_cli
 from datagen.stats import column_relations, column_stats, format_stats, read_table
 from tests.datagen.fixtures_real import dbq_row
 

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
+from contracts.errors import UserError
 from datagen import layout, reader
 from datagen.config import SynthConfig
-from datagen.errors import UserError
 from datagen.oracle import oracle_answer
 from datagen.profile import builtin_profile
 from datagen.sample import build_row

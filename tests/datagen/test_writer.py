@@ -5,8 +5,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from contracts.errors import UserError
 from datagen import layout
-from datagen.errors import UserError
 from datagen.schema import COLUMN_NAMES, FILE_NAME
 from datagen.writer import DatasetWriter
 
@@ -58,18 +58,36 @@ def test_interrupt_keeps_previous_dataset(tmp_path, make_row, jpeg_bytes, write_
 
 
 def test_overwrite_replaces_whole_dir(tmp_path, make_row, jpeg_bytes, write_small_dataset):
-    """--overwrite swaps in the new dataset; nothing of the old one survives."""
+    """--overwrite swaps in the new dataset; nothing of the old one survives, no temporary is left."""
     out = write_small_dataset(tmp_path / "data", n=12)
-    (out / "stale.txt").write_text("old")
+    old_images = {p.name for p in (out / "train").glob("*.jpg")}
     write_small_dataset(out, n=4, overwrite=True)
-    assert not (out / "stale.txt").exists()
     assert pq.read_table(out / "train" / layout.METADATA_FILE).num_rows == 2
+    assert len({p.name for p in (out / "train").glob("*.jpg")}) == 2 < len(old_images)
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]
 
 
-def test_refuses_non_empty_out_without_overwrite(tmp_path):
-    """A non-empty output dir is refused with the fix in one line."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "x").write_text("x")
+def test_overwrite_never_deletes_files_the_project_did_not_write(tmp_path, write_small_dataset):
+    """A file of the user's inside a dataset, or a dir that is no dataset of ours: refused, kept."""
+    out = write_small_dataset(tmp_path / "data", n=12)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="'notes.txt'.*did not write"):
+        write_small_dataset(out, n=4, overwrite=True)
+    (out / "train" / "mine.png").write_bytes(b"x")
+    (out / "notes.txt").unlink()
+    with pytest.raises(UserError, match="'train/mine.png'"):
+        write_small_dataset(out, n=4, overwrite=True)
+    assert (out / "train" / "mine.png").read_bytes() == b"x"
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not a DATASET dir written by this project"):
+        DatasetWriter(tmp_path / "home", overwrite=True)
+    assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
+
+
+def test_refuses_non_empty_out_without_overwrite(tmp_path, write_small_dataset):
+    """A dir holding a dataset of ours is refused without --overwrite, with the fix in one line."""
+    write_small_dataset(tmp_path / "data", n=4)
     with pytest.raises(UserError, match="pass --overwrite") as info:
         DatasetWriter(tmp_path / "data")
     assert "\n" not in str(info.value)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from datagen.reader import load_image, read_latents, read_split
 from evaluation import baselines as bl
 from evaluation.features import FEATURE_DIM, embed_image, embed_images

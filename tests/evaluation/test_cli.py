@@ -9,8 +9,8 @@ import click
 import pandas as pd
 import pytest
 
+from contracts.errors import run_cli
 from datagen import layout
-from datagen.errors import run_cli
 from evaluation.cli import group
 from evaluation.config import CompareConfig, EvalConfig
 
@@ -115,3 +115,42 @@ def test_evaluate_then_compare(eval_dataset, tmp_path, capsys):
     assert code == 0, err
     page = (tmp_path / "cmp.html").read_text()
     assert "majority" in page and "nearest" in page and 'class="num best"' in page
+
+
+def test_model_is_required(eval_dataset, tmp_path, capsys):
+    """`evaluate --data D` alone no longer scores an untrained model: one line naming what --model takes."""
+    code, _, err = invoke(["--data", str(eval_dataset), "--no-wandb"], capsys)
+    assert code == 2 and "--model is required" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_an_existing_report_is_replaced_only_with_overwrite(eval_dataset, tmp_path, capsys):
+    """A second evaluate into the same --report refuses without --overwrite; one that is not ours, always."""
+    argv = ["--data", str(eval_dataset), "--model", "majority", "--baselines", "none", "--bootstrap", "20",
+            "--no-wandb", "--quiet", "--report", str(tmp_path / "r")]  # fmt: skip
+    assert invoke(argv, capsys)[0] == 0
+    first = (tmp_path / "r" / "metrics.json").read_bytes()
+    code, _, err = invoke(argv, capsys)
+    assert code == 2 and "pass --overwrite" in err and (tmp_path / "r" / "metrics.json").read_bytes() == first
+    assert invoke([*argv, "--overwrite"], capsys)[0] == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "report.html").write_text("<p>my own page</p>")
+    code, _, err = invoke([*argv[:-1], str(tmp_path / "mine"), "--overwrite"], capsys)
+    assert code == 2 and "not a report file written by this project" in err
+    assert (tmp_path / "mine" / "report.html").read_text() == "<p>my own page</p>"
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        "metrics.json",
+        "predictions.jsonl",
+        "report.html",
+    ]
+
+
+def test_without_a_report_nothing_is_written_to_the_working_dir(eval_dataset, tmp_path, capsys, monkeypatch):
+    """Offline W&B needs somewhere to keep its files: without --report it is skipped, with a note, and no
+    ./wandb appears in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    code, _, err = invoke(["--data", str(eval_dataset), "--model", "majority", "--baselines", "none",
+                           "--bootstrap", "20", "--quiet"], capsys)  # fmt: skip
+    assert code == 0 and "W&B offline logging skipped" in err
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from evaluation.compare import compare, comparison_rows, load_evaluation
 from evaluation.config import CompareConfig
 

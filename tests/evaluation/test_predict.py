@@ -216,14 +216,14 @@ def test_mirror_auto_follows_the_runs_training():
     trained = {"run_config": {"train": {"mirror": True}}}
     plain = {"run_config": {"train": {"mirror": False}}}
     preset = {"run_config": None}
-    auto = EvalConfig(data="d")
+    auto = EvalConfig(data="d", model="r")
     assert [mirror_views(auto, m) for m in (trained, plain, preset, {})] == [True, False, False, False]
-    assert mirror_views(EvalConfig(data="d", mirror="off"), trained) is False
-    assert mirror_views(EvalConfig(data="d", mirror="on"), preset) is True
+    assert mirror_views(EvalConfig(data="d", model="r", mirror="off"), trained) is False
+    assert mirror_views(EvalConfig(data="d", model="r", mirror="on"), preset) is True
 
 
 def test_mirror_mode_is_checked():
-    from datagen.errors import UserError
+    from contracts.errors import UserError
     from evaluation.config import EvalConfig
 
     with pytest.raises(UserError, match="--mirror must be one of auto, on, off"):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from evaluation.config import EvalConfig
 from evaluation.metrics import METRICS
 from evaluation.run import evaluate
+from finetune import run_layout
 
 
 def _cfg(data, report=None, **kw):
@@ -96,7 +98,7 @@ def test_oracle_skipped_without_latents(eval_dataset_no_latents):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"split": "nope"}, "unknown split"),
+        ({"split": "nope", "model": "majority"}, "unknown split"),
         ({"model": "./no/such/run"}, "no such model dir"),
         ({"model": "no-such-preset"}, "no preset"),
         ({"checkpoint": "latest"}, "--checkpoint"),
@@ -138,7 +140,7 @@ def tiny_run_dir(eval_dataset, tmp_path_factory):
     for sub in (run_layout.MODEL_DIR, run_layout.BEST_DIR):
         model.save_pretrained(run / sub)
         processor.save_pretrained(run / sub)
-    (run / run_layout.CONFIG_FILE).write_text(json.dumps({"preset": "tiny"}))
+    (run / run_layout.CONFIG_FILE).write_text(json.dumps({"train": {"model": "tiny"}}))
     (run / run_layout.DATASET_FILE).write_text(json.dumps({"fingerprint": dataset_fingerprint(eval_dataset)}))
     return run
 
@@ -159,5 +161,43 @@ def test_run_dir_as_model(eval_dataset, tiny_run_dir, checkpoint):
 def test_run_dir_without_best(tmp_path, eval_dataset):
     """--checkpoint best on a RUN without best/ is a user error naming the fix."""
     (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / run_layout.CONFIG_FILE).write_text('{"train": {}}')
     with pytest.raises(UserError, match="has no best/"):
         evaluate(_cfg(eval_dataset, model=str(tmp_path / "run"), checkpoint="best"))
+
+
+def _copy(run, tmp_path):
+    return shutil.copytree(run, tmp_path / run.name)
+
+
+def test_unfinished_run_points_to_its_best_checkpoint(tmp_path, eval_dataset, tiny_run_dir):
+    """A run stopped before its end (no model/) names --checkpoint best, which then loads RUN/best."""
+    tiny_run_dir = _copy(tiny_run_dir, tmp_path)
+    shutil.rmtree(tiny_run_dir / run_layout.MODEL_DIR)
+    with pytest.raises(UserError, match="has not finished.*--checkpoint best"):
+        evaluate(_cfg(eval_dataset, model=str(tiny_run_dir)))
+    result = evaluate(_cfg(eval_dataset, model=str(tiny_run_dir), checkpoint="best", baselines="none",
+                           max_new_tokens=4, limit=2))  # fmt: skip
+    assert result.document["model"]["path"].endswith("best")
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [("config", "has no config.json"), ("truncate", "is damaged"), ("weights", "has no model.safetensors")],
+)
+def test_damaged_saved_model_is_one_line_before_any_build(
+    tmp_path, eval_dataset, tiny_run_dir, damage, match
+):
+    """A RUN whose model lacks config.json, or whose weights are missing or cut short, is one clear error
+    (no full-size model is built from defaults, no SafetensorError traceback)."""
+    tiny_run_dir = _copy(tiny_run_dir, tmp_path)
+    model = tiny_run_dir / run_layout.MODEL_DIR
+    weights = model / "model.safetensors"
+    if damage == "config":
+        (model / "config.json").unlink()
+    elif damage == "weights":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(UserError, match=match):
+        evaluate(_cfg(eval_dataset, model=str(tiny_run_dir), baselines="none"))

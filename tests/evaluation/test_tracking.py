@@ -6,24 +6,7 @@ import pytest
 
 from evaluation.config import EvalConfig
 from evaluation.run import evaluate
-from evaluation.tracking import flatten_metrics, resolve_mode
-
-
-@pytest.mark.parametrize(
-    ("choice", "env", "mode"),
-    [
-        ("auto", {}, "offline"),
-        ("auto", {"WANDB_API_KEY": "k"}, "online"),
-        ("auto", {"WANDB_API_KEY": "k", "WANDB_MODE": "offline"}, "offline"),
-        ("auto", {"WANDB_MODE": "disabled"}, None),
-        ("off", {"WANDB_API_KEY": "k"}, None),
-        ("online", {}, "online"),
-        ("offline", {"WANDB_API_KEY": "k"}, "offline"),
-    ],
-)
-def test_resolve_mode(choice, env, mode):
-    """Offline by default; online only with a key (or when asked); off means no W&B at all."""
-    assert resolve_mode(choice, env) == mode
+from evaluation.tracking import flatten_metrics
 
 
 def test_flatten_metrics():

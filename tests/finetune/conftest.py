@@ -86,7 +86,7 @@ def fast_config(tmp_path: Path, handmade_dataset: Path):
             "batch_size": 4,
             "log_every": 1,
             "warmup_steps": 0,
-            "no_wandb": True,
+            "wandb": "off",
             "quiet": True,
             "sample_predictions": 0,
             "num_crops": 1,

@@ -8,28 +8,76 @@ import numpy as np
 import pytest
 import torch
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune import checkpoint as ckpt
 from finetune import run_layout as names
 
 
+def _claim(run, **flags):
+    claim = ckpt.claim_run_dir(run, **{"resume": False, "overwrite": False, **flags})
+    claim.release()
+    return claim
+
+
 def test_claim_refuses_occupied_dir_without_flags(tmp_path):
-    """A RUN holding a run needs --resume or --overwrite; other files are not silently deleted."""
+    """A RUN holding a run needs --resume or --overwrite; --overwrite replaces it once the new run starts."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / names.CONFIG_FILE).write_text("{}")
+    (run / names.CONFIG_FILE).write_text('{"train": {}}')
     with pytest.raises(UserError, match="--resume"):
-        ckpt.claim_run_dir(run, resume=False, overwrite=False)
-    path, saved = ckpt.claim_run_dir(run, resume=True, overwrite=False)
-    assert path == run and saved == {}
-    path, saved = ckpt.claim_run_dir(run, resume=False, overwrite=True)
-    assert saved is None and not any(run.iterdir())
+        _claim(run)
+    claim = _claim(run, resume=True)
+    assert claim.run == run and claim.saved == {"train": {}}
+    claim = _claim(run, overwrite=True)
+    assert claim.saved is None and not any(run.iterdir()) and claim.aside is not None
+    claim.started()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_failed_start_leaves_nothing_and_puts_back_the_replaced_run(tmp_path):
+    """A new run that fails before it trains removes its dir; under --overwrite the old run comes back."""
+    run = tmp_path / "run"
+    claim = _claim(run)
+    (run / names.CONFIG_FILE).write_text('{"train": {"seed": 1}}')
+    claim.failed()
+    assert not run.exists()
+    run.mkdir()
+    (run / names.CONFIG_FILE).write_text('{"train": {"seed": 0}}')
+    claim = _claim(run, overwrite=True)
+    (run / names.CONFIG_FILE).write_text('{"train": {"seed": 2}}')
+    claim.failed()
+    assert (run / names.CONFIG_FILE).read_text() == '{"train": {"seed": 0}}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_claim_never_replaces_files_it_did_not_write(tmp_path):
+    """Other files, in the dir or beside a run, are never deleted, --overwrite or not."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not a RUN dir written by this project"):
+        _claim(run, overwrite=True)
+    (run / names.CONFIG_FILE).write_text('{"train": {}}')
+    with pytest.raises(UserError, match="notes.txt"):
+        _claim(run, overwrite=True)
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_a_held_run_dir_is_refused_with_its_holder(tmp_path):
+    """While one run holds a RUN dir, a second one is refused and told who holds it."""
+    run = tmp_path / "run"
+    first = ckpt.claim_run_dir(run, resume=False, overwrite=False)
+    try:
+        with pytest.raises(UserError, match=r"being written by another run \(pid \d+"):
+            ckpt.claim_run_dir(run, resume=True, overwrite=False)
+    finally:
+        first.release()
 
 
 def test_resume_without_a_run_is_refused(tmp_path):
     """--resume on an empty dir names the problem."""
     with pytest.raises(UserError, match="no run to continue"):
-        ckpt.claim_run_dir(tmp_path / "empty", resume=True, overwrite=False)
+        _claim(tmp_path / "empty", resume=True)
 
 
 def test_write_dir_replaces_atomically_and_cleans_up_on_error(tmp_path):

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from datagen.errors import run_cli
+from contracts.errors import run_cli
 from finetune.cli import command
 from finetune.config import TrainConfig
 
@@ -45,7 +45,7 @@ def test_unknown_preset(handmade_dataset, tmp_path, capsys):
 
 def test_occupied_run_dir(handmade_dataset, tmp_path, capsys):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "config.json").write_text("{}")
+    (tmp_path / "r" / "config.json").write_text('{"train": {}}')
     err = _fails(["--data", str(handmade_dataset), "--out", str(tmp_path / "r")], capsys)
     assert "--resume" in err and "--overwrite" in err
 

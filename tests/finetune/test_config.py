@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune.config import TrainConfig, merge_for_resume, resolve
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contracts.errors import UserError
 from datagen import layout
-from datagen.errors import UserError
 from finetune import data
 
 

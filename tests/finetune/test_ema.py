@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune import run_layout as names
 from finetune.checkpoint import latest_checkpoint, load_checkpoint
 from finetune.config import TINY_EMA, TrainConfig, merge_for_resume, resolve

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune import data as D
 from finetune.config import TrainConfig, resolve
 from finetune.encoder_warmup import Targets, augment_views, build_targets, warm_up_encoder

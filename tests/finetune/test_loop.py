@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune import run_layout as names
 from finetune.loop import train
 from finetune.presets import load_model
@@ -132,7 +132,7 @@ def test_default_benchmark_short_version(tmp_path):
     spec = importlib.util.spec_from_file_location("train_default", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    changes = {"max_steps": 2, "no_wandb": True, "quiet": True, "sample_predictions": 0}
+    changes = {"max_steps": 2, "wandb": "off", "quiet": True, "sample_predictions": 0}
     figures = bench.run_benchmark(tmp_path / "bench", rows=40, seed=0, train_changes=changes)
     assert figures["train"]["steps"] == 2
     assert set(figures["metrics"]) == set(bench.GOALS)

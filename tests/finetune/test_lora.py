@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune import lora
 from finetune import run_layout as names
 from finetune.config import TrainConfig, resolve

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune.phi3v import Phi3VConfig, Phi3VForCausalLM
 from finetune.presets import DEFAULT_PRESET, PRESETS, build_config, count_parameters, load_model
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune.chat import END, build_answer, build_prompt
 from finetune.phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer
 from finetune.phi3v.processing import hd_grid

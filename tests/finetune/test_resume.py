@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from datagen.errors import UserError
+from contracts.errors import UserError
 from finetune import run_layout as names
 from finetune.checkpoint import latest_checkpoint
 from finetune.loop import train
@@ -59,7 +59,7 @@ def test_resume_refuses_changed_flags_and_finished_runs(fast_config):
 
 def test_occupied_run_dir_needs_resume_or_overwrite(fast_config, tmp_path):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / names.CONFIG_FILE).write_text("{}")
+    (tmp_path / "run" / names.CONFIG_FILE).write_text('{"train": {}}')
     with pytest.raises(UserError, match="--resume .* --overwrite"):
         train(fast_config())
 
@@ -89,3 +89,83 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(fast_config, tmp_path):
     assert "Traceback" not in err and "stopped (SIGTERM)" in err and "--resume" in err
     saved = latest_checkpoint(tmp_path / "run")
     assert saved is not None and 2 <= int(saved.name.split("-")[1]) < 400
+
+
+def _cli_argv(cfg) -> list[str]:
+    argv = [sys.executable, "-c", "from finetune.cli import main; main()"]
+    for name, value in vars(cfg).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+@pytest.mark.slow
+def test_sigterm_in_the_encoder_warmup_is_checkpointed_and_resumed_exactly(fast_config, tmp_path, capsys):
+    """SIGTERM during the encoder warm-up: exit 143 naming where it stopped, a warm-up checkpoint, and a
+    --resume that says where it goes on and ends with the same weights, byte for byte, as a whole run."""
+    changes = {"encoder_warmup": 120, "max_steps": 2, "threads": 1}
+    whole = train(fast_config("whole", **changes))
+    cfg = fast_config("parts", **changes, quiet=False)
+    proc = subprocess.Popen(
+        _cli_argv(cfg), stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    lines = []
+    for line in proc.stderr:  # not a terminal: one plain line per warm-up epoch
+        lines.append(line)
+        if line.startswith("encoder warm-up epoch 3/120"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, rest = proc.communicate(timeout=120)
+    err = "".join(lines) + rest
+    assert proc.returncode == 143, err
+    assert "stopped (SIGTERM) in the encoder warm-up at epoch" in err and "--resume" in err
+    assert "Traceback" not in err
+    saved = [p.name for p in (tmp_path / "parts" / names.CHECKPOINTS_DIR).iterdir()]
+    assert len(saved) == 1 and saved[0].startswith("warmup-")
+    capsys.readouterr()
+    resumed = train(fast_config("parts", **changes, resume=True, quiet=False))
+    assert "resuming the encoder warm-up at epoch" in capsys.readouterr().err
+    assert resumed.steps == 2 and resumed.interrupted is None
+    a = (whole.run_dir / names.MODEL_DIR / "model.safetensors").read_bytes()
+    b = (resumed.run_dir / names.MODEL_DIR / "model.safetensors").read_bytes()
+    assert a == b
+    warmup = [r["loss"] for r in read_metrics(whole.run_dir) if r["split"] == "encoder_warmup"]
+    assert warmup == [r["loss"] for r in read_metrics(resumed.run_dir) if r["split"] == "encoder_warmup"]
+    assert len(warmup) == 120
+
+
+def test_progress_goes_to_a_log_as_plain_lines(fast_config, capsys):
+    """Not on a terminal (nohup, CI, Slurm): a line per warm-up epoch and per logged step, no bar."""
+    train(fast_config(quiet=False, max_steps=2, log_every=1))
+    err = capsys.readouterr().err
+    assert "encoder warm-up epoch 1/2: loss" in err and "encoder warm-up epoch 2/2: loss" in err
+    assert "finetune step 1/2: epoch" in err and "finetune step 2/2: epoch" in err
+    assert "\r" not in err
+
+
+def test_a_failed_start_leaves_nothing(fast_config, tmp_path, handmade_dataset):
+    """An unreadable image found while encoding: one user error, and no RUN dir left to block a rerun."""
+    image = next((handmade_dataset / "train").glob("*.jpg"))
+    good = image.read_bytes()
+    image.write_bytes(b"not a jpeg")
+    with pytest.raises(UserError, match="cannot read|unreadable|image"):
+        train(fast_config())
+    assert not (tmp_path / "run").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    image.write_bytes(good)
+    assert train(fast_config()).interrupted is None
+
+
+def test_usage_errors_come_before_torch_loads(tmp_path):
+    """A missing or bad flag is one line and exit 2, answered before torch is imported (under a second)."""
+    code = (
+        "import sys\nfrom finetune.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)"
+    )
+    for args in (["--out", str(tmp_path / "r")], [], ["--data", "d", "--out", "r", "--lr", "-1"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+        assert proc.stdout.split() == ["2", "False"], (args, proc.stdout, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

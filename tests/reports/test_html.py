@@ -108,3 +108,12 @@ def test_thumbnail_and_placeholder(tmp_path):
     assert image_data_uri_or_placeholder(tmp_path / "broken.jpg") == PLACEHOLDER_URI
     assert image_data_uri_or_placeholder(tmp_path / "missing.jpg") == PLACEHOLDER_URI
     assert image_data_uri_or_placeholder(None) == PLACEHOLDER_URI
+
+
+def test_data_strings_are_isolated_from_their_line():
+    """A title holding a right-to-left override is shown inside <bdi>, so it cannot reorder the rest of its
+    line; the hostile title is isolated and escaped alike."""
+    page = html.render_report(report_context())
+    assert "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert str(html.isolate("abc\u202edef")) == "<bdi>abc\u202edef</bdi>"
+    assert str(html.isolate("<b>")) == "<bdi>&lt;b&gt;</bdi>"

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable
+import threading
 
 import click
 
 EXIT_USER_ERROR = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 class UserError(Exception):
     """A problem the user can fix (bad flag, missing file, occupied output). The message names the fix."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every ``finally`` and ``with`` cleans up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into ``Terminated`` in this process (from the main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def run_cli(group: click.Command, argv: list[str] | None = None) -> None:
@@ -20,6 +37,7 @@ def run_cli(group: click.Command, argv: list[str] | None = None) -> None:
     Click's own usage errors (unknown flag, bad value) are folded into one line too; anything else is a bug
     and keeps its traceback.
     """
+    raise_on_sigterm()
     try:
         group.main(args=argv, standalone_mode=False)
     except UserError as exc:
@@ -39,15 +57,9 @@ def run_cli(group: click.Command, argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_SIGINT)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(EXIT_SIGTERM)
     except BrokenPipeError:
         sys.exit(1)
-
-
-def main_for(group: click.Command) -> Callable[[], None]:
-    """Console-script entry point for ``group``."""
-
-    def _main() -> None:
-        run_cli(group)
-
-    return _main
