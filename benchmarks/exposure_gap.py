@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from datagen.reader import IMAGE_PATH, load_image, read_dataset, read_latents  # noqa: E402
-from evaluation.parse import parse_answer  # noqa: E402
+from contracts.dataset.reader import IMAGE_PATH, load_image, read_dataset, read_latents  # noqa: E402
+from contracts.task import parse_answer  # noqa: E402
 from evaluation.predict import generate_answers  # noqa: E402
 from finetune import run_layout  # noqa: E402
 from finetune.presets import load_model  # noqa: E402

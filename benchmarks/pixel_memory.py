@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from contracts.task import build_answer  # noqa: E402
 from finetune import data as D  # noqa: E402
-from finetune.chat import build_answer  # noqa: E402
 from finetune.config import TrainConfig  # noqa: E402
 from finetune.phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer  # noqa: E402
 from finetune.presets import PRESETS, load_model  # noqa: E402

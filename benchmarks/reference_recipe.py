@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from finetune.chat import build_training_text
+from finetune.phi3v.chat import END, build_prompt
 
 MAX_LENGTH = 512
 ACCUMULATION_STEPS = 64
@@ -48,7 +48,7 @@ def encode_reference_example(
     tokenizer, answer: str, image: Image.Image, max_length: int = MAX_LENGTH
 ) -> dict[str, torch.Tensor]:
     """One sample as the reference's Dataset makes it: 512 left-padded text ids and the raw image array."""
-    text = build_training_text(answer)
+    text = build_prompt() + answer + END
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from contracts.dataset.reader import read_latents  # noqa: E402
 from datagen.oracle import dataset_profile  # noqa: E402
-from datagen.reader import read_latents  # noqa: E402
 from datagen.render_shapes import SHAPES  # noqa: E402
 from datagen.sample import sample_latent, title_of  # noqa: E402
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from finetune.chat import build_answer
+from contracts.task import build_answer
 from finetune.flops import SampleTokens, sample_tokens
 
 CATALOGUE_ROWS = 3040  # the real dataset's size
@@ -109,7 +109,7 @@ def render_image(row_index: int, aspect: float, size: int) -> Image.Image:
 
 def rows_from_dataset(data_dir: str, n: int, *, seed: int = 0) -> tuple[list[Row], list[Image.Image]]:
     """``n`` rows of the train split of a DATASET dir (sampled with ``seed``) and their images."""
-    from datagen.reader import IMAGE_PATH, load_image, read_split
+    from contracts.dataset.reader import IMAGE_PATH, load_image, read_split
 
     frame = read_split(data_dir, "train")
     take = np.random.default_rng(seed).permutation(len(frame))[:n]

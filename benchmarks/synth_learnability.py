@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from contracts.dataset.reader import IMAGE_PATH, load_image, read_dataset, read_latents
 from datagen.oracle import dataset_profile, oracle_ceiling
-from datagen.reader import IMAGE_PATH, load_image, read_dataset, read_latents
 from datagen.titles import build_title
 
 HEADS = (

@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from contracts.dataset.reader import read_info  # noqa: E402
 from datagen.config import SynthConfig  # noqa: E402
-from datagen.reader import read_info  # noqa: E402
 from datagen.synth import synthesize  # noqa: E402
 from evaluation.config import EvalConfig  # noqa: E402
 from evaluation.run import evaluate  # noqa: E402

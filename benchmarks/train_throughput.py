@@ -40,9 +40,9 @@ import harness  # noqa: E402
 import reference_recipe as ref  # noqa: E402
 import samples as S  # noqa: E402
 
+from contracts.task import build_answer  # noqa: E402
 from finetune import data as D  # noqa: E402
 from finetune import flops as FL  # noqa: E402
-from finetune.chat import build_answer  # noqa: E402
 from finetune.collate import IGNORE_INDEX, collate_examples  # noqa: E402
 from finetune.config import TrainConfig, resolve  # noqa: E402
 from finetune.presets import PRESETS, load_model  # noqa: E402

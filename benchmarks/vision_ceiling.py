@@ -28,7 +28,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.train_default import ensure_dataset  # noqa: E402
-from datagen.reader import IMAGE_PATH, load_image, read_dataset  # noqa: E402
+from contracts.dataset.reader import IMAGE_PATH, load_image, read_dataset  # noqa: E402
 from finetune.encoder_warmup import augment_views, head_features, head_width, trained_parameters  # noqa: E402
 from finetune.presets import load_model  # noqa: E402
 from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402

@@ -50,14 +50,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from contracts.dataset.reader import load_image, read_dataset, read_info, read_latents, read_split
+    from contracts.dataset.split import assign_splits
+    from contracts.dataset.writer import DatasetWriter
     from datagen.config import SynthConfig
     from datagen.oracle import oracle_answer
     from datagen.price_model import expected_price
     from datagen.profile import CatalogueProfile, builtin_profile
-    from datagen.reader import load_image, read_dataset, read_info, read_latents, read_split
-    from datagen.split import assign_splits
     from datagen.synth import merge_shards, synthesize
-    from datagen.writer import DatasetWriter
 
 
 def __getattr__(name: str) -> Any:

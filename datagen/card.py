@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from datagen import layout
-from datagen.schema import COLUMNS
+from contracts.dataset import layout
+from contracts.dataset.schema import COLUMNS
 
 GENERATOR = "datagen synth"
 
@@ -85,7 +85,8 @@ def render_card(info: dict) -> str:
     lines += [f"| {s} | {info['split_counts'][s]} |" for s in layout.SPLITS]
     lines += [
         "",
-        "Splits are 80/10/10, stratified by `category3_code` and seeded (`datagen.split.assign_splits`).",
+        "Splits are 80/10/10, stratified by `category3_code` and seeded "
+        "(`contracts.dataset.split.assign_splits`).",
         "",
         "## Files",
         "",

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from datagen import layout
+from contracts.dataset import layout
 from datagen.real_config import CompareConfig, FitConfig, ImportConfig, ProfileConfig
 
 

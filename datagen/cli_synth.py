@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import click
 
+from contracts.dataset.layout import INFO_FILE
 from datagen.config import DEFAULTS, SynthConfig
-from datagen.layout import INFO_FILE
 
 
 def _help(name: str) -> str:

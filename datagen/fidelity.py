@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contracts.dataset import layout
+from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from contracts.outputs import (
     check_replaceable_file,
     claim_output,
@@ -37,9 +39,8 @@ from contracts.outputs import (
     json_with_keys,
     write_files_atomically,
 )
-from datagen import __version__, layout
+from datagen import __version__
 from datagen.real_config import CompareConfig
-from datagen.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from datagen.stats import MAX_LABELS, column_relations, column_stats, most_frequent, read_table
 
 OVERALL_FORMULA = "schema x (0.75 x sdmetrics_quality + 0.25 x titles)"
@@ -406,7 +407,7 @@ def sample_images(data_dir: str | Path, n: int, seed: int = 0) -> list[dict]:
 
     A table file has no images: the list is empty.
     """
-    from datagen.reader import IMAGE_PATH, read_dataset
+    from contracts.dataset.reader import IMAGE_PATH, read_dataset
 
     path = Path(data_dir).expanduser()
     if not path.is_dir() or n <= 0:

@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contracts.dataset.schema import NOT_AVAILABLE
 from contracts.errors import UserError
 from contracts.outputs import check_replaceable_file, claim_output, json_with_keys, write_files_atomically
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.real_config import FitConfig
 from datagen.render_shapes import EMBLEMS
-from datagen.schema import NOT_AVAILABLE
 from datagen.stats import most_frequent, read_table
 
 MIN_CODE_DOMAIN = 1_000_000  # synth draws unique codes from the range: leave room for more rows than seen

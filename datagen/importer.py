@@ -25,13 +25,14 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from contracts.dataset import layout
+from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, NOT_AVAILABLE, missing_columns
+from contracts.dataset.split import assign_splits
+from contracts.dataset.writer import DatasetWriter
 from contracts.errors import UserError
-from datagen import __version__, layout
+from datagen import __version__
 from datagen.download import FetchSettings, ImageCache, fetch_all
 from datagen.real_config import ImportConfig
-from datagen.schema import COLUMN_NAMES, COLUMNS, NOT_AVAILABLE, missing_columns
-from datagen.split import assign_splits
-from datagen.writer import DatasetWriter
 
 _RUN_ONLY_FIELDS = ("cache_dir", "workers", "overwrite", "quiet")
 PRICE_COLUMNS = ("full_price", "price", "full_price_eur", "price_eur")

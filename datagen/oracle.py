@@ -12,8 +12,8 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
+from contracts.dataset import layout
 from contracts.errors import UserError
-from datagen import layout
 from datagen.price_model import oracle_price
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.titles import build_title
@@ -47,7 +47,7 @@ def dataset_profile(data_dir: str | Path) -> CatalogueProfile:
 
 def oracle_answers(data_dir: str | Path) -> dict[int, dict]:
     """product_code -> oracle answer for every row of a synthetic DATASET dir."""
-    from datagen.reader import read_latents
+    from contracts.dataset.reader import read_latents
 
     latents = read_latents(data_dir)
     if latents is None:
@@ -71,7 +71,7 @@ def oracle_ceiling(data_dir: str | Path, split: str | None = None) -> dict:
     """
     from rapidfuzz.fuzz import token_sort_ratio
 
-    from datagen.reader import read_dataset
+    from contracts.dataset.reader import read_dataset
 
     answers = oracle_answers(data_dir)
     frames = read_dataset(data_dir, [split] if split else None)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datagen.schema import COLUMN_NAMES, COLUMNS
+from contracts.dataset.schema import COLUMN_NAMES, COLUMNS
 
 MAX_LABELS = 30  # the dataset viewer's threshold between a label column and a text column
 HISTOGRAM_BINS = 10
@@ -265,8 +265,8 @@ def read_table(path: str | Path, split: str | None = None) -> pd.DataFrame:
     Raises:
         UserError: the path is neither, or its data breaks the schema.
     """
+    from contracts.dataset.reader import read_dataset
     from datagen.importer import coerce_rows, load_file
-    from datagen.reader import read_dataset
 
     path = Path(path).expanduser()
     if path.is_file():

@@ -20,15 +20,16 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+from contracts.dataset import layout
+from contracts.dataset.split import assign_splits
+from contracts.dataset.writer import DatasetWriter, PreparedRow, check_output_dir, prepare_row, sidecar_line
 from contracts.errors import UserError
-from datagen import __version__, layout
+from datagen import __version__
 from datagen.card import GENERATOR, render_card, synth_command
 from datagen.config import SynthConfig
 from datagen.profile import CatalogueProfile, builtin_profile
 from datagen.render import encode_jpeg, render_product
 from datagen.sample import build_row, plan_rows, sample_latent
-from datagen.split import assign_splits
-from datagen.writer import DatasetWriter, PreparedRow, check_output_dir, prepare_row, sidecar_line
 
 CHUNK_ROWS = 32
 
@@ -216,8 +217,8 @@ def merge_shards(shard_dirs: Iterable[str | Path], out: str | Path, overwrite: b
     Raises:
         UserError: a dir is not a shard, shards come from different runs, or one is missing or repeated.
     """
-    from datagen.reader import read_info
-    from datagen.writer import read_metadata_records
+    from contracts.dataset.reader import read_info
+    from contracts.dataset.writer import read_metadata_records
 
     dirs = [Path(d) for d in shard_dirs]
     if not dirs:

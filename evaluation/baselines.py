@@ -7,7 +7,7 @@
 - ``oracle``: answers from the generator's latent attributes (``latents.jsonl``, synthetic data only), via
   ``datagen.oracle``: the ceiling the synthetic data allows.
 
-Each returns one answer string per evaluation row, built with ``finetune.chat.build_answer``, so the parser
+Each returns one answer string per evaluation row, built with ``contracts.task.build_answer``, so the parser
 and scorer treat baselines exactly like a model's generations.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from contracts.errors import UserError
+from contracts.task import build_answer
 from evaluation.features import standardize
-from finetune.chat import build_answer
 
 BASELINES: tuple[str, ...] = ("majority", "nearest", "probe", "oracle")
 NEEDS_TRAIN = frozenset({"majority", "nearest", "probe"})

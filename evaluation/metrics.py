@@ -21,7 +21,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from evaluation.parse import ParsedAnswer
+from contracts.task import ParsedAnswer
 
 GOLD_FIELDS = ("title", "category3_code", "full_price")
 TITLE_GOOD = 90.0  # a token_sort_ratio at or above this counts as "the right title, give or take"

@@ -1,9 +1,10 @@
 """The model side of an evaluation: what ``--model`` names, loading it, batched greedy generation.
 
-Prompts come from the processor (``finetune.chat.build_prompt`` inside ``encode_example``), so evaluation asks
-exactly what training taught. A batch is left-padded, because generation appends on the right and every row's
-last prompt token must sit in the last column: pad ids with attention mask 0 on the left, the prompt after.
-``model.generate`` runs greedy decoding with the KV cache and stops each row at ``<|end|>`` or eos.
+Prompts come from the processor (``finetune.phi3v.chat.build_prompt`` inside ``encode_example``), so
+evaluation asks exactly what training taught. A batch is left-padded, because generation appends on the right
+and every row's last prompt token must sit in the last column: pad ids with attention mask 0 on the left, the
+prompt after. ``model.generate`` runs greedy decoding with the KV cache and stops each row at ``<|end|>`` or
+eos.
 """
 
 from __future__ import annotations
@@ -288,8 +289,8 @@ def run_model(
 ) -> tuple[list[str], dict]:
     """Generate the model's answers for every row (with ``mirror``, from each image and its mirror);
     returns the texts and the speed record."""
-    from datagen.reader import load_image
-    from finetune.chat import build_answer
+    from contracts.dataset.reader import load_image
+    from contracts.task import build_answer
 
     device = next(model.parameters()).device
     max_new = cfg.max_new_tokens

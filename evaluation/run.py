@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from contracts.dataset import layout
 from contracts.errors import UserError
 from contracts.outputs import (
     check_replaceable_file,
@@ -31,7 +32,6 @@ from contracts.outputs import (
     json_with_keys,
     write_files_atomically,
 )
-from datagen import layout
 from evaluation import baselines as bl
 from evaluation import provenance
 from evaluation.config import EvalConfig
@@ -138,7 +138,7 @@ def _progress_bar(cfg: EvalConfig, total: int, desc: str):
 
 
 def _load_data(cfg: EvalConfig, need_train: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
-    from datagen.reader import available_splits, read_info, read_split
+    from contracts.dataset.reader import available_splits, read_info, read_split
 
     eval_df = read_split(cfg.data, cfg.split)
     if len(eval_df) == 0:
@@ -169,7 +169,7 @@ def run_baselines(
     names: list[str], cfg: EvalConfig, eval_df: pd.DataFrame, train_df: pd.DataFrame | None, notes: list[str]
 ) -> tuple[dict[str, list[str]], dict[str, float]]:
     """Answers of each runnable baseline; those that cannot run here are skipped with a note."""
-    from datagen.reader import load_image, read_latents
+    from contracts.dataset.reader import load_image, read_latents
     from evaluation.features import embed_images
 
     answers: dict[str, list[str]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from contracts.task import parse_answer
 from evaluation.metrics import (
     GOLD_FIELDS,
     compute_metrics,
@@ -17,7 +18,6 @@ from evaluation.metrics import (
     score_item,
     score_items,
 )
-from evaluation.parse import parse_answer
 
 
 def make_prediction_rows(

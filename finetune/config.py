@@ -85,16 +85,6 @@ class TrainConfig:
         "used for validation, the best checkpoint and the exported model; 0: off "
         f"[default: {TINY_EMA} for the tiny model trained in full without FSDP, off otherwise]",
     )
-    shift: float = _f(
-        0.0,
-        "move each training image by up to this fraction of its side, drawn anew each epoch (seeded); 0: off",
-    )
-    token_noise: float = _f(
-        0.0,
-        "replace this fraction of the answer's input tokens before the price with answer tokens drawn at "
-        "random (labels unchanged), so that each word is read from the image, not only from the words before "
-        "it; 0: off",
-    )
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, ~30% slower)"
     )
@@ -140,11 +130,6 @@ class TrainConfig:
             (
                 self.ema is None or 0.0 <= self.ema < 1.0,
                 "--ema must lie in [0, 1) (the average's decay per step; 0: off)",
-            ),
-            (0.0 <= self.shift < 0.5, "--shift must lie in [0, 0.5) (a fraction of the image side)"),
-            (
-                0.0 <= self.token_noise < 1.0,
-                "--token-noise must lie in [0, 1) (a fraction of the answer's tokens)",
             ),
             (
                 math.isfinite(self.pixel_memory_gib) and self.pixel_memory_gib >= 0,

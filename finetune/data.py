@@ -25,12 +25,10 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from contracts.dataset import layout
+from contracts.dataset.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
 from contracts.errors import UserError
-from datagen import layout
-from datagen.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
-from finetune import chat
-from finetune.chat import QUESTION
-from finetune.collate import IGNORE_INDEX
+from contracts.task import QUESTION
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -337,13 +335,6 @@ def mirror_crops(pixel_values: torch.Tensor, image_size: torch.Tensor, crop: int
     return out[order]
 
 
-def shift_draws(n: int, seed: int, epoch: int, max_shift: float) -> torch.Tensor:
-    """(n, 2) translations (x, y) as fractions of the image side, uniform in +-``max_shift``, fixed by
-    (seed, epoch) like ``flip_draws`` (so a resumed or multi-process run draws the same ones)."""
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 104_729)
-    return (torch.rand(n, 2, generator=gen) * 2 - 1) * max_shift
-
-
 def _translate(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     """``image`` (3, H, W) moved by (dx, dy) pixels; the uncovered border repeats the edge pixels."""
     if dx == 0 and dy == 0:
@@ -381,100 +372,17 @@ def shift_crops(
     return out
 
 
-def answer_token_pool(split: EncodedSplit) -> torch.Tensor:
-    """Every answer token of ``split`` but each example's closing one, with repeats: ``noisy_answer``'s
-    replacements, drawn in proportion to how often each token occurs in the answers."""
-    answer = split.labels != IGNORE_INDEX
-    answer[split.offsets[1:] - 1] = False  # the closing <|end|>
-    return split.labels[answer]
-
-
-def price_label_ids(tokenizer: Any) -> list[int]:
-    """The tokens of the answer's price label as they occur inside an answer: tokenized after the category,
-    since a tokenizer may join a word to the space or punctuation before it."""
-    label = chat.PRICE_LABEL
-    before = chat.build_answer("x", "y", 1).split(label)[0].rstrip()  # "Product: x, Category: y,"
-    head = tokenizer(before, add_special_tokens=False).input_ids
-    full = tokenizer(f"{before} {label}", add_special_tokens=False).input_ids
-    if full[: len(head)] == head and len(full) > len(head):
-        return list(full[len(head) :])
-    return list(tokenizer(f" {label}", add_special_tokens=False).input_ids)
-
-
-def _find(seq: torch.Tensor, sub: Sequence[int]) -> int:
-    """Index of the first occurrence of ``sub`` in ``seq``; -1 if none (or ``sub`` is empty)."""
-    n = len(sub)
-    if n == 0 or n > len(seq):
-        return -1
-    hits = (seq.unfold(0, n, 1) == torch.tensor(sub, dtype=seq.dtype)).all(1).nonzero()
-    return int(hits[0]) if len(hits) else -1
-
-
-def noisy_answer(
-    input_ids: torch.Tensor,
-    labels: torch.Tensor,
-    rate: float,
-    pool: torch.Tensor,
-    gen: torch.Generator,
-    keep_from: Sequence[int] = (),
-) -> torch.Tensor:
-    """``input_ids`` with each answer token that is followed by another one replaced, with probability
-    ``rate``, by a token drawn from ``pool``; the labels stay as they are. Tokens from the first occurrence
-    of ``keep_from`` on (the price's label and digits) are left alone.
-
-    Teacher forcing shows the model only correct earlier words, but when it generates, its own mistakes are
-    the context of the next word, and a model that trusts that context carries one wrong word into the
-    next ones (the noun, and then the category, follows a wrong first word). Inputs replaced at random
-    teach it to read the next word from the image even when the words before it are wrong. A number's
-    digits are another matter: each depends on the ones before it, so the price is kept.
-    """
-    inputs = (labels != IGNORE_INDEX).clone()
-    inputs[-1] = False  # the last answer token predicts nothing
-    stop = _find(labels, keep_from)
-    if stop >= 0:
-        inputs[stop:] = False
-    hit = inputs & (torch.rand(labels.shape, generator=gen) < rate)
-    picks = pool[torch.randint(len(pool), labels.shape, generator=gen)]
-    return torch.where(hit, picks, input_ids)
-
-
 def training_examples(
-    split: EncodedSplit,
-    indices: Sequence[int],
-    *,
-    seed: int,
-    epoch: int,
-    crop: int,
-    mirror: bool = False,
-    shift: float = 0.0,
-    token_noise: float = 0.0,
-    token_pool: torch.Tensor | None = None,
-    keep_from: Sequence[int] = (),
+    split: EncodedSplit, indices: Sequence[int], *, seed: int, epoch: int, crop: int, mirror: bool = False
 ) -> list[dict[str, torch.Tensor]]:
-    """Examples ``indices`` of ``split``, augmented: with ``mirror``, ``flip_draws``'s picks mirrored; with
-    ``shift`` > 0, every image then moved by its ``shift_draws`` translation; with ``token_noise`` > 0, the
-    answer's input tokens before ``keep_from`` replaced at that rate (``noisy_answer``, replacements from
-    ``token_pool``, default ``answer_token_pool(split)``). ``crop``: the HD crop side. Every draw is fixed
-    by (seed, epoch, example), so a resumed or multi-process run draws the same ones."""
+    """Examples ``indices`` of ``split``; with ``mirror``, ``flip_draws``'s picks mirrored (``crop``: the HD
+    crop side). The draws are fixed by (seed, epoch, example), so a resumed or multi-process run draws the
+    same ones."""
     examples = [split[i] for i in indices]
-    if not mirror and shift <= 0 and token_noise <= 0:
+    if not mirror:
         return examples
-    flips = flip_draws(len(split), seed, epoch) if mirror else None
-    moves = shift_draws(len(split), seed, epoch, shift) if shift > 0 else None
-    if token_noise > 0 and token_pool is None:
-        token_pool = answer_token_pool(split)
-    out = []
-    for i, e in zip(indices, examples, strict=True):
-        pixels = e["pixel_values"]
-        if flips is not None and flips[i]:
-            pixels = mirror_crops(pixels, e["image_sizes"], crop)
-        if moves is not None:
-            pixels = shift_crops(pixels, e["image_sizes"], crop, moves[i])
-        example = {**e, "pixel_values": pixels}
-        if token_noise > 0 and len(token_pool):
-            gen = torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_000_003 + int(i) + 15_485_863)
-            example["input_ids"] = noisy_answer(
-                e["input_ids"], e["labels"], token_noise, token_pool, gen, keep_from
-            )
-        out.append(example)
-    return out
+    flips = flip_draws(len(split), seed, epoch)
+    return [
+        {**e, "pixel_values": mirror_crops(e["pixel_values"], e["image_sizes"], crop)} if flips[i] else e
+        for i, e in zip(indices, examples, strict=True)
+    ]

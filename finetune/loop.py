@@ -158,9 +158,6 @@ class _Recipe:
         self.train_set, self.val_set = encode_splits(
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
-        self.token_pool = D.answer_token_pool(self.train_set) if cfg.token_noise else None
-        # where --token-noise stops: the price's label
-        self.price_ids = D.price_label_ids(self.processor.tokenizer) if cfg.token_noise else []
         self.val_frame = frames[D.VALIDATION]
         # splits without kept pixels: their images are transformed by background threads, batches made ahead
         lazy = not (self.train_set.keeps_pixels and self.val_set.keeps_pixels)
@@ -334,10 +331,6 @@ class _Recipe:
             epoch=epoch,
             crop=self.processor.image_processor.crop_size,
             mirror=bool(cfg.mirror),
-            shift=cfg.shift,
-            token_noise=cfg.token_noise,
-            token_pool=self.token_pool,
-            keep_from=self.price_ids,
         )
         return collate_examples(examples, self.processor.pad_token_id)
 

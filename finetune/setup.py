@@ -22,15 +22,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from contracts.dataset.reader import IMAGE_PATH, load_image
 from contracts.errors import UserError
-from datagen.reader import IMAGE_PATH, load_image
+from contracts.task import build_answer
 from finetune import checkpoint as ckpt
 from finetune import data as D
 from finetune import distributed as dist
 from finetune import flops as FL
 from finetune import lora
 from finetune import run_layout as names
-from finetune.chat import build_answer
 from finetune.config import TrainConfig
 from finetune.presets import PRESETS, load_model
 from finetune.tracking import Sample

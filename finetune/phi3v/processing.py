@@ -30,7 +30,7 @@ from transformers import AutoTokenizer, BatchFeature, PreTrainedTokenizerBase
 
 from contracts.errors import UserError
 
-from ..chat import END, build_prompt
+from .chat import END, build_prompt
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -173,7 +173,7 @@ class Phi3VProcessor:
       `<|image_k|>` is expanded to that image's token count of -k ids, `attention_mask` (1, T), `pixel_values`
       (n, num_crops + 1, 3, c, c), `image_sizes` (n, 2). Without images: the tokenized text alone.
     - `encode_example(image, answer)` -> dict of 1-D `input_ids`, `labels` (or None), `pixel_values`
-      (num_crops + 1, 3, c, c), `image_sizes` (2,); the prompt is `finetune.chat.build_prompt()`.
+      (num_crops + 1, 3, c, c), `image_sizes` (2,); the prompt is `finetune.phi3v.chat.build_prompt()`.
     - `decode_answer(token_ids)` -> the answer text (special tokens skipped, stops at `<|end|>`).
     - `stop_token_ids`: ids that end generation (`<|end|>` and the tokenizer's eos).
     - `save_pretrained(dir)` / `Phi3VProcessor.from_pretrained(dir, **image_overrides)`: tokenizer files plus

@@ -18,7 +18,9 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from ..chat import ASSISTANT, END, QUESTION, USER, build_answer, build_prompt
+from contracts.task import QUESTION, build_answer
+
+from .chat import ASSISTANT, END, USER, build_prompt
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 ENDOFTEXT = "<|endoftext|>"

@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from datagen import layout
-from datagen.writer import DatasetWriter
+from contracts.dataset import layout
+from contracts.dataset.writer import DatasetWriter
 
 
 def make_row(code: int = 80123456, **overrides) -> dict:

@@ -221,8 +221,8 @@ EXPECTED_FAILURES = {
 
 def write_dataset(out, rows: list[dict], seed: int = 0):
     """A DATASET dir of ``rows`` with small JPEGs, written the way every command writes one."""
-    from datagen.split import assign_splits
-    from datagen.writer import DatasetWriter
+    from contracts.dataset.split import assign_splits
+    from contracts.dataset.writer import DatasetWriter
 
     splits = assign_splits([r["product_code"] for r in rows], [r["category3_code"] for r in rows], seed)
     with DatasetWriter(out, overwrite=True) as writer:

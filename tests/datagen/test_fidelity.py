@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contracts.dataset.schema import COLUMNS
 from contracts.errors import run_cli
 from datagen.cli import group
 from datagen.fidelity import (
@@ -19,7 +20,6 @@ from datagen.fidelity import (
     sdmetrics_table,
     title_comparison,
 )
-from datagen.schema import COLUMNS
 from reports.fidelity import render_fidelity
 from tests.datagen.fixtures_real import catalogue_rows, write_dataset
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from datagen.schema import COLUMNS
+from contracts.dataset.schema import COLUMNS
 
 
 @pytest.mark.slow

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from contracts.dataset import layout
+from contracts.dataset.reader import read_dataset, read_info
+from contracts.dataset.split import assign_splits
 from contracts.errors import UserError
-from datagen import layout
 from datagen.importer import check_rows, run_import
-from datagen.reader import read_dataset, read_info
 from datagen.real_config import ImportConfig
-from datagen.split import assign_splits
 from tests.datagen.fixtures_real import (
     EXPECTED_FAILURES,
     EXPECTED_IMPORTED,

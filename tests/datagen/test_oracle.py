@@ -1,7 +1,7 @@
 """The oracle reproduces titles and categories exactly; its price error is what the noise leaves."""
 
+from contracts.dataset.reader import read_dataset
 from datagen.oracle import oracle_answers, oracle_ceiling
-from datagen.reader import read_dataset
 
 
 def test_oracle_answers_every_row(tiny_synth):

@@ -5,9 +5,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from contracts.dataset import layout, reader
+from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from contracts.errors import UserError
-from datagen import layout, reader
-from datagen.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 
 
 def test_read_dataset_frames_have_schema_dtypes(small_dataset):

@@ -1,6 +1,6 @@
 """The schema module: the 17 DBQ columns and row validation."""
 
-from datagen.schema import COLUMN_NAMES, COLUMNS, coerce_row, row_problems
+from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, coerce_row, row_problems
 
 
 def _row():

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from datagen.split import assign_splits
+from contracts.dataset.split import assign_splits
 
 
 def _rows(n_strata: int = 30, per: int = 100, seed: int = 0):

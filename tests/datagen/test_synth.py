@@ -5,13 +5,13 @@ import re
 
 import pytest
 
+from contracts.dataset import layout, reader
+from contracts.dataset.schema import COLUMN_NAMES
 from contracts.errors import UserError
-from datagen import layout, reader
 from datagen.config import SynthConfig
 from datagen.oracle import oracle_answer
 from datagen.profile import builtin_profile
 from datagen.sample import build_row
-from datagen.schema import COLUMN_NAMES
 from datagen.synth import merge_shards, synthesize
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -139,7 +139,7 @@ def test_failure_mid_run_leaves_no_output(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_failure_with_worker_pool_leaves_no_output(tmp_path, monkeypatch):
     """An error in the main process while workers write images: pool stopped, temp dir removed, no output."""
-    from datagen.writer import DatasetWriter
+    from contracts.dataset.writer import DatasetWriter
 
     real = DatasetWriter.add_prepared
 
@@ -158,7 +158,7 @@ def test_failure_with_worker_pool_leaves_no_output(tmp_path, monkeypatch):
 def test_imagefolder_loads_synthetic_dataset(tiny_synth, tmp_path):
     """imagefolder (and the card's YAML, via load_dataset(DIR)) give the Image column and schema dtypes."""
     datasets = pytest.importorskip("datasets")
-    from datagen.schema import COLUMNS
+    from contracts.dataset.schema import COLUMNS
 
     for ds in (
         datasets.load_dataset("imagefolder", data_dir=str(tiny_synth), cache_dir=str(tmp_path / "c1")),

@@ -5,10 +5,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from contracts.dataset import layout
+from contracts.dataset.schema import COLUMN_NAMES, FILE_NAME
+from contracts.dataset.writer import DatasetWriter
 from contracts.errors import UserError
-from datagen import layout
-from datagen.schema import COLUMN_NAMES, FILE_NAME
-from datagen.writer import DatasetWriter
 
 
 def test_layout_metadata_sorted_with_file_name_first(tmp_path, make_row, jpeg_bytes, write_small_dataset):

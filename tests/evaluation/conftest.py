@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from datagen import layout
-from datagen.writer import DatasetWriter
+from contracts.dataset import layout
+from contracts.dataset.writer import DatasetWriter
 
 # category3 -> (category2, base colour, base price, titles)
 CATEGORIES = {

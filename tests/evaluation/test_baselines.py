@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from contracts.dataset.reader import load_image, read_latents, read_split
 from contracts.errors import UserError
-from datagen.reader import load_image, read_latents, read_split
+from contracts.task import parse_answer
 from evaluation import baselines as bl
 from evaluation.features import FEATURE_DIM, embed_image, embed_images
-from evaluation.parse import parse_answer
 
 
 def _frame(rows):

@@ -9,8 +9,8 @@ import click
 import pandas as pd
 import pytest
 
+from contracts.dataset import layout
 from contracts.errors import run_cli
-from datagen import layout
 from evaluation.cli import group
 from evaluation.config import CompareConfig, EvalConfig
 

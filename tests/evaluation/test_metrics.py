@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from contracts.task import ParsedAnswer
 from evaluation.metrics import (
     METRICS,
     compute_metrics,
@@ -16,7 +17,6 @@ from evaluation.metrics import (
     score_items,
     top_confusions,
 )
-from evaluation.parse import ParsedAnswer
 
 GOLDS = [
     {"title": "Check Cashmere Scarf", "category3_code": "SCARVES", "full_price": 100.0},

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluation.parse import ParsedAnswer, parse_answer
+from contracts.task import ParsedAnswer, parse_answer
 from evaluation.predict import answer_token_budget, collate_prompts, generate_answers
 
 PAD, EOS, END, OFFSET = 0, 2, 3, 10

@@ -131,7 +131,7 @@ def test_tiny_model_end_to_end(eval_dataset, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run_dir(eval_dataset, tmp_path_factory):
     """A RUN dir as finetune writes it: model/ and best/ (untrained tiny), config.json, dataset.json."""
-    from datagen.layout import dataset_fingerprint
+    from contracts.dataset.layout import dataset_fingerprint
     from finetune import run_layout
     from finetune.presets import load_model
 

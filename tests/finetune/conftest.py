@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from datagen.writer import DatasetWriter
+from contracts.dataset.writer import DatasetWriter
 
 _CATEGORIES = [
     ("WOMAN", "OUTERWEAR", "TRENCH COATS"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contracts.dataset import layout
 from contracts.errors import UserError
-from datagen import layout
 from finetune import data
 
 
@@ -179,15 +179,6 @@ def test_shift_crops_are_the_crops_of_the_moved_image():
     assert shifted.shape == pixels.shape
 
 
-def test_shifts_are_seeded_per_epoch_and_bounded():
-    a = data.shift_draws(1000, 0, 1, 0.1)
-    assert torch.equal(a, data.shift_draws(1000, 0, 1, 0.1)) and not torch.equal(
-        a, data.shift_draws(1000, 0, 2, 0.1)
-    )
-    assert a.shape == (1000, 2) and float(a.abs().max()) <= 0.1 and float(a.abs().max()) > 0.09
-    assert abs(float(a.mean())) < 0.01
-
-
 def test_training_examples_augment_only_when_asked():
     pixels = torch.randn(3, 3, 4, 4)  # global, one sub-crop, one blank
     split = [{"pixel_values": pixels, "image_sizes": torch.tensor([4, 4])} for _ in range(8)]
@@ -198,92 +189,3 @@ def test_training_examples_augment_only_when_asked():
     for e, flipped in zip(mirrored, flips, strict=True):
         expected = pixels.flip(-1) if flipped else pixels
         torch.testing.assert_close(e["pixel_values"], expected)
-    moved = data.training_examples(split, range(8), seed=0, epoch=0, crop=4, shift=0.25)
-    draws = data.shift_draws(8, 0, 0, 0.25)
-    for e, draw in zip(moved, draws, strict=True):
-        torch.testing.assert_close(e["pixel_values"], data.shift_crops(pixels, torch.tensor([4, 4]), 4, draw))
-    assert any(not torch.equal(e["pixel_values"], pixels) for e in moved)
-
-
-def _split_of(answers: list[list[int]]) -> data.EncodedSplit:
-    """An encoded split whose examples are a 3-token prompt (two image placeholders) and ``answers``."""
-    ids, labels, offsets = [], [], [0]
-    for answer in answers:
-        ids += [1, -1, -1] + answer
-        labels += [-100, -100, -100] + answer
-        offsets.append(len(ids))
-    n = len(answers)
-    return data.EncodedSplit(
-        torch.tensor(ids), torch.tensor(labels), torch.tensor(offsets), torch.zeros(n, 2, 3, 4, 4),
-        torch.full((n, 2), 4),
-    )  # fmt: skip
-
-
-def test_answer_token_pool_holds_answer_tokens_but_the_closing_one():
-    split = _split_of([[5, 6, 9], [7, 9]])  # 9 closes each answer
-    assert data.answer_token_pool(split).tolist() == [5, 6, 7]
-
-
-def test_token_noise_replaces_answer_inputs_only_keeps_labels_and_is_seeded():
-    answers = [list(range(10, 40)) + [99] for _ in range(40)]
-    split = _split_of(answers)
-    pool = data.answer_token_pool(split)
-    kw = dict(seed=0, epoch=3, crop=4, token_noise=0.25)
-    noisy = data.training_examples(split, range(40), **kw)
-    again = data.training_examples(split, range(40), **kw)
-    other_epoch = data.training_examples(split, range(40), **{**kw, "epoch": 4})
-    changed = 0
-    for i, e in enumerate(noisy):
-        clean = split[i]
-        assert torch.equal(e["labels"], clean["labels"])
-        assert torch.equal(e["input_ids"], again[i]["input_ids"])
-        diff = e["input_ids"] != clean["input_ids"]
-        assert not diff[:3].any() and not diff[-1]  # prompt, image placeholders, closing token untouched
-        assert set(e["input_ids"][diff].tolist()) <= set(pool.tolist())
-        changed += int(diff.sum())
-    # 30 replaceable tokens per example; a draw equal to the original token leaves it unchanged
-    assert 0.15 < changed / (40 * 30) < 0.3
-    assert any(
-        not torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(noisy, other_epoch, strict=True)
-    )
-    plain = data.training_examples(split, range(40), seed=0, epoch=3, crop=4)
-    assert all(torch.equal(p["input_ids"], split[i]["input_ids"]) for i, p in enumerate(plain))
-
-
-def test_token_noise_leaves_the_price_alone():
-    """Answer tokens from the price's label on are never replaced (its digits depend on each other)."""
-    answers = [list(range(10, 30)) + [7, 8, 1, 2, 3, 99] for _ in range(30)]  # 7, 8: the price's label
-    split = _split_of(answers)
-    noisy = data.training_examples(
-        split, range(30), seed=1, epoch=0, crop=4, token_noise=0.5, keep_from=[7, 8]
-    )
-    changed = torch.zeros(len(answers[0]) + 3, dtype=torch.bool)
-    for i, e in enumerate(noisy):
-        changed |= e["input_ids"] != split[i]["input_ids"]
-    assert changed[3:23].all() and not changed[23:].any()
-    # a label sequence without the marker: the whole answer may be replaced
-    assert (
-        data._find(torch.tensor([1, 7, 9, 7, 8]), [7, 8]) == 3
-        and data._find(torch.tensor([7, 9]), [7, 8]) == -1
-    )
-
-
-def test_price_label_is_found_in_encoded_answers_and_its_digits_stay():
-    """With the tiny tokenizer and the real encoding, noise stops where the price's label starts."""
-    from PIL import Image
-
-    from finetune.chat import build_answer
-    from finetune.phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer
-
-    tokenizer = build_tiny_tokenizer()
-    processor = Phi3VProcessor(tokenizer, Phi3VImageProcessor(num_crops=1, crop_size=56))
-    enc = processor.encode_example(Image.new("RGB", (56, 56)), build_answer("Check Scarf", "SCARVES", 390.0))
-    marker = data.price_label_ids(tokenizer)
-    start = data._find(enc["labels"], marker)
-    assert start > 0 and tokenizer.decode(enc["labels"][start:-1]).strip() == "Full Price: 390.0"
-    pool = torch.tensor(tokenizer("Check Scarf SCARVES 7", add_special_tokens=False).input_ids)
-    noisy = data.noisy_answer(
-        enc["input_ids"], enc["labels"], 0.99, pool, torch.Generator().manual_seed(0), marker
-    )
-    assert torch.equal(noisy[start:], enc["input_ids"][start:])
-    assert not torch.equal(noisy[:start], enc["input_ids"][:start])

@@ -81,8 +81,8 @@ def test_same_seed_same_run(fast_config):
 @pytest.mark.slow
 def test_images_transformed_per_batch_train_exactly_as_kept_ones(fast_config):
     """--pixel-memory-gib 0 keeps no processed image (background threads transform them per batch, ahead of
-    use): same losses, validation and weights as the run that keeps them, with mirror and shift on."""
-    changes = {"max_steps": 6, "eval_every": 3, "mirror": True, "shift": 0.1, "encoder_warmup": 2}
+    use): same losses, validation and weights as the run that keeps them, with mirroring on."""
+    changes = {"max_steps": 6, "eval_every": 3, "mirror": True, "encoder_warmup": 2}
     kept = train(fast_config("kept", **changes))
     made = train(fast_config("made", pixel_memory_gib=0, **changes))
     assert _losses(kept.run_dir) == _losses(made.run_dir)
@@ -94,16 +94,6 @@ def test_images_transformed_per_batch_train_exactly_as_kept_ones(fast_config):
     cached = {p.name for p in (made.run_dir / names.CACHE_DIR).iterdir()}
     assert len(cached) == 2 and all(n.endswith("-text.safetensors") for n in cached)  # the text alone
     assert "pixel_values" not in load_file(next((made.run_dir / names.CACHE_DIR).iterdir()))
-
-
-@pytest.mark.slow
-def test_token_noise_changes_what_the_model_trains_on(fast_config):
-    """--token-noise reaches the training batches: the same seed with and without it logs another loss at
-    the first step (same weights, same images, other input tokens)."""
-    plain = read_metrics(train(fast_config("plain", max_steps=2, eval_every=2)).run_dir)
-    noisy = read_metrics(train(fast_config("noisy", max_steps=2, eval_every=2, token_noise=0.5)).run_dir)
-    first = [r["loss"] for r in plain if r["split"] == "train"][0]
-    assert first != [r["loss"] for r in noisy if r["split"] == "train"][0]
 
 
 @pytest.mark.slow

@@ -80,8 +80,8 @@ def _image():
 
 def _unmerged_base(cfg, like):
     """The run's starting weights: the tiny preset built with the run's seed and the run's tokenizer size."""
+    from contracts.task import build_answer
     from finetune import data as D
-    from finetune.chat import build_answer
 
     frames = D.read_training_splits(cfg.data)
     corpus = D.tokenizer_corpus(frames["train"], D.answer_texts(frames["train"], build_answer))

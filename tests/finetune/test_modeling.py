@@ -11,7 +11,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from finetune.chat import build_answer
+from contracts.task import build_answer
 from finetune.collate import collate_examples
 from finetune.presets import load_model
 

@@ -1,16 +1,67 @@
-"""Read "Product: …, Category: …, Full Price: …" back out of generated text.
+"""The task every command shares: the question, the answer's format, the columns it is built from, and the
+parser that reads an answer back.
 
-The parser never raises: a field it cannot read is ``None`` and is scored as wrong (lm-eval's explicit
-``"[invalid]"`` fallback). Labels may come in any order and case (``product``/``title``, ``category``,
-``full price``/``price``), titles may contain commas, and prices may carry currency symbols, codes, thousands
-separators and extra words (``about $1,290.00 USD``).
+The answer a model must learn to give from the image alone (the reference recipe's training target):
+
+    Product: {title}, Category: {category3_code}, Full Price: {full_price}
+
+``build_answer`` writes it, ``parse_answer`` reads it (and much that is near it) back; a field the parser
+cannot read is ``None`` and is scored as wrong (lm-eval's explicit ``"[invalid]"`` fallback). Labels may come
+in any order and case (``product``/``title``, ``category``, ``full price``/``price``), titles may contain
+commas, and prices may carry currency symbols, codes, thousands separators and extra words (``about $1,290.00
+USD``).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+QUESTION = "What is shown in this image?"
+# The dataset columns an answer is built from: title, category and price, in the answer's order.
+ANSWER_COLUMNS = ("title", "category3_code", "full_price")
+
+
+class AnswerParts(NamedTuple):
+    """What an answer says about one product."""
+
+    title: str
+    category: str
+    price: float
+
+
+def answer_parts(row: Mapping[str, Any]) -> AnswerParts:
+    """The parts of ``row`` (a dataset row: a dict or a pandas row) that its answer states."""
+    title, category, price = (row[c] for c in ANSWER_COLUMNS)
+    return AnswerParts(str(title), str(category), float(price))
+
+
+def answer_parts_of(frame: Any) -> list[AnswerParts]:
+    """``answer_parts`` of every row of ``frame`` (a pandas DataFrame with the ``ANSWER_COLUMNS``)."""
+    columns: Iterable[tuple] = zip(*(frame[c] for c in ANSWER_COLUMNS), strict=True)
+    return [AnswerParts(str(t), str(c), float(p)) for t, c, p in columns]
+
+
+def format_price(full_price: float | int | str) -> str:
+    """A price as the seed writes it: Python's ``str(float)``, e.g. ``2490.0``."""
+    return str(float(full_price))
+
+
+def build_answer(title: str, category3_code: str, full_price: float | int | str) -> str:
+    """The answer the model must learn: ``Product: {title}, Category: {category3_code}, Full Price:
+    {full_price}``."""
+    return f"Product: {title}, Category: {category3_code}, Full Price: {format_price(full_price)}"
+
+
+def answers_of(frame: Any) -> list[str]:
+    """The answer of every row of ``frame``."""
+    return [build_answer(*parts) for parts in answer_parts_of(frame)]
+
+
+# -- reading an answer back --------------------------------------------------------------------------------
 
 # Where a generation ends even if the decoder did not stop there.
 _STOP_MARKERS = ("<|end|>", "<|endoftext|>", "</s>", "<|assistant|>", "<|user|>")

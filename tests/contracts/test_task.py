@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.parse import ParsedAnswer, parse_answer, parse_price
+from contracts.task import (
+    ParsedAnswer,
+    answer_parts,
+    answer_parts_of,
+    answers_of,
+    build_answer,
+    parse_answer,
+    parse_price,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +87,22 @@ def test_parse_answer_never_raises(junk):
 def test_parse_price(text, expected):
     """Prices read the way people write them; unreadable amounts are None."""
     assert parse_price(text) == expected
+
+
+def test_price_formatted_as_python_float():
+    """Prices read like str(float): ints and strings become `2490.0`, decimals stay."""
+    assert build_answer("T", "C", 2490).endswith("Full Price: 2490.0")
+    assert build_answer("T", "C", "32").endswith("Full Price: 32.0")
+    assert build_answer("T", "C", 1290.5).endswith("Full Price: 1290.5")
+
+
+def test_answer_parts_come_from_the_answer_columns():
+    """The columns an answer is built from are read once, from a row or a whole frame."""
+    import pandas as pd
+
+    row = {"title": "Mini Bag", "category3_code": "SHOULDER", "full_price": 1290, "brand": "x"}
+    assert answer_parts(row) == ("Mini Bag", "SHOULDER", 1290.0)
+    frame = pd.DataFrame([row, {**row, "title": "Scarf"}])
+    assert [p.title for p in answer_parts_of(frame)] == ["Mini Bag", "Scarf"]
+    assert answers_of(frame)[0] == "Product: Mini Bag, Category: SHOULDER, Full Price: 1290.0"
+    assert parse_answer(answers_of(frame)[1]) == ParsedAnswer("Scarf", "SHOULDER", 1290.0)

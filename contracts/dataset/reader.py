@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from contracts.dataset import layout
+from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from contracts.errors import UserError
-from datagen import layout
-from datagen.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 
 IMAGE_PATH = "image_path"  # the extra column read_split adds: absolute path of the row's image
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from datagen import layout
+from contracts.dataset import layout
 
 
 def _stratum_seed(stratum: str) -> int:

@@ -22,10 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
+from contracts.dataset import layout
+from contracts.dataset.schema import COLUMNS, FILE_NAME, coerce_row, row_problems
 from contracts.errors import UserError
 from contracts.outputs import TMP_TAG, OutputLock, check_replaceable, remove_leftovers, swap_dir_into_place
-from datagen import layout
-from datagen.schema import COLUMNS, FILE_NAME, coerce_row, row_problems
 
 _ARROW_TYPES = {"string": "string", "int64": "int64", "float64": "float64"}
 
