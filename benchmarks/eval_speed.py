@@ -1,7 +1,7 @@
 """End-to-end speed of `evaluate`: the tiny default on a 304-row test split, goal ≤ 60 s on CPU.
 
-    python benchmarks/eval_speed.py                          # synthesizes 3,040 rows (64 px) into a temp dir
-    python benchmarks/eval_speed.py --data out/data --model runs/r1 --threads 0,1 --json out/eval_speed.json
+    python -m benchmarks.eval_speed                          # synthesizes 3,040 rows (64 px) into a temp dir
+    python -m benchmarks.eval_speed --data out/data --model runs/r1 --threads 0,1 --json out/eval_speed.json
 
 Each setting runs the whole arrow, ``evaluation.evaluate(EvalConfig(...))``: reading the split, loading the
 model, batched greedy generation, the four baselines (image features, sklearn probe, oracle), scoring with
@@ -17,15 +17,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from evaluation.config import EvalConfig  # noqa: E402
-from evaluation.run import evaluate  # noqa: E402
+from evaluation.config import EvalConfig
+from evaluation.run import evaluate
 
 GOAL_S = 60.0
 COLUMNS = [
@@ -47,7 +44,7 @@ def _dataset(args: argparse.Namespace, tmp: Path) -> str:
     if args.data:
         return args.data
     from datagen.config import SynthConfig
-    from datagen.synth import synthesize
+    from datagen.synth.run import synthesize
 
     out = tmp / "data"
     start = time.perf_counter()

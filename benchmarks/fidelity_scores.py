@@ -6,7 +6,7 @@
    test fixtures): synthesise "real" data from it, fit, synthesise from the fit with another seed, compare.
    Reference rows: the true profile with another seed (the ceiling) and the built-in US profile (no fit).
 
-    python benchmarks/fidelity_scores.py [--rows 3040] [--image-size 64] [--work DIR]
+    python -m benchmarks.fidelity_scores [--rows 3040] [--image-size 64] [--work DIR]
 
 Images do not enter the scores, so a small --image-size keeps the run short.
 """
@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for tests.datagen.fixtures_real (the known generating profile)
-
-from datagen.config import SynthConfig  # noqa: E402
-from datagen.fidelity import compare_tables  # noqa: E402
-from datagen.fit import fit_profile  # noqa: E402
-from datagen.stats import column_relations, column_stats, read_table  # noqa: E402
-from datagen.synth import synthesize  # noqa: E402
-from tests.datagen.fixtures_real import french_profile_dict  # noqa: E402
+from datagen.config import SynthConfig
+from datagen.fidelity.compare import compare_tables
+from datagen.fit.profile import fit_profile
+from datagen.stats import column_relations, column_stats, read_table
+from datagen.synth.run import synthesize
 
 
 def synth(out: Path, rows: int, seed: int, size: int, profile: Path | None = None) -> Path:
@@ -190,3 +185,46 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# The French catalogue of the fit tests: categories in French, EUR prices, other weights and price levels.
+FRENCH_CATEGORIES = {
+    "WOMAN": "FEMME",
+    "MAN": "HOMME",
+    "KIDS": "ENFANT",
+    "OUTERWEAR": "VÊTEMENTS D'EXTÉRIEUR",
+    "BAGS": "SACS",
+    "SHOES": "CHAUSSURES",
+    "ACCESSORIES": "ACCESSOIRES",
+    "TRENCH COATS": "TRENCHS",
+    "SNEAKERS": "BASKETS",
+    "BOOTS": "BOTTES",
+    "CASHMERE SCARVES": "ÉCHARPES EN CACHEMIRE",
+    "KNITWEAR": "MAILLE",
+    "DRESSES": "ROBES",
+}
+
+
+def french_profile_dict() -> dict:
+    """A known generating profile unlike the built-in one: FRA/EUR, French categories, reweighted, dearer."""
+    import copy
+
+    from datagen.catalogue.us import US_PROFILE
+
+    data = copy.deepcopy(US_PROFILE)
+    data.update(
+        name="test:fr",
+        description="French variant of the built-in profile (test fixture)",
+        country_code="FRA",
+        currency_code="EUR",
+        eur_rate=1.0,
+        item_url_prefix="https://fr.burberry.com/",
+        image_url_placeholder_rate=0.01,
+        price_min=30.0,
+    )
+    for i, entry in enumerate(data["taxonomy"]):
+        for key in ("category1", "category2", "category3"):
+            entry[key] = FRENCH_CATEGORIES.get(entry[key], entry[key])
+        entry["weight"] = entry["weight"] * (1 + i % 3)
+        entry["price"]["median"] = round(entry["price"]["median"] * 1.15)
+    return data

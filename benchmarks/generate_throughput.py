@@ -1,7 +1,7 @@
 """Evaluation generation throughput: batched greedy decoding of the answer with the KV cache, by batch size.
 
-    python benchmarks/generate_throughput.py                                      # CPU: tiny preset
-    python benchmarks/generate_throughput.py --preset phi3v-random --batch-sizes 1,8,32 --json out/gen.json
+    python -m benchmarks.generate_throughput                                      # CPU: tiny preset
+    python -m benchmarks.generate_throughput --preset phi3v-random --batch-sizes 1,8,32 --json out/gen.json
 
 Prompts are the evaluation prompts (``processor.encode_example(image, None)``), left-padded by
 ``evaluation.predict.collate_prompts`` and decoded by ``model.generate`` (greedy, ``use_cache=True``), the
@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-
-import harness  # noqa: E402
-import samples as S  # noqa: E402
-
-from evaluation.predict import collate_prompts, generate_answers  # noqa: E402
-from finetune import flops as FL  # noqa: E402
-from finetune.presets import PRESETS, load_model  # noqa: E402
+from benchmarks import harness, synthetic_rows
+from evaluation.predict import collate_prompts, generate_answers
+from finetune import flops
+from finetune.loading import load_model
+from finetune.presets import PRESETS
 
 COLUMNS = [
     ("mode", "mode", ""),
@@ -105,17 +99,19 @@ def generate_batch(
 
 
 def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> list[dict[str, Any]]:
-    shape = FL.shape_from_config(model.config)
+    shape = flops.shape_from_config(model.config)
     crop = processor.image_processor.crop_size
     results = []
     for bs in args.sizes:
         need = bs * (args.warmup + args.batches)
-        encodings = S.encode_pool(processor, rows[:need], None, image_size=args.image_size, with_answer=False)
+        encodings = synthetic_rows.encode_pool(
+            processor, rows[:need], None, image_size=args.image_size, with_answer=False
+        )
 
         def measure(bs=bs, encodings=encodings) -> dict[str, Any]:
             harness.reset_memory(device)
             timer = harness.Timer(device)
-            flops = 0.0
+            total_flops = 0.0
             for b in range(args.warmup + args.batches):
                 chunk = encodings[b * bs : (b + 1) * bs]
                 if b < args.warmup:
@@ -127,13 +123,13 @@ def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> li
                 if generated != new_tokens:
                     raise RuntimeError(f"generate made {generated} tokens per row, not {new_tokens}")
                 for e in chunk:
-                    c = S.count_tokens(e, crop)
-                    prompt = FL.SampleTokens(c.text_tokens, c.image_tokens, c.crops, 1)
-                    flops += FL.generation_flops(
+                    c = synthetic_rows.count_tokens(e, crop)
+                    prompt = flops.SampleTokens(c.text_tokens, c.image_tokens, c.crops, 1)
+                    total_flops += flops.generation_flops(
                         shape, prompt, new_tokens, causal=args.causal_attention_flops
                     ).total
             n = bs * args.batches
-            achieved = flops / timer.seconds
+            achieved = total_flops / timer.seconds
             return {
                 "mode": "model"
                 + ("+static" if args.static_cache else "")
@@ -146,7 +142,7 @@ def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> li
                 "batch_ms": 1e3 * timer.seconds / args.batches,
                 "ms_per_new_token": 1e3 * timer.seconds / args.batches / new_tokens,
                 "peak_memory_gib": harness.peak_memory_gib(device),
-                "flops_per_sample": flops / n,
+                "flops_per_sample": total_flops / n,
                 "achieved_tflops": achieved / 1e12,
                 "mfu": achieved / peak.flops_per_s,
                 "mfu_pct": 100 * achieved / peak.flops_per_s,
@@ -173,7 +169,8 @@ def run_end_to_end(args, model, processor, device, rows, new_tokens) -> list[dic
     results = []
     for bs in args.sizes:
         images = [
-            S.render_image(i, r.aspect, args.image_size) for i, r in enumerate(rows[: bs * args.batches])
+            synthetic_rows.render_image(i, r.aspect, args.image_size)
+            for i, r in enumerate(rows[: bs * args.batches])
         ]
         generate_answers(model, processor, images[:bs], batch_size=bs, max_new_tokens=new_tokens)  # warm-up
         harness.reset_memory(device)
@@ -208,9 +205,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
     need = max(args.sizes) * (args.warmup + args.batches)
     if args.data:
-        rows, _ = S.rows_from_dataset(args.data, need, seed=args.seed)
+        rows, _ = synthetic_rows.rows_from_dataset(args.data, need, seed=args.seed)
     else:
-        rows = S.synthetic_rows(max(need, 64), seed=args.seed, aspects=args.aspects)
+        rows = synthetic_rows.synthetic_rows(max(need, 64), seed=args.seed, aspects=args.aspects)
     corpus = [r.answer for r in rows] + [r.title for r in rows] if args.preset == "tiny" else None
     overrides = {"num_crops": args.num_crops} if args.num_crops else {}
     model, processor = load_model(
@@ -234,8 +231,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         notes.append(f"forward compiled (mode={mode or 'default'})")
     print(f"device: {harness.device_name(device)}")
     print(f"{peak.label}: {peak.flops_per_s / 1e12:.3f} TFLOP/s")
-    enc = processor.encode_example(S.render_image(0, rows[0].aspect, args.image_size), None)
-    c = S.count_tokens(enc, processor.image_processor.crop_size)
+    enc = processor.encode_example(synthetic_rows.render_image(0, rows[0].aspect, args.image_size), None)
+    c = synthetic_rows.count_tokens(enc, processor.image_processor.crop_size)
     print(
         f"prompts: {args.preset} ({dtype_name}), num_crops {processor.image_processor.num_crops}, "
         f"{c.image_tokens} image + {c.text_tokens} text tokens; {new_tokens} new tokens per answer "

@@ -51,7 +51,7 @@ EOF
 small=()
 [ "$preset" = tiny ] && small=(--steps 2 --warmup 1)
 if [ "${3:-}" = levers ]; then
-    bench=($py benchmarks/train_throughput.py --preset "$preset")
+    bench=($py -m benchmarks.train_throughput --preset "$preset")
     step profile 150 "${bench[@]}" --methods lora-bf16 --steps 5 --warmup 2 --profile 2 --json "$out/profile.json"
     step labels-only 100 "${bench[@]}" --methods lora-bf16 --labels-only-logits "${small[@]}" --json "$out/labels-only.json"
     step checkpointing-b8 120 "${bench[@]}" --methods lora-bf16 --gradient-checkpointing --batch-size 8 "${small[@]}" \
@@ -61,11 +61,11 @@ if [ "${3:-}" = levers ]; then
     rm -f "$out/machine.txt"  # printed above; the files that come back are few
     exit 0
 fi
-step lora-bf16 150 $py benchmarks/train_throughput.py --preset "$preset" --methods lora-bf16 "${small[@]}" \
+step lora-bf16 150 $py -m benchmarks.train_throughput --preset "$preset" --methods lora-bf16 "${small[@]}" \
     --json "$out/lora-bf16.json"
-step full-bf16 150 $py benchmarks/train_throughput.py --preset "$preset" --methods full-bf16 "${small[@]}" \
+step full-bf16 150 $py -m benchmarks.train_throughput --preset "$preset" --methods full-bf16 "${small[@]}" \
     --json "$out/full-bf16.json"
-step reference 120 $py benchmarks/train_throughput.py --preset "$preset" --methods reference --steps 2 --warmup 1 \
+step reference 120 $py -m benchmarks.train_throughput --preset "$preset" --methods reference --steps 2 --warmup 1 \
     --reference-accum 8 --json "$out/reference.json"
 step finetune-lora 150 $py -m finetune.cli --data "$data" --out "$run" --model "$preset" --method lora \
     --max-steps 24 --batch-size 4 --eval-every 12 --max-val-examples 8 --sample-predictions 2 --no-wandb --overwrite

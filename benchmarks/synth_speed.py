@@ -1,8 +1,8 @@
 """Speed and memory of `datagen synth`, end to end (interpreter start included); prints a table.
 
-    python benchmarks/synth_speed.py                    # 3,040 rows, then 100,000 rows with --workers 2
-    python benchmarks/synth_speed.py --skip-large       # only the 3,040-row run
-    python benchmarks/synth_speed.py --large-rows 20000
+    python -m benchmarks.synth_speed                    # 3,040 rows, then 100,000 rows with --workers 2
+    python -m benchmarks.synth_speed --skip-large       # only the 3,040-row run
+    python -m benchmarks.synth_speed --large-rows 20000
 
 Goals: 3,040 rows in <= 10 s on a 2-core machine; 100,000 rows at >= 500 rows/s with --workers 2
 and a peak resident memory, summed over all processes, under 1 GiB and flat in the row count. The load

@@ -1,7 +1,7 @@
 """The embedded default end to end: synthesize 3,040 rows, `finetune` with its defaults, score the test split.
 
-    python benchmarks/train_default.py                      # the full run (targets: <= 15 min on 2 CPU cores)
-    python benchmarks/train_default.py --rows 40 --max-steps 3   # a quick look (what CI runs, via a test)
+    python -m benchmarks.train_default                      # the full run (targets: <= 15 min on 2 CPU cores)
+    python -m benchmarks.train_default --rows 40 --max-steps 3   # a quick look (what CI runs, via a test)
 
 Prints the machine load, the wall time of each stage and the learning goals with their targets: category
 accuracy >= 0.90, mean title token_sort_ratio >= 85, median absolute percentage price error <= 15%, >= 99% of
@@ -13,20 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from contracts.dataset.reader import read_info  # noqa: E402
-from datagen.config import SynthConfig  # noqa: E402
-from datagen.synth import synthesize  # noqa: E402
-from evaluation.config import EvalConfig  # noqa: E402
-from evaluation.run import evaluate  # noqa: E402
-from finetune import TrainConfig, train  # noqa: E402
-from finetune import run_layout as names  # noqa: E402
+from contracts.dataset.reader import read_info
+from datagen.config import SynthConfig
+from datagen.synth.run import synthesize
+from evaluation.config import EvalConfig
+from evaluation.run import evaluate
+from finetune import run_layout as names
+from finetune import train
+from finetune.config import DEFAULT_RECIPE
+from finetune.recipe import from_recipe
 
 # metric key of evaluate's metrics.json -> (label, target, higher is better, scale for printing)
 GOALS: dict[str, tuple[str, float, bool, float]] = {
@@ -61,7 +60,7 @@ def run_benchmark(
     data, run, report = work / "data", work / "run", work / "eval"
     figures: dict[str, Any] = {"load_before": _load()}
     figures["synth_s"] = ensure_dataset(data, rows, seed)
-    cfg = TrainConfig(data=str(data), out=str(run), overwrite=True, **(train_changes or {}))
+    cfg = from_recipe(DEFAULT_RECIPE, data=str(data), out=str(run), overwrite=True, **(train_changes or {}))
     result = train(cfg)
     figures["train"] = {
         "wall_s": result.wall_s,

@@ -1,7 +1,7 @@
 """Fine-tuning throughput: samples/s, tokens/s, step time, peak memory and MFU per method, in one run.
 
-    python benchmarks/train_throughput.py                                 # CPU: tiny preset, a few steps
-    python benchmarks/train_throughput.py --preset phi3v-random --json out/train.json     # on a GPU
+    python -m benchmarks.train_throughput                                 # CPU: tiny preset, a few steps
+    python -m benchmarks.train_throughput --preset phi3v-random --json out/train.json     # on a GPU
 
 Methods: ``lora-bf16``, ``full-bf16``, ``qlora`` (CUDA + bitsandbytes, else skipped with a line saying so)
 run the product's own path: ``finetune.setup.build_model`` (dtype, LoRA wiring, QLoRA quantisation,
@@ -23,9 +23,7 @@ import argparse
 import contextlib
 import dataclasses
 import math
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,20 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-
-import harness  # noqa: E402
-import reference_recipe as ref  # noqa: E402
-import samples as S  # noqa: E402
-
-from contracts.task import build_answer  # noqa: E402
-from finetune import data as D  # noqa: E402
-from finetune import flops as FL  # noqa: E402
-from finetune.collate import IGNORE_INDEX, collate_examples  # noqa: E402
-from finetune.config import TrainConfig, resolve  # noqa: E402
-from finetune.presets import PRESETS, load_model  # noqa: E402
-from finetune.setup import model_overrides  # noqa: E402
+from benchmarks import harness, reference_recipe, synthetic_rows
+from finetune import data, flops
+from finetune.collate import IGNORE_INDEX, collate_examples
+from finetune.config import TrainConfig, resolve
+from finetune.loading import load_model
+from finetune.model import model_overrides, tokenizer_corpus
+from finetune.presets import PRESETS
 
 METHODS = ("lora-bf16", "full-bf16", "qlora", "reference")
 PRODUCT_METHOD = {"lora-bf16": "lora", "full-bf16": "full", "qlora": "qlora"}
@@ -84,7 +75,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated width/height ratios of the images (several: image-token counts differ)",
     )
     p.add_argument("--data", default=None, help="a DATASET dir to draw rows from instead of synthetic rows")
-    p.add_argument("--rows", type=int, default=S.CATALOGUE_ROWS, help="catalogue size the pool is drawn from")
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=synthetic_rows.CATALOGUE_ROWS,
+        help="catalogue size the pool is drawn from",
+    )
     p.add_argument(
         "--pool", type=int, default=0, help="examples encoded and cycled [default: what the steps use]"
     )
@@ -121,11 +117,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lora-rank", type=int, default=64)
     p.add_argument("--freeze-vision", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--reference-dtype", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--reference-accum", type=int, default=ref.ACCUMULATION_STEPS, help="the script's 64")
+    p.add_argument(
+        "--reference-accum", type=int, default=reference_recipe.ACCUMULATION_STEPS, help="the script's 64"
+    )
     p.add_argument(
         "--reference-max-length",
         type=int,
-        default=ref.MAX_LENGTH,
+        default=reference_recipe.MAX_LENGTH,
         help="the script's 512 (smaller: tests only)",
     )
     p.add_argument("--causal-attention-flops", action=argparse.BooleanOptionalAction, default=True)
@@ -153,21 +151,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @dataclasses.dataclass
 class Pool:
-    rows: list[S.Row]
+    rows: list[synthetic_rows.Row]
     images: list | None  # PIL images when read from a DATASET dir; None: rendered on demand
     frame: pd.DataFrame  # title / category3_code / full_price, for the tiny tokenizer's corpus
 
-    def corpus(self, preset: str) -> list[str] | None:
-        if preset != "tiny":
-            return None
-        return D.tokenizer_corpus(self.frame, D.answer_texts(self.frame, build_answer))
+    def corpus(self) -> list[str]:
+        """Texts a preset's own tokenizer is trained on (presets with a fixed vocabulary ignore them)."""
+        return tokenizer_corpus(self.frame)
 
 
 def make_pool(args: argparse.Namespace, size: int) -> Pool:
     if args.data:
-        rows, images = S.rows_from_dataset(args.data, size, seed=args.seed)
+        rows, images = synthetic_rows.rows_from_dataset(args.data, size, seed=args.seed)
     else:
-        catalogue = S.synthetic_rows(args.rows, seed=args.seed, aspects=args.aspects)
+        catalogue = synthetic_rows.synthetic_rows(args.rows, seed=args.seed, aspects=args.aspects)
         rows, images = catalogue[:size], None
     frame = pd.DataFrame(
         {
@@ -183,9 +180,9 @@ def make_pool(args: argparse.Namespace, size: int) -> Pool:
 
 
 def sample_flops(
-    shape: FL.ModelShape, tokens: FL.SampleTokens, modes: FL.MethodModes, causal: bool
-) -> FL.FlopsBreakdown:
-    return FL.training_flops(shape, tokens, modes, causal=causal)
+    shape: flops.ModelShape, tokens: flops.SampleTokens, modes: flops.MethodModes, causal: bool
+) -> flops.FlopsBreakdown:
+    return flops.training_flops(shape, tokens, modes, causal=causal)
 
 
 # -- the product's methods --------------------------------------------------------------------------------
@@ -275,7 +272,8 @@ def run_product(
     examples: list,
     peak: harness.Peak,
 ) -> dict[str, Any]:
-    from finetune.setup import build_model, build_optimizer, build_scheduler
+    from finetune.model import build_model
+    from finetune.optim import build_optimizer, build_scheduler
 
     cfg = train_config(args, method)
     model, processor, _ = build_model(cfg, pool.frame, device)
@@ -300,7 +298,7 @@ def run_product(
     bf16 = device.type == "cuda" or (method == "full-bf16" and args.full_weights == "bf16")
     lengths = [int(e["input_ids"].shape[0]) for e in examples]
     if args.length_grouping:
-        plan = D.LengthGroupedBatches(lengths, cfg.batch_size, seed=cfg.seed, grad_accum=cfg.grad_accum)
+        plan = data.LengthGroupedBatches(lengths, cfg.batch_size, seed=cfg.seed, grad_accum=cfg.grad_accum)
 
         def micro_batches(step: int) -> list[list[int]]:
             return plan.micro_batches(step)[1]
@@ -314,9 +312,9 @@ def run_product(
             return [idx[a : a + cfg.batch_size] for a in range(0, per_step, cfg.batch_size)]
 
     crop_size = processor.image_processor.crop_size
-    counts = [S.count_tokens(e, crop_size) for e in examples]
-    shape = FL.shape_from_config(model.config)
-    modes = FL.method_modes(
+    counts = [synthetic_rows.count_tokens(e, crop_size) for e in examples]
+    shape = flops.shape_from_config(model.config)
+    modes = flops.method_modes(
         "full" if cfg.method == "full" else "lora",
         freeze_vision=bool(cfg.freeze_vision),
         lora_rank=cfg.lora_rank if cfg.method != "full" else 0,
@@ -494,7 +492,7 @@ def run_reference(
         device=device,
         attn_implementation="sdpa",
         seed=args.seed,
-        corpus=pool.corpus(args.preset),
+        corpus=pool.corpus(),
         overrides=overrides,
     )
     model.config.use_cache = False
@@ -503,9 +501,17 @@ def run_reference(
     samples = []
     for i in range(min(len(pool.rows), args.warmup + n_micro + 2)):
         row = pool.rows[i]
-        image = pool.images[i] if pool.images is not None else S.render_image(i, row.aspect, args.image_size)
-        samples.append(ref.encode_reference_example(tokenizer, row.answer, image, args.reference_max_length))
-    recipe = ref.ReferenceRecipe(model, tokenizer, device, accumulation_steps=args.reference_accum)
+        image = (
+            pool.images[i]
+            if pool.images is not None
+            else synthetic_rows.render_image(i, row.aspect, args.image_size)
+        )
+        samples.append(
+            reference_recipe.encode_reference_example(tokenizer, row.answer, image, args.reference_max_length)
+        )
+    recipe = reference_recipe.ReferenceRecipe(
+        model, tokenizer, device, accumulation_steps=args.reference_accum
+    )
     harness.reset_memory(device)
     # warm-up: micro steps, and one optimizer step (AdamW allocates its state on the first)
     for k in range(max(1, args.warmup)):
@@ -527,12 +533,12 @@ def run_reference(
     accum = args.reference_accum
     step_seconds = accum * t_micro + t_opt  # one optimizer step: accum samples, then the update
     real_text = sum(int(s["attention_mask"].sum()) for s in samples) / len(samples)
-    shape = FL.shape_from_config(model.config)
+    shape = flops.shape_from_config(model.config)
     # the loss covers all 512 positions (padding included), so all 512 are model tokens of this objective
     length = args.reference_max_length
-    tokens = FL.SampleTokens(text_tokens=length, image_tokens=0, crops=0, head_tokens=length - 1)
-    fl = FL.training_flops(
-        shape, tokens, FL.method_modes("full", freeze_vision=False), causal=args.causal_attention_flops
+    tokens = flops.SampleTokens(text_tokens=length, image_tokens=0, crops=0, head_tokens=length - 1)
+    fl = flops.training_flops(
+        shape, tokens, flops.method_modes("full", freeze_vision=False), causal=args.causal_attention_flops
     )
     totals = {"samples": accum, "image": 0, "text": real_text * accum, "pad": 0, "flops": fl.total * accum}
     result = summarize(
@@ -615,11 +621,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     args.preset,
                     device="meta",
                     seed=args.seed,
-                    corpus=pool.corpus(args.preset),
+                    corpus=pool.corpus(),
                     overrides=overrides,
                 )
-                examples = S.encode_pool(processor, pool.rows, pool.images, image_size=args.image_size)
-                counts = [S.count_tokens(e, processor.image_processor.crop_size) for e in examples]
+                examples = synthetic_rows.encode_pool(
+                    processor, pool.rows, pool.images, image_size=args.image_size
+                )
+                counts = [
+                    synthetic_rows.count_tokens(e, processor.image_processor.crop_size) for e in examples
+                ]
                 token_summary = {
                     "num_crops": processor.image_processor.num_crops,
                     "image_tokens_per_sample": sum(c.image_tokens for c in counts) / len(counts),

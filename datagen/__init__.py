@@ -1,11 +1,17 @@
-"""Sample product datasets in the DBQ schema: synthesis, import of real data, fidelity.
+"""Sample product datasets in the DBQ schema: synthesis, import of real data, fitting and fidelity.
 
-Public API (imports are lazy so that `datagen synth` starts fast):
+Each room is a folder: ``catalogue`` (what a catalogue is: the profile format, the built-in US data, the
+silhouettes), ``synth`` (sampling rows and writing them), ``render`` (product images), ``real`` (the
+real-data importer), ``fit`` (learning a profile from real rows), ``fidelity`` (synthetic against real).
+The DATASET dir itself (its schema, layout, reader, writer and split) is a contract of every command and
+lives in ``contracts.dataset``.
 
-- ``synthesize(SynthConfig) -> Path`` and ``merge_shards(dirs, out)``: write a DATASET dir;
-- ``read_dataset``, ``read_split``, ``read_info``, ``read_latents``, ``load_image``: read one;
-- ``assign_splits``: the one split function; ``DatasetWriter``: the atomic writer;
-- ``CatalogueProfile``, ``builtin_profile``: the catalogue description; ``oracle_answer``: the ceiling.
+The arrows as plain functions (imported lazily so that `datagen --help` starts fast):
+
+- ``synthesize(SynthConfig) -> Path`` and ``merge_shards(dirs, out)``: `datagen synth`, `synth-merge`;
+- ``run_import(ImportConfig) -> ImportResult``: `datagen real`;
+- ``fit_profile(data_dir) -> CatalogueProfile``: `datagen fit`;
+- ``compare_datasets(real_dir, synth_dir) -> dict``: `datagen compare`.
 """
 
 from __future__ import annotations
@@ -17,47 +23,35 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "SynthConfig": "datagen.config",
-    "synthesize": "datagen.synth",
-    "merge_shards": "datagen.synth",
-    "read_dataset": "datagen.reader",
-    "read_split": "datagen.reader",
-    "read_info": "datagen.reader",
-    "read_latents": "datagen.reader",
-    "load_image": "datagen.reader",
-    "assign_splits": "datagen.split",
-    "DatasetWriter": "datagen.writer",
-    "CatalogueProfile": "datagen.profile",
-    "builtin_profile": "datagen.profile",
-    "oracle_answer": "datagen.oracle",
-    "expected_price": "datagen.price_model",
+    "ImportConfig": "datagen.config",
+    "synthesize": "datagen.synth.run",
+    "merge_shards": "datagen.synth.run",
+    "run_import": "datagen.real.importer",
+    "fit_profile": "datagen.fit.profile",
+    "compare_datasets": "datagen.fidelity.compare",
+    "CatalogueProfile": "datagen.catalogue.profile",
+    "builtin_profile": "datagen.catalogue.profile",
 }
 __all__ = [
     "__version__",
     "SynthConfig",
+    "ImportConfig",
     "synthesize",
     "merge_shards",
-    "read_dataset",
-    "read_split",
-    "read_info",
-    "read_latents",
-    "load_image",
-    "assign_splits",
-    "DatasetWriter",
+    "run_import",
+    "fit_profile",
+    "compare_datasets",
     "CatalogueProfile",
     "builtin_profile",
-    "oracle_answer",
-    "expected_price",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from contracts.dataset.reader import load_image, read_dataset, read_info, read_latents, read_split
-    from contracts.dataset.split import assign_splits
-    from contracts.dataset.writer import DatasetWriter
-    from datagen.config import SynthConfig
-    from datagen.oracle import oracle_answer
-    from datagen.price_model import expected_price
-    from datagen.profile import CatalogueProfile, builtin_profile
-    from datagen.synth import merge_shards, synthesize
+    from datagen.catalogue.profile import CatalogueProfile, builtin_profile
+    from datagen.config import ImportConfig, SynthConfig
+    from datagen.fidelity.compare import compare_datasets
+    from datagen.fit.profile import fit_profile
+    from datagen.real.importer import run_import
+    from datagen.synth.run import merge_shards, synthesize
 
 
 def __getattr__(name: str) -> Any:

@@ -266,7 +266,8 @@ def read_table(path: str | Path, split: str | None = None) -> pd.DataFrame:
         UserError: the path is neither, or its data breaks the schema.
     """
     from contracts.dataset.reader import read_dataset
-    from datagen.importer import coerce_rows, load_file
+    from datagen.real.rows import coerce_rows
+    from datagen.real.sources import load_file
 
     path = Path(path).expanduser()
     if path.is_file():

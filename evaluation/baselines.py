@@ -4,8 +4,8 @@
 - ``nearest``: the training item whose image is closest under ``features.embed_image``; its answer copied.
 - ``probe``: scikit-learn on the same features: logistic regression for the category, ridge regression on
   log price, and the title of the nearest training image within the predicted category.
-- ``oracle``: answers from the generator's latent attributes (``latents.jsonl``, synthetic data only), via
-  ``datagen.oracle``: the ceiling the synthetic data allows.
+- ``oracle``: the answers the generator derived from each row's latent attributes (``latents.jsonl``,
+  synthetic data only): the ceiling the synthetic data allows.
 
 Each returns one answer string per evaluation row, built with ``contracts.task.build_answer``, so the parser
 and scorer treat baselines exactly like a model's generations.
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from contracts.dataset import layout
 from contracts.errors import UserError
 from contracts.task import build_answer
 from evaluation.features import standardize
@@ -83,34 +84,25 @@ def probe_answers(
     return answers
 
 
-def oracle_answers(rows: pd.DataFrame, latents: pd.DataFrame, profile=None) -> list[str]:
-    """Answers from each row's latent attributes through ``datagen.oracle.oracle_answer``.
-
-    ``profile`` is the dataset's catalogue profile (``datagen.oracle.dataset_profile``); None: the built-in
-    one. A row without a latent record gets an empty answer (scored as wrong).
+def oracle_answers(rows: pd.DataFrame, latents: pd.DataFrame) -> list[str]:
+    """The generator's own answer for each row (``layout.ORACLE_KEY`` of its latent record); a row without
+    one gets an empty answer (scored as wrong).
 
     Raises:
-        UserError: ``datagen.oracle`` is not available, or a latent record lacks what the oracle needs.
+        UserError: the latent records carry no oracle answers (a dataset from an older ``datagen synth``).
     """
-    try:
-        from datagen.oracle import oracle_answer
-    except ImportError:
-        raise UserError("the oracle baseline needs datagen.oracle, which this installation lacks") from None
-    by_code = {int(r["product_code"]): r for r in latents.to_dict(orient="records")}
+    if layout.ORACLE_KEY not in latents.columns:
+        raise UserError(
+            f"its {layout.LATENTS_FILE} holds no oracle answers: regenerate the dataset with datagen synth"
+        )
+    by_code = dict(zip(latents["product_code"].astype(int), latents[layout.ORACLE_KEY], strict=True))
     answers = []
     for code in rows["product_code"]:
-        latent = by_code.get(int(code))
-        if latent is None:
+        oracle = by_code.get(int(code))
+        if not isinstance(oracle, dict):
             answers.append("")
-            continue
-        try:
-            ans = oracle_answer(latent, profile) if profile is not None else oracle_answer(latent)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise UserError(
-                f"the latent record of product {int(code)} does not fit datagen.oracle "
-                f"({type(exc).__name__}: {exc}): regenerate the dataset with datagen synth"
-            ) from None
-        answers.append(build_answer(ans["title"], ans["category3_code"], ans["full_price"]))
+        else:
+            answers.append(build_answer(oracle["title"], oracle["category3_code"], oracle["full_price"]))
     return answers
 
 

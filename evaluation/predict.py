@@ -272,7 +272,7 @@ def mirror_views(cfg: EvalConfig, model_meta: dict) -> bool:
 
 def load_model_for(cfg: EvalConfig, model_meta: dict):
     """Load the model and processor ``--model`` names, on ``--device`` in ``--dtype``."""
-    from finetune.presets import load_model
+    from finetune.loading import load_model
 
     device, dtype = torch_settings(cfg)
     return load_model(model_meta["path"] or model_meta["spec"], dtype=dtype, device=device)

@@ -201,7 +201,7 @@ def run_baselines(
                 notes.append(f"baseline oracle skipped: {cfg.data} has no {layout.LATENTS_FILE} (real data)")
                 continue
             try:
-                answers[name] = bl.oracle_answers(eval_df, latents, _dataset_profile(cfg.data))
+                answers[name] = bl.oracle_answers(eval_df, latents)
             except UserError as exc:
                 notes.append(f"baseline oracle skipped: {exc}")
                 continue
@@ -209,18 +209,6 @@ def run_baselines(
             time.perf_counter() - start + (features[2] if features and name in bl.NEEDS_FEATURES else 0)
         )
     return answers, seconds
-
-
-def _dataset_profile(data_dir: str):
-    """The catalogue profile a synthetic dataset was drawn from, or None (the oracle's built-in default)."""
-    try:
-        from datagen.oracle import dataset_profile
-    except ImportError:
-        return None
-    try:
-        return dataset_profile(data_dir)
-    except UserError:
-        return None
 
 
 # -- the arrow -------------------------------------------------------------------------------------------

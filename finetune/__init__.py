@@ -1,6 +1,9 @@
-"""Fine-tune Phi-3-Vision (or the tiny default) on a DATASET dir: ``train(TrainConfig(data=..., out=...))``.
+"""Fine-tune Phi-3-Vision (or the tiny default) on a DATASET dir into a RUN dir.
 
-``train`` and ``TrainResult`` load lazily: ``finetune.chat`` is imported by evaluation and must stay light.
+    from finetune import from_recipe, train
+    result = train(from_recipe("tiny-cpu", data="out/data", out="out/run"))
+
+``train`` and ``TrainResult`` load lazily (they import torch); ``TrainConfig`` and ``from_recipe`` are light.
 """
 
 from __future__ import annotations
@@ -8,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from finetune.config import TrainConfig
+from finetune.recipe import from_recipe
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["TrainConfig", "TrainResult", "from_recipe", "train"]
 
 
 def __getattr__(name: str) -> Any:

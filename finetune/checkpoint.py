@@ -8,10 +8,13 @@ the previous checkpoint intact and never half a new one.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
 import random
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,7 @@ from contracts.outputs import (
     write_json_atomically,
 )
 from finetune import run_layout as names
+from finetune.config import TrainConfig
 
 
 @dataclass
@@ -338,3 +342,14 @@ def load_warmup_checkpoint(path: Path) -> WarmupCheckpoint:
         raise UserError(
             f"checkpoint {path} is unreadable ({exc}): delete it to start the warm-up again"
         ) from None
+
+
+def run_record(cfg: TrainConfig) -> dict[str, Any]:
+    """RUN/config.json: the resolved config, the command and the versions that ran it."""
+    versions = {"python": platform.python_version()}
+    for package in ("phi3v-catalogue", "torch", "transformers", "peft", "tokenizers", "safetensors"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"train": cfg.to_dict(), "command": sys.argv, "versions": versions}

@@ -1,8 +1,9 @@
-"""`finetune` command line. Thin: flags -> TrainConfig -> ``finetune.train`` -> a summary.
+"""`finetune` command line. Thin: flags -> a recipe's TrainConfig -> ``finetune.train`` -> a summary.
 
-Every option is generated from a TrainConfig field (name, default, help, choices), so flags and fields cannot
-drift apart. Booleans that default to off are plain flags (``--resume``); those whose default depends on the
-model are ``--x/--no-x`` pairs (``--freeze-vision/--no-freeze-vision``).
+Every option is generated from a TrainConfig field (name, help, choices), so flags and fields cannot drift
+apart. A training field's flag has no default of its own: left out, the recipe's value (or TrainConfig's)
+holds; the help shows the default recipe's value. Booleans of a training setup are ``--x/--no-x`` pairs, so
+a flag can turn off what a recipe turns on.
 """
 
 from __future__ import annotations
@@ -12,46 +13,53 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
-from contracts.errors import run_cli
-from finetune.config import TrainConfig
+from contracts.errors import UserError, run_cli
+from finetune.config import DEFAULT_RECIPE, TrainConfig
+from finetune.recipe import INVOCATION_FIELDS, from_recipe, read_recipe, recipe_names
 
 if TYPE_CHECKING:  # the loop imports torch: loaded only once the flags are known to be good
     from finetune.loop import TrainResult
 
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str}
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+_METAVARS = {"data": "DIR", "out": "RUN", "model": "PRESET|PATH|HUB_ID", "recipe": "NAME|FILE"}
 
 
-def _option(field: dataclasses.Field) -> Any:
+def _option(field: dataclasses.Field, default_recipe: dict[str, Any]) -> Any:
     flag = "--" + field.name.replace("_", "-")
     meta = field.metadata
     kind = str(field.type).replace(" | None", "")
-    if kind == "bool" and field.default is None:
-        return click.option(f"{flag}/--no-{flag[2:]}", default=None, help=meta["help"])
-    if kind == "bool":
+    kwargs: dict[str, Any] = {"help": meta["help"], "metavar": _METAVARS.get(field.name)}
+    if field.name not in INVOCATION_FIELDS:
+        value = default_recipe.get(field.name, field.default)
+        if value is not None:
+            kwargs["help"] += f" [{DEFAULT_RECIPE}: {str(value).lower() if kind == 'bool' else value}]"
+        kwargs["default"] = None  # left out: the recipe's value
+        if kind == "bool":
+            return click.option(f"{flag}/--no-{flag[2:]}", **kwargs)
+    elif kind == "bool":
         return click.option(flag, is_flag=True, default=field.default, help=meta["help"])
-    kwargs: dict[str, Any] = {"help": meta["help"], "default": field.default, "show_default": True}
-    if meta.get("required"):
-        kwargs.update(required=True, show_default=False)
-        del kwargs["default"]  # click takes an explicit default, even None, as a given value
-    if "choices" in meta:
-        kwargs["type"] = click.Choice(meta["choices"])
+    elif meta.get("required"):
+        kwargs["required"] = True  # no default: click takes an explicit None as a given value
+    elif field.name == "recipe":
+        kwargs.update(default=DEFAULT_RECIPE, show_default=True, help=meta["help"].split(" [")[0])
     else:
-        kwargs["type"] = _TYPES[kind]
-    if field.default is None:
-        kwargs["show_default"] = False
-    metavar = {"data": "DIR", "out": "RUN", "model": "PRESET|PATH|HUB_ID"}.get(field.name)
-    if metavar:
-        kwargs["metavar"] = metavar
+        kwargs.update(default=field.default, show_default=True)
+    kwargs["type"] = click.Choice(meta["choices"]) if "choices" in meta else _TYPES[kind]
     return click.option(flag, **kwargs)
 
 
 def _with_config_options(func: Any) -> Any:
+    try:
+        default_recipe = read_recipe(DEFAULT_RECIPE)
+    except UserError:  # a broken installation: the help still lists every flag
+        default_recipe = {}
     for field in reversed(dataclasses.fields(TrainConfig)):
         if field.name == "wandb":
             func = click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")(func)
-        func = _option(field)(func)
+        func = _option(field, default_recipe)(func)
     return func
 
 
@@ -60,11 +68,27 @@ def _with_config_options(func: Any) -> Any:
 def command(**values: Any) -> None:
     """Fine-tune Phi-3-Vision (GPU) or the tiny default (any CPU) on a DATASET dir; write a RUN dir.
 
-    With no --model it trains the tiny preset from scratch (full fine-tuning); with a pretrained model the
-    default is LoRA with the vision tower frozen. Several GPUs or nodes: launch with torchrun.
-    Precedence: these defaults < the model's defaults < flags; with --resume, the run's saved settings.
+    \b
+    finetune --data DATASET --out RUN                            the tiny-cpu recipe, any CPU
+    finetune --recipe phi3v-lora --data DATASET --out RUN        LoRA on the real model, one GPU
+    torchrun --nproc-per-node 8 -m finetune.cli --recipe phi3v-full --data DATASET --out RUN
+
+    A recipe (finetune/recipes/*.yaml, or a file of your own) sets the training fields below; every flag
+    given overrides it. With --resume, the run's own saved settings hold, and a flag that differs from
+    them is refused.
     """
-    cfg = TrainConfig(**values)
+    recipe = values.pop("recipe")
+    given = {k: v for k, v in values.items() if v is not None}
+    recipe_given = click.get_current_context().get_parameter_source("recipe") is not ParameterSource.DEFAULT
+    if "model" in given and not recipe_given and not values["resume"]:
+        default_model = read_recipe(DEFAULT_RECIPE).get("model")
+        if given["model"] != default_model:
+            raise UserError(
+                f"--model {given['model']} needs a recipe made for it; the default {DEFAULT_RECIPE} trains "
+                f"the {default_model} preset from scratch: add --recipe (one of {', '.join(recipe_names())}, "
+                "or a YAML file)"
+            )
+    cfg = from_recipe(recipe, **given)
     from finetune.loop import train
 
     result = train(cfg)

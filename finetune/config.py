@@ -1,7 +1,8 @@
 """TrainConfig: every knob of `finetune`, one field per CLI flag (``lora_rank`` <-> ``--lora-rank``).
 
-Fields whose default depends on the model (``method``, ``lr``, ``freeze_vision``, ...) default to ``None`` and
-are filled in by ``resolve``; the resolved config is what RUN/config.json records.
+Its defaults are generic; a recipe (``finetune.recipe``, a YAML file) sets a training setup's own values and
+flags override both. ``resolve`` fills the few defaults that follow from the method (LoRA alpha, a frozen
+image encoder for LoRA); the resolved config is what RUN/config.json and RUN/recipe.yaml record.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from contracts.tracking import WANDB_CHOICES, WANDB_HELP
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_LORA_TARGETS = "qkv_proj,o_proj,gate_up_proj,down_proj"
-TINY_PRESET = "tiny"
-# Decay per step of the weight average the tiny default keeps (`--ema`; see the README's default figures).
-TINY_EMA = 0.999
+DEFAULT_RECIPE = "tiny-cpu"
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
@@ -28,30 +27,32 @@ def _f(default: Any, help: str, **extra: Any) -> Any:
 
 @dataclass
 class TrainConfig:
-    """A fine-tuning run. Precedence: these defaults < the model's defaults (``resolve``) < explicit flags."""
+    """A fine-tuning run. Precedence: these defaults < the recipe < explicit flags."""
 
     # -- what to train on, and where the run goes
     data: str = _f("", "DATASET dir (from `datagen synth` or `datagen real`)", required=True)
     out: str = _f("", "RUN dir to create (or continue with --resume)", required=True)
-    model: str = _f(TINY_PRESET, "preset (tiny, phi3v, phi3v-random), a local model dir or a hub id")
-    method: str | None = _f(
-        None, "full | lora | qlora [default: full for tiny, lora otherwise]", choices=METHODS
+    recipe: str = _f(
+        "",
+        "training setup: tiny-cpu (the tiny preset from scratch, any CPU), phi3v-lora, phi3v-qlora, "
+        "phi3v-full (GPU), or a recipe YAML file (e.g. a RUN dir's recipe.yaml); flags override its values "
+        "[finetune: tiny-cpu; TrainConfig itself: none, its own defaults]",
     )
+    model: str = _f("tiny", "preset (tiny, phi3v, phi3v-random), a local model dir or a hub id")
+    method: str = _f("lora", "full | lora | qlora", choices=METHODS)
     resume: bool = _f(False, "continue the run in --out from its last checkpoint")
-    overwrite: bool = _f(False, "replace whatever --out holds")
+    overwrite: bool = _f(False, "replace a RUN dir this project wrote at --out")
 
     # -- schedule
-    epochs: float | None = _f(
-        None, "passes over the training split [default: 10 tiny, 2 otherwise]; see --max-steps"
-    )
+    epochs: float = _f(2.0, "passes over the training split; see --max-steps")
     max_steps: int = _f(0, "optimizer steps to run; 0: derived from --epochs")
     batch_size: int = _f(8, "examples per device per micro-batch")
     grad_accum: int = _f(1, "micro-batches per optimizer step (global batch = batch x accum x processes)")
-    lr: float | None = _f(None, "peak learning rate [default: 1e-3 full tiny, 1e-5 full, 2e-4 LoRA]")
-    vision_lr_ratio: float | None = _f(
-        None,
+    lr: float = _f(2e-4, "peak learning rate")
+    vision_lr_ratio: float = _f(
+        1.0,
         "learning rate of the image encoder's CLIP tower as a fraction of --lr (its projection trains at "
-        "--lr) [default: 0.1 tiny, 1]",
+        "--lr)",
     )
     min_lr_ratio: float = _f(0.05, "cosine decay floor as a fraction of --lr")
     warmup_steps: int = _f(50, "linear warm-up steps (capped at a tenth of the run)")
@@ -65,28 +66,23 @@ class TrainConfig:
     lora_dropout: float = _f(0.05, "LoRA dropout")
     lora_targets: str = _f(DEFAULT_LORA_TARGETS, "comma-separated module names that get LoRA adapters")
     freeze_vision: bool | None = _f(
-        None, "freeze the image encoder [default: frozen for LoRA, trained for full]"
+        None, "freeze the image encoder [unset: frozen for LoRA and QLoRA, trained in full fine-tuning]"
     )
-    dropout: float | None = _f(
-        None, "decoder residual dropout [default: 0.2 tiny, the model's own otherwise]"
+    dropout: float | None = _f(None, "decoder residual dropout [unset: the model's own]")
+    mirror: bool = _f(False, "mirror half the training images each epoch (seeded)")
+    encoder_warmup: int = _f(
+        0,
+        "a first stage of this many epochs training the image encoder alone to read the answer's parts "
+        "(category, title words, log price); needs a trainable encoder; 0: no such stage",
     )
-    mirror: bool | None = _f(
-        None, "mirror half the training images each epoch (seeded) [default: on for tiny, off otherwise]"
-    )
-    encoder_warmup: int | None = _f(
-        None,
-        "epochs of training the image encoder alone to read the answer's parts (category, title words, log "
-        "price) before fine-tuning; needs a trainable encoder [default: 80 tiny, 0 otherwise]",
-    )
-    ema: float | None = _f(
-        None,
+    ema: float = _f(
+        0.0,
         "keep an exponential moving average of the trainable weights with this decay per step (e.g. 0.999; "
-        "bias-corrected, so the weights before training carry no share), "
-        "used for validation, the best checkpoint and the exported model; 0: off "
-        f"[default: {TINY_EMA} for the tiny model trained in full without FSDP, off otherwise]",
+        "bias-corrected, so the weights before training carry no share), used for validation, the best "
+        "checkpoint and the exported model; 0: off",
     )
     gradient_checkpointing: bool = _f(
-        False, "recompute activations in the backward pass (less memory, ~30% slower)"
+        False, "recompute activations in the backward pass (less memory, slower)"
     )
     pixel_memory_gib: float = _f(
         4.0,
@@ -123,19 +119,16 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.grad_accum >= 1, "--grad-accum must be at least 1"),
             (self.max_steps >= 0, "--max-steps must be 0 or more"),
-            (self.epochs is None or (math.isfinite(self.epochs) and self.epochs > 0), "--epochs must be > 0"),
-            (self.vision_lr_ratio is None or self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
+            (math.isfinite(self.epochs) and self.epochs > 0, "--epochs must be > 0"),
+            (self.vision_lr_ratio > 0, "--vision-lr-ratio must be positive"),
             (self.dropout is None or 0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)"),
-            (self.encoder_warmup is None or self.encoder_warmup >= 0, "--encoder-warmup must be 0 or more"),
-            (
-                self.ema is None or 0.0 <= self.ema < 1.0,
-                "--ema must lie in [0, 1) (the average's decay per step; 0: off)",
-            ),
+            (self.encoder_warmup >= 0, "--encoder-warmup must be 0 or more"),
+            (0.0 <= self.ema < 1.0, "--ema must lie in [0, 1) (the average's decay per step; 0: off)"),
             (
                 math.isfinite(self.pixel_memory_gib) and self.pixel_memory_gib >= 0,
                 "--pixel-memory-gib must be 0 or more (0: never keep processed images)",
             ),
-            (self.lr is None or (math.isfinite(self.lr) and self.lr > 0), "--lr must be a positive number"),
+            (math.isfinite(self.lr) and self.lr > 0, "--lr must be a positive number"),
             (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
             (self.warmup_steps >= 0, "--warmup-steps must be 0 or more"),
             (self.weight_decay >= 0, "--weight-decay must be 0 or more"),
@@ -171,54 +164,28 @@ class TrainConfig:
     def lora_target_list(self) -> list[str]:
         return [t.strip() for t in self.lora_targets.split(",") if t.strip()]
 
-    @property
-    def is_tiny(self) -> bool:
-        return self.model == TINY_PRESET
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
-    """Fill the model-dependent defaults (method, schedule, LoRA alpha, vision freezing, lr, weight average).
+    """Fill the defaults that follow from the method (LoRA alpha, a frozen image encoder for LoRA and QLoRA)
+    and refuse settings that cannot go together.
 
-    The tiny preset trains from scratch: its image encoder learns at a tenth of the decoder's rate:
-    at the full rate its features grew by orders of magnitude and the decoder's input norm then passed back
-    almost no gradient (measured: feature RMS 9e4 against 0.2; category accuracy 3% against 31% at 3 epochs).
+    Raises:
+        UserError: an encoder warm-up with a frozen encoder, or a weight average under FSDP.
     """
-    method = cfg.method or ("full" if cfg.is_tiny else "lora")
-    if cfg.lr is not None:
-        lr = cfg.lr
-    elif method == "full":
-        lr = 1e-3 if cfg.is_tiny else 1e-5
-    else:
-        lr = 2e-4
-    freeze_vision = cfg.freeze_vision if cfg.freeze_vision is not None else method != "full"
-    if cfg.encoder_warmup and (method != "full" or freeze_vision):
+    freeze_vision = cfg.freeze_vision if cfg.freeze_vision is not None else cfg.method != "full"
+    if cfg.encoder_warmup and (cfg.method != "full" or freeze_vision):
         raise UserError(
             "--encoder-warmup trains the image encoder, which this run keeps frozen: "
-            "use it with --method full (without --freeze-vision), or drop it"
+            "use it with --method full (without --freeze-vision), or pass --encoder-warmup 0"
         )
     if cfg.ema and cfg.fsdp:
         # said before the RUN dir is claimed; FSDP chosen automatically is caught when the model is wrapped
-        raise UserError("--ema does not work with FSDP's sharded weights: drop --ema, or pass --no-fsdp")
-    warmup = (
-        cfg.encoder_warmup
-        if cfg.encoder_warmup is not None
-        else (80 if cfg.is_tiny and method == "full" else 0)
-    )
+        raise UserError("--ema does not work with FSDP's sharded weights: pass --ema 0, or --no-fsdp")
     return dataclasses.replace(
         cfg,
-        method=method,
-        encoder_warmup=0 if freeze_vision else warmup,
-        lr=lr,
-        epochs=cfg.epochs if cfg.epochs is not None else (10.0 if cfg.is_tiny else 2.0),
-        vision_lr_ratio=cfg.vision_lr_ratio or (0.1 if cfg.is_tiny and method == "full" else 1.0),
-        mirror=cfg.mirror if cfg.mirror is not None else cfg.is_tiny,
-        dropout=cfg.dropout if cfg.dropout is not None else (0.2 if cfg.is_tiny else None),
-        ema=cfg.ema
-        if cfg.ema is not None
-        else (TINY_EMA if cfg.is_tiny and method == "full" and not cfg.fsdp else 0.0),
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=freeze_vision,
     )
@@ -228,6 +195,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 RESUMABLE_CHANGES = frozenset(
     {
         "data",
+        "out",  # a RUN dir may move
         "resume",
         "overwrite",
         "quiet",
@@ -235,6 +203,7 @@ RESUMABLE_CHANGES = frozenset(
         "wandb",
         "wandb_project",
         "stop_after",
+        "recipe",  # the saved run's values are compared field by field below
         "pixel_memory_gib",  # where the pixels are made changes no result
     }
 )
@@ -242,26 +211,34 @@ RESUMABLE_CHANGES = frozenset(
 
 # What a run saved before a field existed ran with: resuming it keeps that, not today's default.
 ABSENT_IN_OLDER_RUNS: dict[str, Any] = {"ema": 0.0}
+# Fields older runs saved that this version no longer has, with the value under which nothing is lost.
+REMOVED_FIELDS: dict[str, Any] = {"shift": 0.0, "token_noise": 0.0}
 
 
-def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig) -> TrainConfig:
+def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig, baseline: TrainConfig) -> TrainConfig:
     """The config a --resume continues with: the saved run's values, except flags that may change.
 
-    A flag left at its default takes the saved value; a flag set to something else than the saved run used is
-    refused, because the resumed run would no longer end where the uninterrupted one would.
+    ``baseline`` is what ``cfg`` would be without any flag (its recipe's values). A field equal to it was not
+    set, and takes the saved value; one set to something else than the saved run used is refused, because
+    the resumed run would no longer end where the uninterrupted one would.
 
     Raises:
-        UserError: a flag conflicts with the saved run.
+        UserError: a flag conflicts with the saved run, or the run used a setting this version lacks.
     """
-    defaults = TrainConfig.__dataclass_fields__
+    lost = [k for k, off in REMOVED_FIELDS.items() if saved.get(k, off) != off]
+    if lost:
+        raise UserError(
+            f"the run in --out used --{lost[0].replace('_', '-')}, which this version no longer has: it "
+            "cannot be resumed exactly; start a new run with --overwrite"
+        )
     values: dict[str, Any] = {}
     conflicts = []
     saved = {**ABSENT_IN_OLDER_RUNS, **saved}
-    for name, f in defaults.items():
+    for name in TrainConfig.__dataclass_fields__:
         value = getattr(cfg, name)
         if name in RESUMABLE_CHANGES or name not in saved:
             values[name] = value
-        elif value == f.default or value == saved[name]:
+        elif value == getattr(baseline, name) or value == saved[name]:
             values[name] = saved[name]
         else:
             conflicts.append(f"--{name.replace('_', '-')} {value!r} (the run used {saved[name]!r})")

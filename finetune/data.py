@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,11 +25,14 @@ from typing import Any
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from contracts.dataset import layout
 from contracts.dataset.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
 from contracts.errors import UserError
-from contracts.task import QUESTION
+from contracts.task import answers_of
+from finetune import run_layout as names
+from finetune.config import TrainConfig
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -56,20 +60,6 @@ def dataset_record(data_dir: str | Path, frames: dict[str, pd.DataFrame]) -> dic
         if split not in counts:
             counts[split] = len(read_split(root, split))
     return {"path": str(root), "fingerprint": layout.dataset_fingerprint(root), "rows": counts}
-
-
-def answer_texts(frame: pd.DataFrame, build_answer: Callable[[str, str, float], str]) -> list[str]:
-    return [
-        build_answer(str(t), str(c), float(p))
-        for t, c, p in zip(frame["title"], frame["category3_code"], frame["full_price"], strict=True)
-    ]
-
-
-def tokenizer_corpus(frame: pd.DataFrame, answers: Sequence[str]) -> list[str]:
-    """Texts the tiny preset's tokenizer is trained on: titles, categories, and each training conversation's
-    question and answer (so the prompt every example carries is 7 tokens rather than 18)."""
-    questions = [QUESTION] * len(answers)
-    return [*map(str, frame["title"]), *map(str, frame["category3_code"]), *answers, *questions]
 
 
 # -- encoding and its cache ------------------------------------------------------------------------------
@@ -386,3 +376,49 @@ def training_examples(
         {**e, "pixel_values": mirror_crops(e["pixel_values"], e["image_sizes"], crop)} if flips[i] else e
         for i, e in zip(indices, examples, strict=True)
     ]
+
+
+def encode_splits(
+    cfg: TrainConfig, run: Path, frames: dict[str, pd.DataFrame], processor: Any, dataset: dict, procs
+) -> tuple[EncodedSplit, EncodedSplit]:
+    """Train and validation splits encoded once (RUN/.cache); the main process writes the cache first.
+
+    A split keeps its processed images when they fit ``--pixel-memory-gib``; otherwise it keeps the text and
+    image sizes, and its images are transformed again whenever they are batched (``image_source``)."""
+    files = processor_files(processor)
+    images = processor.image_processor
+    disable = True if cfg.quiet or not procs.is_main else None  # None: a bar on terminals only
+    encoded = []
+    threads = torch.get_num_threads()
+    # Per-image work is small tensors: more threads only add synchronisation (10x slower on a busy machine).
+    torch.set_num_threads(1)
+    try:
+        for split in (TRAIN, VALIDATION):
+            frame = frames[split]
+            keep = fits_in_memory(len(frame), images, cfg.pixel_memory_gib)
+
+            def encode(frame: pd.DataFrame = frame, split: str = split, keep: bool = keep) -> EncodedSplit:
+                def bar(items: Iterable) -> Iterable:
+                    return tqdm(items, desc=f"encode {split}", unit="img", disable=disable, leave=False)
+
+                answers = answers_of(frame)
+                return encode_split(frame, answers, processor.encode_example, progress=bar, keep_pixels=keep)
+
+            key = cache_key(dataset["fingerprint"], split, files) + ("" if keep else "-text")
+            if procs.is_main:
+                encoded.append(load_or_encode(run / names.CACHE_DIR, key, encode))
+            procs.barrier()
+            if not procs.is_main:
+                encoded.append(load_or_encode(run / names.CACHE_DIR, key, encode))
+    finally:
+        torch.set_num_threads(threads)
+    for split, enc in zip((TRAIN, VALIDATION), encoded, strict=True):
+        if not enc.keeps_pixels:
+            enc.source = image_source(frames[split], images)
+    return encoded[0], encoded[1]
+
+
+def processor_files(processor: Any) -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        processor.save_pretrained(tmp)
+        return {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}

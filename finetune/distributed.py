@@ -118,7 +118,12 @@ def start_processes() -> Processes:
 
 
 def stop_processes(procs: Processes) -> None:
+    """Leave the process group. Every rank first waits for the others, then gloo's threads get a moment to
+    free the last collectives' buffers, which needs the GIL: tearing the group down holds the GIL while it
+    joins those threads, and would wait forever for one still freeing (a hang at the end of a run)."""
     if procs.distributed and dist.is_initialized():
+        dist.barrier()
+        time.sleep(0.2)
         dist.destroy_process_group()
 
 

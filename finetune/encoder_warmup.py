@@ -29,7 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from finetune import data as D
+from contracts.task import AnswerParts
+from finetune import data
 
 LR = 2e-3
 WEIGHT_DECAY = 0.05
@@ -53,10 +54,12 @@ def title_words(title: str) -> set[str]:
     return set(str(title).lower().split())
 
 
-def build_targets(
-    categories: Sequence[str], titles: Sequence[str], prices: Sequence[float], *, min_count: int = 2
-) -> Targets:
-    """Targets from the training answers; title words seen fewer than ``min_count`` times are left out."""
+def build_targets(answers: Sequence[AnswerParts], *, min_count: int = 2) -> Targets:
+    """Targets from the training answers' parts (``contracts.task.answer_parts_of``); title words seen
+    fewer than ``min_count`` times are left out."""
+    categories = [a.category for a in answers]
+    titles = [a.title for a in answers]
+    prices = [a.price for a in answers]
     classes = tuple(sorted(set(map(str, categories))))
     index = {c: i for i, c in enumerate(classes)}
     bags = [title_words(t) for t in titles]
@@ -97,8 +100,8 @@ def augment_views(views: torch.Tensor, gen: torch.Generator, shift: float = SHIF
     moves = (torch.rand(len(views), 2, generator=gen) * 2 - 1) * shift
     out = []
     for view, flip, move in zip(views, flips, moves, strict=True):
-        crops = D.mirror_crops(view[None], alone, crop) if flip else view[None]
-        out.append(D.shift_crops(crops, alone, crop, move)[0] if shift > 0 else crops[0])
+        crops = data.mirror_crops(view[None], alone, crop) if flip else view[None]
+        out.append(data.shift_crops(crops, alone, crop, move)[0] if shift > 0 else crops[0])
     return torch.stack(out)
 
 
@@ -339,7 +342,7 @@ def head_features(image_embedding: nn.Module, crops: torch.Tensor) -> torch.Tens
     return tokens.flatten(1)
 
 
-def global_views(split: D.EncodedSplit) -> torch.Tensor:
+def global_views(split: data.EncodedSplit) -> torch.Tensor:
     """The global view (crop 0) of every encoded example."""
     if split.keeps_pixels:
         return split.pixel_values[:, 0]

@@ -507,3 +507,19 @@ __all__ = [
     "training_flops",
     "vision_layer_params",
 ]
+
+
+# Dense bf16 peak of one GPU (vendor datasheets), for model FLOPs utilisation; unknown GPUs get no MFU.
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 70e12,
+    "L4": 121e12,
+}
+
+
+def peak_flops(device: torch.device) -> float | None:
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)

@@ -25,29 +25,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from contracts.errors import UserError
-from contracts.outputs import write_json_atomically
+from contracts.outputs import write_files_atomically, write_json_atomically
+from contracts.task import answer_parts_of
 from contracts.tracking import resolve_wandb_mode
 from finetune import checkpoint as ckpt
-from finetune import data as D
+from finetune import data
 from finetune import distributed as dist
 from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
+from finetune.data import encode_splits
 from finetune.ema import WeightAverage
 from finetune.encoder_warmup import EncoderWarmup, WarmupResult, build_targets, global_views
+from finetune.export import export_model, finalize_best
+from finetune.flops import peak_flops
+from finetune.model import build_model, check_method
+from finetune.optim import build_optimizer, build_scheduler
 from finetune.progress import Progress
-from finetune.setup import (
-    build_model,
-    build_optimizer,
-    build_scheduler,
-    check_method,
-    encode_splits,
-    export_model,
-    finalize_best,
-    peak_flops,
-    run_record,
-    sample_predictions,
-)
+from finetune.recipe import from_recipe, recipe_text
+from finetune.samples import sample_predictions
 from finetune.tracking import WARMUP_SPLIT, Tracker, up_to_step, up_to_warmup_epoch
 
 OOM_HINT = (
@@ -110,7 +106,7 @@ class _Recipe:
         self.started = time.perf_counter()
         self.claim: ckpt.RunClaim | None = None
         # Everything a user can get wrong is checked before the RUN dir is touched.
-        self.frames = D.read_training_splits(cfg.data)
+        self.frames = data.read_training_splits(cfg.data)
         if not cfg.resume:
             check_method(resolve(cfg))
         run = Path(cfg.out).expanduser().absolute()
@@ -126,7 +122,16 @@ class _Recipe:
                 raise UserError(
                     f"--resume: the run in {run} has finished ({names.MODEL_DIR}/ is written): nothing to do"
                 )
-            self.cfg = merge_for_resume(saved["train"], cfg) if saved else resolve(cfg)
+            if saved:
+                # cfg as it would be without its flags: its recipe's values, or TrainConfig's defaults
+                baseline = (
+                    from_recipe(cfg.recipe, data=cfg.data, out=cfg.out)
+                    if cfg.recipe
+                    else TrainConfig(data=cfg.data, out=cfg.out)
+                )
+                self.cfg = merge_for_resume(saved["train"], cfg, baseline)
+            else:
+                self.cfg = resolve(cfg)
             check_method(self.cfg)
         except BaseException:
             if self.claim is not None:
@@ -140,8 +145,14 @@ class _Recipe:
         self.talk = procs.is_main and not self.cfg.quiet  # progress and notes on stderr
 
     def close(self) -> None:
+        """Release the RUN dir and drop the model and its optimizer. Under DDP the wrapper's reducer must go
+        while the process group still stands: freed after it, its last reference tears the group down on a
+        thread that holds the GIL, which gloo's worker threads may be waiting for (a hang at exit)."""
         if self.claim is not None:
             self.claim.release()
+        for name in ("wrapped", "model", "optimizer", "scheduler", "ema", "prefetch"):
+            if hasattr(self, name):
+                setattr(self, name, None)
 
     # -- setup -------------------------------------------------------------------------------------------
 
@@ -151,20 +162,20 @@ class _Recipe:
         cfg, procs, frames = self.cfg, self.procs, self.frames
         if cfg.threads or procs.device.type == "cpu":
             torch.set_num_threads(dist.cpu_threads(cfg.threads, procs))
-        dataset = D.dataset_record(cfg.data, frames)
+        dataset = data.dataset_record(cfg.data, frames)
         if procs.is_main:
             self._record_run(dataset)
-        self.model, self.processor, self.flops = build_model(cfg, frames[D.TRAIN], procs.device)
+        self.model, self.processor, self.flops = build_model(cfg, frames[data.TRAIN], procs.device)
         self.train_set, self.val_set = encode_splits(
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
-        self.val_frame = frames[D.VALIDATION]
+        self.val_frame = frames[data.VALIDATION]
         # splits without kept pixels: their images are transformed by background threads, batches made ahead
         lazy = not (self.train_set.keeps_pixels and self.val_set.keeps_pixels)
-        self.workers = D.background_workers(procs.world_size) if lazy else 0
+        self.workers = data.background_workers(procs.world_size) if lazy else 0
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="images") if lazy else None
-        self.prefetch: D.Prefetcher | None = None
-        self.plan = D.LengthGroupedBatches(
+        self.prefetch: data.Prefetcher | None = None
+        self.plan = data.LengthGroupedBatches(
             self.train_set.lengths,
             cfg.batch_size,
             seed=cfg.seed,
@@ -205,16 +216,12 @@ class _Recipe:
         warmup = EncoderWarmup(
             self.model.model.vision_embed_tokens,
             global_views(self.train_set),
-            build_targets(
-                frames[D.TRAIN]["category3_code"].astype(str).tolist(),
-                frames[D.TRAIN]["title"].astype(str).tolist(),
-                frames[D.TRAIN]["full_price"].astype(float).tolist(),
-            ),
+            build_targets(answer_parts_of(frames[data.TRAIN])),
             epochs=cfg.encoder_warmup,
             seed=cfg.seed,
             device=procs.device,
             val_views=global_views(self.val_set),
-            val_categories=frames[D.VALIDATION]["category3_code"].astype(str).tolist(),
+            val_categories=[a.category for a in answer_parts_of(frames[data.VALIDATION])],
         )
         if self.warmup_from is not None:
             saved = ckpt.load_warmup_checkpoint(self.warmup_from)
@@ -303,8 +310,9 @@ class _Recipe:
                     f"--resume: {cfg.data} is not the dataset this run started on (fingerprint changed): "
                     f"pass --data {before.get('path')} or start a new run"
                 )
-        write_json_atomically(self.run_dir / names.CONFIG_FILE, run_record(cfg))
+        write_json_atomically(self.run_dir / names.CONFIG_FILE, ckpt.run_record(cfg))
         write_json_atomically(path, dataset)
+        write_files_atomically({self.run_dir / names.RECIPE_FILE: recipe_text(cfg).encode("utf-8")})
 
     def _restore(self, saved: ckpt.Checkpoint) -> None:
         dist.load_trainable_state(self.wrapped, saved.trainable)
@@ -324,7 +332,7 @@ class _Recipe:
 
     def _batch(self, indices: list[int], epoch: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        examples = D.training_examples(
+        examples = data.training_examples(
             self.train_set,
             indices,
             seed=cfg.seed,
@@ -360,7 +368,7 @@ class _Recipe:
         epoch, micro = self.plan.micro_batches(step)
         return [self._batch(ix, epoch) for ix in micro]
 
-    def _examples(self, split: D.EncodedSplit, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+    def _examples(self, split: data.EncodedSplit, indices: list[int]) -> list[dict[str, torch.Tensor]]:
         if split.keeps_pixels or self.pool is None:
             return [split[i] for i in indices]
         return list(self.pool.map(split.__getitem__, indices))  # images transformed in parallel
@@ -510,7 +518,7 @@ class _Recipe:
             torch.cuda.reset_peak_memory_stats(procs.device)
         if self.pool is not None and not self.train_set.keeps_pixels:
             steps = range(self.step, self.total_steps)
-            self.prefetch = D.Prefetcher(self._step_batches, steps, self.pool, ahead=2 * self.workers)
+            self.prefetch = data.Prefetcher(self._step_batches, steps, self.pool, ahead=2 * self.workers)
         try:
             while self.step < self.total_steps:
                 t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 RUN/
   config.json              resolved TrainConfig + preset + versions
+  recipe.yaml              the resolved recipe (every training field), to train the same way again
   dataset.json             DATASET path, fingerprint, split row counts
   metrics.jsonl            one JSON object per logged step (train and validation)
   model/                   final weights (merged for LoRA) + tokenizer + processor files; adapter/ beside them
@@ -18,6 +19,7 @@ from pathlib import Path
 from contracts.outputs import OutputKind, json_with_keys
 
 CONFIG_FILE = "config.json"
+RECIPE_FILE = "recipe.yaml"  # the resolved recipe: `finetune --recipe RUN/recipe.yaml` trains the same way
 DATASET_FILE = "dataset.json"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"  # sample predictions at each validation, the twin of the W&B table
@@ -48,6 +50,7 @@ RUN_KIND = OutputKind(
     marker=CONFIG_FILE,
     entries=(
         CONFIG_FILE,
+        RECIPE_FILE,
         DATASET_FILE,
         METRICS_FILE,
         SAMPLES_FILE,

@@ -15,6 +15,9 @@ METADATA_FILE = "metadata.parquet"
 CARD_FILE = "README.md"
 PROFILE_FILE = "profile.json"  # synth only: the CatalogueProfile the rows were drawn from
 LATENTS_FILE = "latents.jsonl"  # synth only: product_code -> latent attributes, outside the split dirs
+# In each latents.jsonl record: what the generator knows the answer to be from the latent attributes alone
+# ({"title", "category3_code", "full_price"}): the oracle baseline, the ceiling an image model can reach.
+ORACLE_KEY = "oracle"
 FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
 EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside
 INFO_FILE = "dataset_info.json"  # machine-readable twin of the card: generator, version, seed, args, counts

@@ -5,24 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCH))
-
-import generate_throughput  # noqa: E402
-import harness  # noqa: E402
-import reference_recipe as ref  # noqa: E402
-import samples as S  # noqa: E402
-import train_throughput  # noqa: E402
-
-from finetune import flops as FL  # noqa: E402
-from finetune.presets import load_model  # noqa: E402
-from finetune.setup import TINY_DEFAULT_OVERRIDES  # noqa: E402
+from benchmarks import generate_throughput, harness, reference_recipe, synthetic_rows, train_throughput
+from finetune import flops
+from finetune.loading import load_model
 
 # the smallest settings that still run every code path: one 112-px crop grid, one step, a 64^3 peak
 TINY = ["--device", "cpu", "--preset", "tiny", "--num-crops", "1", "--image-size", "112", "--peak-size", "64"]
@@ -73,31 +62,31 @@ def test_train_benchmark_flops_follow_the_counting(train_report):
     report, _ = train_report
     rows = {r["method"]: r for r in report["results"]}
     given = rows["full-bf16"]["model_shape"]
-    shape = FL.ModelShape(FL.DecoderShape(**given["decoder"]), FL.VisionShape(**given["vision"]))
+    shape = flops.ModelShape(flops.DecoderShape(**given["decoder"]), flops.VisionShape(**given["vision"]))
     # the tiny vocabulary follows the tokenizer trained on the rows; every other size is what finetune trains
-    trained = load_model("tiny", device="meta", overrides=TINY_DEFAULT_OVERRIDES)[0].config
-    assert shape.vision == FL.shape_from_config(trained).vision
+    trained = load_model("tiny", device="meta")[0].config
+    assert shape.vision == flops.shape_from_config(trained).vision
     assert all(r["model_shape"] == given for r in rows.values())
     full = rows["full-bf16"]
     # text tokens and answer tokens vary by row: check the per-part numbers that do not depend on them
-    vision = FL.training_flops(
+    vision = flops.training_flops(
         shape,
-        FL.SampleTokens(0, TRAINED_TINY_IMAGE_TOKENS, 2, 0),
-        FL.method_modes("full", freeze_vision=False),
+        flops.SampleTokens(0, TRAINED_TINY_IMAGE_TOKENS, 2, 0),
+        flops.method_modes("full", freeze_vision=False),
     )
     assert full["flops_breakdown_per_sample"]["vision_linear"] == pytest.approx(vision.vision_linear)
     assert full["flops_breakdown_per_sample"]["projection"] == pytest.approx(vision.projection)
-    frozen = FL.training_flops(
+    frozen = flops.training_flops(
         shape,
-        FL.SampleTokens(0, TRAINED_TINY_IMAGE_TOKENS, 2, 0),
-        FL.method_modes("lora", freeze_vision=True, lora_rank=64, lora_targets=("qkv_proj",)),
+        flops.SampleTokens(0, TRAINED_TINY_IMAGE_TOKENS, 2, 0),
+        flops.method_modes("lora", freeze_vision=True, lora_rank=64, lora_targets=("qkv_proj",)),
     )
     lora = rows["lora-bf16"]["flops_breakdown_per_sample"]
     assert lora["vision_linear"] == pytest.approx(frozen.vision_linear)  # frozen: forward only
     assert frozen.vision_linear < vision.vision_linear / 2
     length = report["args"]["reference_max_length"]
-    expected = FL.training_flops(
-        shape, FL.SampleTokens(length, 0, 0, length - 1), FL.method_modes("full", freeze_vision=False)
+    expected = flops.training_flops(
+        shape, flops.SampleTokens(length, 0, 0, length - 1), flops.method_modes("full", freeze_vision=False)
     ).total
     assert rows["reference"]["flops_per_sample"] == pytest.approx(expected)
 
@@ -174,7 +163,9 @@ def test_reference_example_is_512_left_padded_text_without_image_placeholders():
     _, processor = load_model("tiny", device="meta")
     side = processor.tokenizer.padding_side
     answer = "Product: Wool Scarf, Category: SCARVES, Full Price: 450.0"
-    enc = ref.encode_reference_example(processor.tokenizer, answer, S.render_image(0, 1.5, 60))
+    enc = reference_recipe.encode_reference_example(
+        processor.tokenizer, answer, synthetic_rows.render_image(0, 1.5, 60)
+    )
     assert processor.tokenizer.padding_side == side  # left padding only while encoding
     assert enc["input_ids"].shape == (512,)
     assert (enc["input_ids"] >= 0).all()  # no image placeholders: the image is never expanded
@@ -185,10 +176,12 @@ def test_reference_example_is_512_left_padded_text_without_image_placeholders():
 def test_reference_step_trains_text_weights_only_and_divides_gradients():
     """Loss on every position; no gradient reaches the vision tower; the optimizer sees gradients / accum."""
     model, processor = load_model("tiny")
-    recipe = ref.ReferenceRecipe(model, processor.tokenizer, torch.device("cpu"), accumulation_steps=4)
+    recipe = reference_recipe.ReferenceRecipe(
+        model, processor.tokenizer, torch.device("cpu"), accumulation_steps=4
+    )
     answer = "Product: Cape, Category: N.A., Full Price: 32.0"
-    sample = ref.encode_reference_example(
-        processor.tokenizer, answer, S.render_image(0, 1.0, 28), max_length=48
+    sample = reference_recipe.encode_reference_example(
+        processor.tokenizer, answer, synthetic_rows.render_image(0, 1.0, 28), max_length=48
     )
     assert recipe.micro_step(sample) > 0
     vision = model.model.vision_embed_tokens.img_processor.vision_model
@@ -212,9 +205,9 @@ def test_reference_step_trains_text_weights_only_and_divides_gradients():
 def test_count_tokens_matches_the_processor():
     """Image tokens are the negative ids; crops: the global view plus the h x w grid; labels shift by one."""
     _, processor = load_model("tiny", device="meta", overrides={"num_crops": 4})
-    row = S.synthetic_rows(1, seed=3)[0]
-    enc = processor.encode_example(S.render_image(0, 1.0, 224), row.answer)
-    c = S.count_tokens(enc, processor.image_processor.crop_size)
+    row = synthetic_rows.synthetic_rows(1, seed=3)[0]
+    enc = processor.encode_example(synthetic_rows.render_image(0, 1.0, 224), row.answer)
+    c = synthetic_rows.count_tokens(enc, processor.image_processor.crop_size)
     assert c.image_tokens == processor.image_processor.num_image_tokens(2, 2)
     assert c.crops == 5
     assert c.text_tokens + c.image_tokens == enc["input_ids"].shape[0]
@@ -222,49 +215,8 @@ def test_count_tokens_matches_the_processor():
 
 
 def test_synthetic_rows_are_deterministic_and_in_range():
-    a, b = S.synthetic_rows(50, seed=1), S.synthetic_rows(50, seed=1)
+    a, b = synthetic_rows.synthetic_rows(50, seed=1), synthetic_rows.synthetic_rows(50, seed=1)
     assert a == b
     assert all(1 <= len(r.title) <= 71 and 32 <= r.full_price <= 70_000 for r in a)
-    assert S.render_image(0, 2.0, 336).size == (336, 168)
-    assert S.render_image(0, 0.5, 336).size == (168, 336)
-
-
-def test_vision_ceiling_augments_like_finetune():
-    """Every augmented image is the image or its mirror, moved; no shift: exactly one of the two."""
-    import vision_ceiling
-
-    augment = vision_ceiling.augment_views  # the encoder warm-up's own augmentation
-    x = torch.randn(6, 3, 8, 8)
-    plain = augment(x, torch.Generator().manual_seed(0), 0.0)
-    for a, b in zip(plain, x, strict=True):
-        assert torch.equal(a, b) or torch.equal(a, b.flip(-1))
-    assert not torch.equal(plain, x) and not torch.equal(plain, x.flip(-1))
-    moved = augment(x, torch.Generator().manual_seed(0), 0.25)
-    assert moved.shape == x.shape and not torch.equal(moved, plain)
-
-
-@pytest.mark.slow
-def test_vision_ceiling_trains_the_encoder_on_the_category(tmp_path):
-    import vision_ceiling
-
-    figures = vision_ceiling.main(
-        ["--work", str(tmp_path), "--rows", "60", "--epochs", "5", "--batch-size", "8", "--threads", "1"]
-    )
-    assert figures["classes"] >= 5
-    (row,) = figures["history"]
-    assert row["epoch"] == 5 and math.isfinite(row["train_loss"]) and row["seconds"] > 0
-    assert 0.0 <= row["test"] <= 1.0 and 0.0 <= row["validation"] <= 1.0
-    assert 0.0 < figures["majority_test_accuracy"] <= 1.0
-
-
-def test_pixel_memory_sizes_the_kept_images_and_times_the_made_ones(tmp_path, capsys):
-    import pixel_memory
-
-    from tests.finetune.conftest import write_dataset
-
-    data = write_dataset(tmp_path / "data", {"train": 6, "validation": 2, "test": 2})
-    tiny, full = pixel_memory.main(["--data", str(data), "--threads", "1,2", "--images", "4"])
-    assert tiny["splits"]["train"] == {"rows": 6, "gib": 6 * 2 * 3 * 112 * 112 * 4 / 2**30, "kept": True}
-    assert full["crops"] == 17 and abs(full["mib_per_image"] - 17 * 3 * 336 * 336 * 4 / 2**20) < 1e-9
-    assert set(full["images_per_s"]) == {1, 2} and all(v > 0 for v in full["images_per_s"].values())
-    assert "phi3v: 17 crops of 336 px" in capsys.readouterr().out
+    assert synthetic_rows.render_image(0, 2.0, 336).size == (336, 168)
+    assert synthetic_rows.render_image(0, 0.5, 336).size == (168, 336)

@@ -77,7 +77,7 @@ def write_small_dataset_fixture():
 def tiny_synth(tmp_path_factory):
     """A 40-row synthetic dataset at 64 px (seed 0, one process), shared by the tests that only read it."""
     from datagen.config import SynthConfig
-    from datagen.synth import synthesize
+    from datagen.synth.run import synthesize
 
     out = tmp_path_factory.mktemp("synth") / "data"
     return synthesize(SynthConfig(out=str(out), rows=40, image_size=64, seed=0, workers=1, quiet=True))

@@ -6,9 +6,9 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from datagen.price_model import snap_price
-from datagen.profile import builtin_profile
-from datagen.sample import build_row, plan_rows, sample_latent
+from datagen.catalogue.profile import builtin_profile
+from datagen.synth.price_model import snap_price
+from datagen.synth.sample import build_row, plan_rows, sample_latent
 
 
 @pytest.fixture(scope="module")

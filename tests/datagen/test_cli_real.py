@@ -8,9 +8,8 @@ import json
 import pytest
 
 from contracts.errors import run_cli
-from datagen.cli import group
-from datagen.cli_real import compare, fit, profile, real
-from datagen.real_config import CompareConfig, FitConfig, ImportConfig, ProfileConfig
+from datagen.cli import compare, fit, group, profile, real
+from datagen.config import CompareConfig, FitConfig, ImportConfig, ProfileConfig
 from tests.datagen.fixtures_real import EXPECTED_IMPORTED, fixture_rows, image_server
 
 

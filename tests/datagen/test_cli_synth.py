@@ -5,8 +5,7 @@ from dataclasses import fields
 import pytest
 
 from contracts.errors import run_cli
-from datagen.cli import group
-from datagen.cli_synth import synth
+from datagen.cli import group, synth
 from datagen.config import SynthConfig
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datagen.download import (
+from datagen.real.download import (
     FetchError,
     FetchSettings,
     ImageCache,

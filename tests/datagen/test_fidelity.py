@@ -12,14 +12,8 @@ import pytest
 from contracts.dataset.schema import COLUMNS
 from contracts.errors import run_cli
 from datagen.cli import group
-from datagen.fidelity import (
-    category_shares,
-    compare_tables,
-    ks_complement,
-    schema_diff,
-    sdmetrics_table,
-    title_comparison,
-)
+from datagen.fidelity.compare import compare_tables, schema_diff
+from datagen.fidelity.scores import category_shares, ks_complement, sdmetrics_table, title_comparison
 from reports.fidelity import render_fidelity
 from tests.datagen.fixtures_real import catalogue_rows, write_dataset
 

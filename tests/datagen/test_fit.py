@@ -7,20 +7,15 @@ import json
 import pandas as pd
 import pytest
 
+from benchmarks.fidelity_scores import french_profile_dict
 from contracts.errors import run_cli
+from datagen.catalogue.profile import CatalogueProfile, builtin_profile
+from datagen.catalogue.shapes import SILHOUETTES
 from datagen.cli import group
-from datagen.fit import (
-    FALLBACK_SILHOUETTE,
-    KIDS_SHAPES,
-    SILHOUETTE_KEYWORDS,
-    Lexicon,
-    fit_table,
-    parse_title,
-    silhouette_for,
-)
-from datagen.profile import CatalogueProfile, builtin_profile
-from datagen.render_shapes import SILHOUETTES
-from tests.datagen.fixtures_real import catalogue_rows, dbq_row, french_profile_dict, write_dataset
+from datagen.fit.profile import fit_table
+from datagen.fit.silhouettes import FALLBACK_SILHOUETTE, KIDS_SHAPES, SILHOUETTE_KEYWORDS, silhouette_for
+from datagen.fit.titles import Lexicon, parse_title
+from tests.datagen.fixtures_real import catalogue_rows, dbq_row, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +127,10 @@ def test_fit_cli_writes_profile_atomically_and_refuses_to_overwrite(tmp_path, ca
 def test_synth_from_a_fit_scores_at_least_0_85_on_sdmetrics_quality(tmp_path):
     """Known generating profile -> "real" data -> fit -> synth, another seed: SDMetrics quality >= 0.85."""
     from datagen.config import SynthConfig
-    from datagen.fidelity import compare_tables
-    from datagen.fit import fit_profile
+    from datagen.fidelity.compare import compare_tables
+    from datagen.fit.profile import fit_profile
     from datagen.stats import read_table
-    from datagen.synth import synthesize
+    from datagen.synth.run import synthesize
 
     true_profile = tmp_path / "true.json"
     true_profile.write_text(json.dumps(french_profile_dict()), encoding="utf-8")

@@ -12,8 +12,9 @@ from contracts.dataset import layout
 from contracts.dataset.reader import read_dataset, read_info
 from contracts.dataset.split import assign_splits
 from contracts.errors import UserError
-from datagen.importer import check_rows, run_import
-from datagen.real_config import ImportConfig
+from datagen.config import ImportConfig
+from datagen.real.importer import run_import
+from datagen.real.rows import check_rows
 from tests.datagen.fixtures_real import (
     EXPECTED_FAILURES,
     EXPECTED_IMPORTED,

@@ -97,7 +97,7 @@ def test_kill_9_leftovers_go_with_the_next_run_and_workers_die_quietly(tmp_path,
 
 def test_workers_are_capped_at_the_cores_available(tmp_path, capsys):
     """--workers 1000 uses the cores there are, and says so."""
-    from datagen.synth import available_cores
+    from datagen.synth.run import available_cores
 
     out = tmp_path / "data"
     code, err = _cli(

@@ -2,9 +2,9 @@
 
 import pytest
 
-from datagen.price_model import expected_price, full_price, oracle_price, snap_price, to_eur
-from datagen.profile import builtin_profile
-from datagen.sample import sample_latent
+from datagen.catalogue.profile import builtin_profile
+from datagen.synth.price_model import expected_price, full_price, oracle_price, snap_price, to_eur
+from datagen.synth.sample import sample_latent
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from contracts.errors import UserError
-from datagen.profile import CatalogueProfile, builtin_profile
-from datagen.render_shapes import SHAPES, SILHOUETTES
+from datagen.catalogue.profile import CatalogueProfile, builtin_profile
+from datagen.catalogue.shapes import SHAPES, SILHOUETTES
 
 
 def test_builtin_round_trips_through_json(tmp_path):

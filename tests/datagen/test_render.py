@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from datagen.profile import builtin_profile
-from datagen.render import encode_jpeg, render_product
-from datagen.render_shapes import SILHOUETTES
-from datagen.sample import sample_latent
+from datagen.catalogue.profile import builtin_profile
+from datagen.catalogue.shapes import SILHOUETTES
+from datagen.render.product import encode_jpeg, render_product
+from datagen.synth.sample import sample_latent
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Row sampling: per-row streams, unique codes, prefix-stable plans."""
 
-from datagen.profile import builtin_profile
-from datagen.sample import plan_rows, product_code, sample_latent
+from datagen.catalogue.profile import builtin_profile
+from datagen.synth.sample import plan_rows, product_code, sample_latent
 
 
 def test_product_codes_are_a_seeded_permutation():

@@ -8,11 +8,11 @@ import pytest
 from contracts.dataset import layout, reader
 from contracts.dataset.schema import COLUMN_NAMES
 from contracts.errors import UserError
+from datagen.catalogue.profile import builtin_profile
 from datagen.config import SynthConfig
-from datagen.oracle import oracle_answer
-from datagen.profile import builtin_profile
-from datagen.sample import build_row
-from datagen.synth import merge_shards, synthesize
+from datagen.synth.oracle import oracle_answer
+from datagen.synth.run import merge_shards, synthesize
+from datagen.synth.sample import build_row
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
@@ -119,7 +119,7 @@ def test_merge_refuses_incomplete_or_mixed_shards(tmp_path):
 
 def test_failure_mid_run_leaves_no_output(tmp_path, monkeypatch):
     """An exception while rendering leaves neither the output dir nor a temp dir behind."""
-    import datagen.synth as synth_module
+    import datagen.synth.run as synth_module
 
     calls = {"n": 0}
     real = synth_module.render_row

@@ -1,8 +1,8 @@
 """Title grammar and URL slugs."""
 
-from datagen.profile import builtin_profile
-from datagen.titles import build_title
-from datagen.urls import item_url, slugify
+from datagen.catalogue.profile import builtin_profile
+from datagen.synth.titles import build_title
+from datagen.synth.urls import item_url, slugify
 
 
 def _entry(profile, silhouette):

@@ -70,8 +70,8 @@ def write_eval_dataset(out, n_train: int = 40, n_test: int = 12, latents: bool =
                 row = make_row(code, cat, i, hostile=hostile and split == "test" and i == 0)
                 writer.add(split, row, make_image(cat, code))
                 if latents:
-                    record = {"product_code": code, "category3_code": cat, "title": row["title"],
-                              "full_price": row["full_price"], "colour": "red"}  # fmt: skip
+                    oracle = {"title": row["title"], "category3_code": cat, "full_price": row["full_price"]}
+                    record = {"product_code": code, "colour": "red", layout.ORACLE_KEY: oracle}
                     writer.add_sidecar_record(layout.LATENTS_FILE, code, record)
         writer.finish({"generator": "tests.evaluation", "version": "0", "seed": 0}, "# test dataset\n")
     return out

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from contracts.dataset import layout
 from contracts.dataset.reader import load_image, read_latents, read_split
 from contracts.errors import UserError
 from contracts.task import parse_answer
@@ -67,12 +65,8 @@ def test_probe_learns_colour_coded_categories(eval_dataset):
     assert x_train.shape == (len(train), FEATURE_DIM)
 
 
-def test_oracle_answers_from_latents(eval_dataset, monkeypatch):
-    """The oracle maps each row's latent record through datagen.oracle.oracle_answer."""
-    # Setup: a stand-in oracle that echoes the latent fields (the real one derives them from attributes)
-    fake = types.ModuleType("datagen.oracle")
-    fake.oracle_answer = lambda latent: {k: latent[k] for k in ("title", "category3_code", "full_price")}
-    monkeypatch.setitem(sys.modules, "datagen.oracle", fake)
+def test_oracle_answers_from_latents(eval_dataset):
+    """The oracle answers what the generator recorded beside each row's latent attributes."""
     test = read_split(eval_dataset, "test")
     latents = read_latents(eval_dataset)
     # Run
@@ -81,6 +75,8 @@ def test_oracle_answers_from_latents(eval_dataset, monkeypatch):
     assert [parse_answer(a).category3_code for a in answers] == list(test["category3_code"])
     missing = bl.oracle_answers(test.assign(product_code=1), latents)
     assert missing == [""] * len(test)
+    with pytest.raises(UserError, match="regenerate the dataset"):
+        bl.oracle_answers(test, latents.drop(columns=[layout.ORACLE_KEY]))
 
 
 def test_baselines_need_a_train_split():

@@ -139,7 +139,7 @@ def test_answer_token_budget():
 @pytest.mark.slow
 def test_untrained_tiny_model_generates_parseable_garbage():
     """The real tiny model (random weights) generates in batches; the parser survives whatever comes out."""
-    from finetune.presets import load_model
+    from finetune.loading import load_model
 
     model, processor = load_model("tiny")
     images = [Image.new("RGB", (64, 48 + 16 * i), (30 * i, 90, 160)) for i in range(3)]
@@ -185,7 +185,7 @@ def test_view_mean_gives_each_group_its_mean_log_probabilities():
 def test_mirrored_decoding_reads_both_views():
     """With ``mirror``, an image and its mirror get the same answer (the mean of the two views is symmetric);
     a left-right symmetric image gets the answer of the single view; batching changes nothing."""
-    from finetune.presets import load_model
+    from finetune.loading import load_model
 
     torch.manual_seed(0)
     model, processor = load_model("tiny")

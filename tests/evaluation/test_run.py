@@ -133,7 +133,7 @@ def tiny_run_dir(eval_dataset, tmp_path_factory):
     """A RUN dir as finetune writes it: model/ and best/ (untrained tiny), config.json, dataset.json."""
     from contracts.dataset.layout import dataset_fingerprint
     from finetune import run_layout
-    from finetune.presets import load_model
+    from finetune.loading import load_model
 
     run = tmp_path_factory.mktemp("runs") / "tiny-run"
     model, processor = load_model("tiny")

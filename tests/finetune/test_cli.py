@@ -39,8 +39,17 @@ def test_malformed_dataset_dir(tmp_path, capsys):
 
 
 def test_unknown_preset(handmade_dataset, tmp_path, capsys):
-    err = _fails(["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--model", "huge"], capsys)
+    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--model", "huge"]
+    err = _fails([*argv, "--recipe", "tiny-cpu"], capsys)
     assert "--model 'huge'" in err and not (tmp_path / "r").exists()
+
+
+def test_another_model_needs_a_recipe_for_it(handmade_dataset, tmp_path, capsys):
+    """--model alone would train a 4B model with the tiny recipe's from-scratch settings: refused, with the
+    recipes that fit named."""
+    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--model", "phi3v"]
+    err = _fails(argv, capsys)
+    assert "needs a recipe made for it" in err and "phi3v-lora" in err
 
 
 def test_occupied_run_dir(handmade_dataset, tmp_path, capsys):
@@ -52,8 +61,8 @@ def test_occupied_run_dir(handmade_dataset, tmp_path, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="QLoRA runs where CUDA is present")
 def test_qlora_without_cuda(handmade_dataset, tmp_path, capsys):
-    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--method", "qlora"]
-    assert "CUDA" in _fails(argv, capsys)
+    argv = ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--recipe", "phi3v-qlora"]
+    assert "CUDA" in _fails([*argv, "--model", "tiny"], capsys)
 
 
 def test_bad_flag_value(handmade_dataset, tmp_path, capsys):

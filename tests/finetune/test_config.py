@@ -1,4 +1,4 @@
-"""TrainConfig validation, model-dependent defaults and the --resume merge."""
+"""TrainConfig validation, the defaults that follow from the method, and the --resume merge."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from contracts.errors import UserError
 from finetune.config import TrainConfig, merge_for_resume, resolve
 
 
-def test_resolve_fills_model_dependent_defaults():
-    """Tiny trains everything from scratch; a pretrained model gets LoRA with a frozen vision tower."""
-    tiny = resolve(TrainConfig(data="d", out="o"))
-    assert (tiny.method, tiny.freeze_vision, tiny.lora_alpha) == ("full", False, 128.0)
-    assert tiny.vision_lr_ratio < 1.0 and tiny.epochs > 2
-    big = resolve(TrainConfig(data="d", out="o", model="phi3v"))
-    assert (big.method, big.freeze_vision, big.lr, big.vision_lr_ratio) == ("lora", True, 2e-4, 1.0)
+def test_resolve_fills_what_follows_from_the_method():
+    """LoRA freezes the image encoder unless told not to, full fine-tuning trains it; alpha is 2 x rank."""
+    full = resolve(TrainConfig(data="d", out="o", method="full"))
+    assert (full.freeze_vision, full.lora_alpha) == (False, 128.0)
+    lora = resolve(TrainConfig(data="d", out="o", method="lora", lora_rank=8))
+    assert (lora.freeze_vision, lora.lora_alpha) == (True, 16.0)
+    assert resolve(TrainConfig(data="d", out="o", method="lora", freeze_vision=False)).freeze_vision is False
 
 
 @pytest.mark.parametrize(
@@ -40,17 +40,21 @@ def test_bad_values_name_their_flag(changes, flag):
 def test_resume_takes_saved_values_and_refuses_conflicts():
     """Flags left at their default take the saved run's value; a different explicit value is refused."""
     saved = resolve(TrainConfig(data="d", out="o", max_steps=4, lr=1e-3)).to_dict()
-    merged = merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, quiet=True))
+    base = TrainConfig(data="d", out="o")
+    merged = merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, quiet=True), base)
     assert (merged.max_steps, merged.lr, merged.resume, merged.quiet) == (4, 1e-3, True, True)
     # where the images are transformed changes no result: free to change on resume
     assert (
         merge_for_resume(
-            saved, TrainConfig(data="d", out="o", resume=True, pixel_memory_gib=0)
+            saved, TrainConfig(data="d", out="o", resume=True, pixel_memory_gib=0), base
         ).pixel_memory_gib
         == 0
     )
     with pytest.raises(UserError, match="--max-steps 9"):
-        merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, max_steps=9))
+        merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, max_steps=9), base)
+    # a run of a removed experiment cannot end where it would have: refused, not silently changed
+    with pytest.raises(UserError, match="--token-noise, which this version no longer has"):
+        merge_for_resume({**saved, "token_noise": 0.3}, TrainConfig(data="d", out="o", resume=True), base)
 
 
 def test_every_field_has_help():

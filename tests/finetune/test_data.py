@@ -7,6 +7,7 @@ import torch
 
 from contracts.dataset import layout
 from contracts.errors import UserError
+from contracts.task import answers_of
 from finetune import data
 
 
@@ -38,7 +39,7 @@ def _fake_encode(image, answer, with_pixels=True):
 def test_encode_and_cache_round_trip(tmp_path, handmade_dataset):
     """Encoded tensors survive the safetensors cache; a second call does not encode again."""
     frame = data.read_training_splits(handmade_dataset)["train"]
-    answers = data.answer_texts(frame, lambda t, c, p: f"Product: {t}, Category: {c}, Full Price: {p}")
+    answers = answers_of(frame)
     calls = []
 
     def encode():
@@ -56,11 +57,11 @@ def test_encode_and_cache_round_trip(tmp_path, handmade_dataset):
 def test_text_alone_and_images_made_on_demand_equal_the_kept_encoding(handmade_dataset):
     """keep_pixels=False encodes the same text and image sizes without the HD transform's pixels, and
     ``image_source`` makes, image for image, the pixels a kept encoding holds."""
-    from finetune.presets import load_model
+    from finetune.loading import load_model
 
     _, processor = load_model("tiny", overrides={"num_crops": 4}, corpus=["Product: Category: Full Price:"])
     frame = data.read_training_splits(handmade_dataset)["train"]
-    answers = data.answer_texts(frame, lambda t, c, p: f"Product: {t}, Category: {c}, Full Price: {p}")
+    answers = answers_of(frame)
     kept = data.encode_split(frame, answers, processor.encode_example)
     text = data.encode_split(frame, answers, processor.encode_example, keep_pixels=False)
     assert kept.keeps_pixels and not text.keeps_pixels and "pixel_values" not in text.tensors()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -10,9 +12,10 @@ from torch import nn
 from contracts.errors import UserError
 from finetune import run_layout as names
 from finetune.checkpoint import latest_checkpoint, load_checkpoint
-from finetune.config import TINY_EMA, TrainConfig, merge_for_resume, resolve
+from finetune.config import TrainConfig, merge_for_resume, resolve
 from finetune.ema import WeightAverage
 from finetune.loop import train
+from finetune.recipe import from_recipe
 from finetune.tracking import read_metrics
 
 
@@ -59,22 +62,21 @@ def test_flag_range_and_foreign_state_are_refused():
         ema.load_state_dict({"other": torch.zeros(2)})
 
 
-def test_default_averages_the_tiny_model_trained_in_full_only():
-    def ema(**changes):
-        return resolve(TrainConfig(data="d", out="o", **changes)).ema
-
-    assert ema() == TINY_EMA
-    assert ema(ema=0.0) == 0.0 and ema(ema=0.9) == 0.9
-    assert ema(method="lora") == 0.0
-    assert ema(fsdp=True) == 0.0  # FSDP shards the weights the average would copy
-    assert ema(model="phi3v-random") == 0.0
+def test_only_the_tiny_recipe_averages_the_weights():
+    """The tiny-cpu recipe keeps an average; the GPU recipes and TrainConfig's own default do not."""
+    assert from_recipe("tiny-cpu", data="d", out="o").ema == 0.999
+    assert from_recipe("tiny-cpu", data="d", out="o", ema=0.0).ema == 0.0
+    for recipe in ("phi3v-lora", "phi3v-qlora", "phi3v-full"):
+        assert from_recipe(recipe, data="d", out="o").ema == 0.0
+    assert TrainConfig(data="d", out="o").ema == 0.0
 
 
 def test_a_run_saved_before_the_flag_existed_resumes_without_the_average():
-    saved = {k: v for k, v in resolve(TrainConfig(data="d", out="o")).to_dict().items() if k != "ema"}
-    assert merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True)).ema == 0.0
+    base = from_recipe("tiny-cpu", data="d", out="o")
+    saved = {k: v for k, v in resolve(base).to_dict().items() if k != "ema"}
+    assert merge_for_resume(saved, dataclasses.replace(base, resume=True), base).ema == 0.0
     with pytest.raises(UserError, match="--ema 0.9"):
-        merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, ema=0.9))
+        merge_for_resume(saved, dataclasses.replace(base, resume=True, ema=0.9), base)
 
 
 @pytest.mark.slow

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from contracts.errors import UserError
-from finetune import data as D
+from contracts.task import AnswerParts
+from finetune import data
 from finetune.config import TrainConfig, resolve
 from finetune.encoder_warmup import Targets, augment_views, build_targets, warm_up_encoder
-from finetune.presets import load_model
-from finetune.setup import TINY_DEFAULT_OVERRIDES
+from finetune.loading import load_model
+from finetune.recipe import from_recipe
 
 
 def _toy(n: int = 64, side: int = 112) -> tuple[torch.Tensor, Targets]:
@@ -22,15 +23,22 @@ def _toy(n: int = 64, side: int = 112) -> tuple[torch.Tensor, Targets]:
     views = views + 0.3 * torch.randn(views.shape, generator=noise)
     across_rows = [i % 2 == 1 for i in range(n)]
     return views, build_targets(
-        ["ACROSS" if a else "DOWN" for a in across_rows],
-        ["Striped Across Scarf" if a else "Striped Down Scarf" for a in across_rows],
-        [300.0 if a else 100.0 for a in across_rows],
+        [
+            AnswerParts("Striped Across Scarf", "ACROSS", 300.0)
+            if a
+            else AnswerParts("Striped Down Scarf", "DOWN", 100.0)
+            for a in across_rows
+        ]
     )
 
 
 def test_targets_come_from_the_answers():
     t = build_targets(
-        ["B", "A", "B"], ["Check Wool Scarf", "Wool Coat in Black", "Check wool scarf"], [100, 1000, 100]
+        [
+            AnswerParts("Check Wool Scarf", "B", 100.0),
+            AnswerParts("Wool Coat in Black", "A", 1000.0),
+            AnswerParts("Check wool scarf", "B", 100.0),
+        ]
     )
     assert t.classes == ("A", "B") and t.categories.tolist() == [1, 0, 1]
     assert t.vocabulary == ("check", "scarf", "wool")  # lowercased; words seen once are left out
@@ -40,7 +48,7 @@ def test_targets_come_from_the_answers():
 
 
 def _model():
-    return load_model("tiny", dtype=torch.float32, seed=0, overrides=TINY_DEFAULT_OVERRIDES)[0]
+    return load_model("tiny", dtype=torch.float32, seed=0)[0]
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.004, 0.14, 0.5])  # 0.004 of 28 px rounds to no move at all
@@ -52,8 +60,8 @@ def test_warmup_augmentation_is_the_finetunes_mirror_and_shift(shift):
     flips = torch.rand(len(views), generator=gen) < 0.5
     moves = (torch.rand(len(views), 2, generator=gen) * 2 - 1) * shift
     for view, flip, move, out in zip(views, flips, moves, got, strict=True):
-        crops = D.mirror_crops(view[None], alone, 28) if flip else view[None]
-        assert torch.equal(out, D.shift_crops(crops, alone, 28, move)[0])
+        crops = data.mirror_crops(view[None], alone, 28) if flip else view[None]
+        assert torch.equal(out, data.shift_crops(crops, alone, 28, move)[0])
     assert 0 < int(flips.sum()) < len(views)
     assert (int((moves * 28).round().abs().amax()) > 0) == (shift > 0.01)  # views moved where they could
 
@@ -88,12 +96,13 @@ def test_warmup_is_repeatable():
 
 
 def test_warmup_defaults_and_refusals():
-    assert resolve(TrainConfig(data="d", out="o")).encoder_warmup == 80
-    assert resolve(TrainConfig(data="d", out="o", encoder_warmup=0)).encoder_warmup == 0
-    assert resolve(TrainConfig(data="d", out="o", model="phi3v")).encoder_warmup == 0  # LoRA: frozen tower
-    assert resolve(TrainConfig(data="d", out="o", freeze_vision=True)).encoder_warmup == 0
+    assert from_recipe("tiny-cpu", data="d", out="o").encoder_warmup == 80
+    assert from_recipe("tiny-cpu", data="d", out="o", encoder_warmup=0).encoder_warmup == 0
+    assert from_recipe("phi3v-lora", data="d", out="o").encoder_warmup == 0  # LoRA: a frozen tower
     with pytest.raises(UserError, match="--encoder-warmup"):
-        resolve(TrainConfig(data="d", out="o", model="phi3v", encoder_warmup=5))
+        resolve(from_recipe("phi3v-lora", data="d", out="o", encoder_warmup=5))
+    with pytest.raises(UserError, match="--encoder-warmup"):
+        resolve(from_recipe("tiny-cpu", data="d", out="o", freeze_vision=True))
     with pytest.raises(UserError, match="--encoder-warmup"):
         TrainConfig(data="d", out="o", encoder_warmup=-1)
 
@@ -105,7 +114,7 @@ def test_warmup_scores_held_out_views():
     result = warm_up_encoder(
         model.model.vision_embed_tokens,
         views[:64],
-        build_targets(labels[:64], ["Scarf"] * 64, [100.0] * 64),
+        build_targets([AnswerParts("Scarf", label, 100.0) for label in labels[:64]]),
         epochs=10,
         seed=0,
         device=torch.device("cpu"),
@@ -121,10 +130,7 @@ def test_head_reads_the_decoders_image_tokens_in_their_layout(image_size):
     grid is finer than 4 x 4): the tokens the decoder reads for that crop, where it reads them."""
     from finetune.encoder_warmup import HEAD_GRID, head_features
 
-    overrides = {
-        **TINY_DEFAULT_OVERRIDES,
-        "vision_config": {**TINY_DEFAULT_OVERRIDES["vision_config"], "image_size": image_size},
-    }
+    overrides = {"vision_config": {"image_size": image_size}}
     emb = load_model("tiny", dtype=torch.float32, seed=0, overrides=overrides)[0].model.vision_embed_tokens
     emb.eval()
     views = torch.randn(3, 3, image_size, image_size, generator=torch.Generator().manual_seed(1))

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from contracts.errors import UserError
 from finetune import run_layout as names
+from finetune.loading import load_model
 from finetune.loop import train
-from finetune.presets import load_model
-from finetune.setup import model_overrides
+from finetune.model import model_overrides
 from finetune.tracking import read_metrics
 
 
@@ -135,7 +135,7 @@ def test_image_encoder_gets_its_own_learning_rate(fast_config):
     """--vision-lr-ratio scales the learning rate of the CLIP tower's parameters, and only theirs: the
     projection and the separators, which start from nothing, train at --lr like the decoder."""
     from finetune.config import resolve
-    from finetune.setup import build_optimizer
+    from finetune.optim import build_optimizer
 
     cfg = resolve(fast_config(lr=1e-3, vision_lr_ratio=0.1))
     model, _ = load_model("tiny", overrides=model_overrides(cfg))

@@ -11,9 +11,9 @@ from contracts.errors import UserError
 from finetune import lora
 from finetune import run_layout as names
 from finetune.config import TrainConfig, resolve
+from finetune.loading import load_model
 from finetune.loop import train
-from finetune.presets import load_model
-from finetune.setup import model_overrides
+from finetune.model import model_overrides, tokenizer_corpus
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +80,10 @@ def _image():
 
 def _unmerged_base(cfg, like):
     """The run's starting weights: the tiny preset built with the run's seed and the run's tokenizer size."""
-    from contracts.task import build_answer
-    from finetune import data as D
+    from finetune import data
 
-    frames = D.read_training_splits(cfg.data)
-    corpus = D.tokenizer_corpus(frames["train"], D.answer_texts(frames["train"], build_answer))
+    frames = data.read_training_splits(cfg.data)
+    corpus = tokenizer_corpus(frames["train"])
     base, _ = load_model("tiny", seed=cfg.seed, corpus=corpus, overrides=model_overrides(cfg))
     assert base.config.vocab_size == like.config.vocab_size
     return base

@@ -13,14 +13,14 @@ from safetensors.torch import save_file
 
 from contracts.task import build_answer
 from finetune.collate import collate_examples
-from finetune.presets import load_model
+from finetune.loading import load_model
 
 ANSWER = build_answer("EKD Wool Cape", "PONCHOS & CAPES", 2490.0)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    model, processor = load_model("tiny", seed=0)
+    model, processor = load_model("tiny", seed=0, overrides={"num_crops": 4})
     return model, processor
 
 
@@ -154,7 +154,7 @@ def _generate(model, batch, use_cache=True, max_new_tokens=8):
 @pytest.fixture(scope="module")
 def trained_tiny(tiny):
     """The tiny model after a few steps on one example, so greedy outputs are not all the same token."""
-    model, processor = load_model("tiny", seed=0)
+    model, processor = load_model("tiny", seed=0, overrides={"num_crops": 4})
     batch = _train_batch(processor)
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
@@ -208,7 +208,7 @@ def test_stop_at_end_token_and_decode_answer(trained_tiny):
 @pytest.mark.filterwarnings("ignore:`(gradient|activation)_checkpointing")
 def test_gradient_checkpointing_matches_plain_backward(tiny):
     """Non-reentrant checkpointing gives the same loss and gradients as a plain backward pass."""
-    model, processor = load_model("tiny", seed=0)
+    model, processor = load_model("tiny", seed=0, overrides={"num_crops": 4})
     batch = _train_batch(processor)
     model.train()
     model(**batch).loss.backward()

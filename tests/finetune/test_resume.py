@@ -73,7 +73,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(fast_config, tmp_path):
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             argv += [flag] if value else []
-        elif value is not None:
+        elif value is not None and value != "":
             argv += [flag, str(value)]
     proc = subprocess.Popen(
         argv, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
@@ -97,7 +97,7 @@ def _cli_argv(cfg) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             argv += [flag] if value else []
-        elif value is not None:
+        elif value is not None and value != "":
             argv += [flag, str(value)]
     return argv
 

@@ -25,13 +25,15 @@ from contracts.dataset.split import assign_splits
 from contracts.dataset.writer import DatasetWriter, PreparedRow, check_output_dir, prepare_row, sidecar_line
 from contracts.errors import UserError
 from datagen import __version__
-from datagen.card import GENERATOR, render_card, synth_command
+from datagen.catalogue.profile import CatalogueProfile, builtin_profile
 from datagen.config import SynthConfig
-from datagen.profile import CatalogueProfile, builtin_profile
-from datagen.render import encode_jpeg, render_product
-from datagen.sample import build_row, plan_rows, sample_latent
+from datagen.render.product import encode_jpeg, render_product
+from datagen.synth.card import GENERATOR, render_card, synth_command
+from datagen.synth.oracle import oracle_answer
+from datagen.synth.sample import build_row, plan_rows, sample_latent
 
 CHUNK_ROWS = 32
+ORACLE_KEY = layout.ORACLE_KEY
 
 Work = tuple[int, int, str]  # row index, attribute draws (from the plan), split
 Done = tuple[str, PreparedRow, str]  # split, the prepared metadata row, the latent's sidecar line
@@ -50,10 +52,11 @@ def load_profile(cfg: SynthConfig) -> CatalogueProfile:
 def render_row(
     profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int
 ) -> tuple[dict, dict, bytes]:
-    """Everything about one row: its 17 columns, its latent attributes and its JPEG bytes."""
+    """Everything about one row: its 17 columns, its sidecar record (the latent attributes and the oracle's
+    answer, ``ORACLE_KEY``) and its JPEG bytes."""
     latent = sample_latent(profile, seed, index, attempts)
     image = encode_jpeg(render_product(latent, profile, size))
-    return build_row(latent, profile), latent, image
+    return build_row(latent, profile), {**latent, ORACLE_KEY: oracle_answer(latent, profile)}, image
 
 
 def _make_row(profile: CatalogueProfile, seed: int, size: int, tmp: Path, work: Work) -> Done:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from datagen.profile import CatalogueProfile, TaxonomyEntry
+from datagen.catalogue.profile import CatalogueProfile, TaxonomyEntry
 
 
 def build_title(attrs: Mapping[str, str], entry: TaxonomyEntry, profile: CatalogueProfile) -> str:

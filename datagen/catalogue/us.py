@@ -1,9 +1,9 @@
 """The built-in US catalogue profile, as data: taxonomy, title vocabulary, visual codes, price parameters.
 
-Everything here is plain JSON-able data (``US_PROFILE``); ``datagen.profile.builtin_profile()`` validates it
-into a ``CatalogueProfile``. The numbers mimic DBQ/Burberry.Product.prices.United.States (3 category1,
-26 category2, 35 category3 values incl. ``N.A.``, USD 32-70,000) and are chosen so that every title word and
-most of the price are visible in the rendered image (see ``datagen.render``).
+Everything here is plain JSON-able data (``US_PROFILE``); ``datagen.catalogue.profile.builtin_profile()``
+validates it into a ``CatalogueProfile``. The numbers mimic DBQ/Burberry.Product.prices.United.States (3
+category1, 26 category2, 35 category3 values incl. ``N.A.``, USD 32-70,000) and are chosen so that every title
+word and most of the price are visible in the rendered image (see ``datagen.render.product``).
 
 Option dicts map a vocabulary name to a sampling weight; ``""`` means "no such word" (plain pattern, no
 line...).

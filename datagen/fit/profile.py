@@ -27,7 +27,6 @@ import math
 import re
 import zlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,241 +35,17 @@ import pandas as pd
 from contracts.dataset.schema import NOT_AVAILABLE
 from contracts.errors import UserError
 from contracts.outputs import check_replaceable_file, claim_output, json_with_keys, write_files_atomically
-from datagen.profile import CatalogueProfile, builtin_profile
-from datagen.real_config import FitConfig
-from datagen.render_shapes import EMBLEMS
+from datagen.catalogue.profile import CatalogueProfile, builtin_profile
+from datagen.catalogue.shapes import EMBLEMS
+from datagen.config import FitConfig
+from datagen.fit.silhouettes import FALLBACK_SILHOUETTE, for_kids, silhouette_for
+from datagen.fit.titles import VOCAB_KINDS, Lexicon, ParsedTitle, learn_noun, parse_title
 from datagen.stats import most_frequent, read_table
 
 MIN_CODE_DOMAIN = 1_000_000  # synth draws unique codes from the range: leave room for more rows than seen
 SIGMA_PRIOR_ROWS = 3.0  # small entries borrow this many rows' worth of the catalogue-wide sigma
 MULT_PRIOR_ROWS = 2.0  # a word's price multiplier is shrunk towards 1 by this many rows
 MAX_LINE_WORDS, MAX_LINE_CHARS = 3, 30
-FALLBACK_SILHOUETTE = "gift_box"  # a plain box: honest about not knowing the shape
-_STRIP = "\"'«»“”‘’()[]{},.;:!?"
-_VOCAB_KINDS = {
-    "size": "sizes",
-    "line": "lines",
-    "pattern": "patterns",
-    "material": "materials",
-    "detail": "details",
-}
-
-# Keyword rules: the first silhouette whose keyword starts a word of the text wins. Texts are tried in the
-# order category3, noun, category2, category1. Keywords cover English, French, Italian, German and Spanish.
-SILHOUETTE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("trench", ("trench",)),
-    ("puffer", ("puffer", "doudoune", "piumin", "daunen", "plumífero", "plumas")),
-    ("quilted_jacket", ("quilted", "matelass", "trapuntat", "stepp", "acolchad")),
-    ("cape", ("cape", "capes", "poncho", "mantell", "capa")),
-    ("blazer", ("blazer", "tailor", "tailleur", "sartorial", "costume", "anzug", "traje")),
-    ("trench", ("coat", "manteau", "cappott", "mantel", "abrigo")),
-    ("field_jacket", ("jacket", "veste", "giacc", "giubb", "jacke", "chaqueta", "blouson", "outerwear")),
-    ("backpack", ("backpack", "sac à dos", "zaino", "rucksack", "mochila")),
-    ("crossbody", ("crossbody", "bandoulière", "tracolla", "umhänge", "messenger", "bandolera")),
-    ("tote", ("tote", "cabas", "shopper")),
-    ("bucket_bag", ("bucket bag", "sac seau", "secchiello")),
-    ("shoulder_bag", ("shoulder", "épaule", "spalla", "bag", "sac", "borse", "borsa", "tasche", "taschen")),
-    ("shoulder_bag", ("bolso", "bolsos", "clutch", "pochette")),
-    ("sneaker", ("sneaker", "baskets", "trainer", "tennis", "zapatilla")),
-    ("boot", ("boot", "botte", "bottine", "stival", "stiefel", "bota")),
-    ("pump", ("pump", "escarpin", "décolleté", "heel", "sandal", "sandale", "sandali", "tacón")),
-    ("loafer", ("loafer", "mocassin", "derby", "shoe", "chaussure", "scarpe", "schuhe", "zapato")),
-    ("bucket_hat", ("bucket hat", "bob")),
-    ("gloves", ("glove", "gant", "guant", "handschuh")),
-    ("cap", ("cap", "casquette", "cappell", "hat", "chapeau", "mütze", "beanie", "bonnet", "gorra")),
-    ("belt", ("belt", "ceinture", "cintur", "gürtel")),
-    ("sunglasses", ("sunglass", "eyewear", "optical", "lunette", "occhial", "brille", "gafas")),
-    ("key_charm", ("charm", "key", "porte-clé", "portachiavi", "llavero", "bag accessor")),
-    ("card_case", ("card", "porte-carte", "porta carte", "kartenetui", "tarjetero")),
-    (
-        "wallet",
-        ("wallet", "portefeuille", "portafoglio", "geldbörse", "billetera", "cartera", "small leather"),
-    ),
-    ("wallet", ("petite maroquinerie", "piccola pelletteria", "marroquinería")),
-    ("silk_scarf", ("silk scarf", "square scarf", "carré", "foulard")),
-    ("scarf", ("scarf", "scarves", "écharpe", "echarpe", "sciarp", "schal", "bufanda", "stole")),
-    (
-        "necklace",
-        ("necklace", "jewel", "bijou", "gioiell", "schmuck", "joya", "collier", "bracelet", "earring"),
-    ),
-    ("perfume", ("fragrance", "parfum", "perfume", "profum", "eau de", "duft")),
-    (
-        "lipstick",
-        ("lipstick", "make-up", "makeup", "maquillage", "trucco", "lip", "beauty", "beauté", "bellezza"),
-    ),
-    ("blanket", ("blanket", "cushion", "home", "plaid", "couverture", "coperta", "maison", "decke")),
-    ("gift_box", ("gift", "coffret", "regalo", "geschenk")),
-    ("onesie", ("all-in-one", "bodysuit", "onesie", "grenouill", "tutina", "pelele")),
-    ("hoodie", ("hoodie", "sweatshirt", "sweat", "felpa", "sudadera")),
-    ("polo", ("polo",)),
-    ("tshirt", ("t-shirt", "tee", "t shirt", "camiseta")),
-    ("sweater", ("knit", "sweater", "cardigan", "maille", "pull", "maglia", "maglion", "strick", "jersey")),
-    ("shirt", ("shirt", "chemise", "camicia", "hemd", "camisa", "top", "blouse", "blusa")),
-    ("trousers", ("trouser", "pant", "pantalon", "pantalone", "hose", "short", "jean", "denim")),
-    ("dress", ("dress", "robe", "abito", "abiti", "kleid", "vestido")),
-    ("skirt", ("skirt", "jupe", "gonna", "falda")),
-    ("swim_shorts", ("swim short", "short de bain")),
-    ("swimsuit", ("swim", "maillot", "bagno", "bade", "baño", "bikini")),
-)
-KIDS_WORDS = ("kid", "child", "enfant", "bambin", "kinder", "niñ", "infant", "baby", "bébé", "girl", "boy")
-KIDS_SHAPES = {
-    "sneaker": "kids_sneaker",
-    "dress": "kids_dress",
-    "shirt": "kids_top",
-    "tshirt": "kids_top",
-    "polo": "kids_top",
-    "hoodie": "kids_top",
-    "sweater": "kids_top",
-    "trench": "duffle",
-    "field_jacket": "duffle",
-    "puffer": "duffle",
-    "quilted_jacket": "duffle",
-}
-
-
-def _words_start(text: str, keyword: str) -> bool:
-    return re.search(r"(?<![^\W_])" + re.escape(keyword), text.lower()) is not None
-
-
-def _for_kids(shape: str, category1: str) -> str:
-    return KIDS_SHAPES.get(shape, shape) if any(_words_start(category1, k) for k in KIDS_WORDS) else shape
-
-
-def silhouette_for(category1: str, category2: str, category3: str, noun: str) -> tuple[str, str]:
-    """The drawn shape for a product type, and which text decided it (``fallback`` when none did)."""
-    texts = [("category3", category3), ("noun", noun), ("category2", category2), ("category1", category1)]
-    for source, text in texts:
-        if not text or text == NOT_AVAILABLE:
-            continue
-        for shape, keywords in SILHOUETTE_KEYWORDS:
-            if any(_words_start(text, k) for k in keywords):
-                return _for_kids(shape, category1), source
-    return FALLBACK_SILHOUETTE, "fallback"
-
-
-# -- titles -------------------------------------------------------------------------------------------------
-@dataclass
-class Lexicon:
-    """Known phrases (lower case) of the built-in vocabulary, and the built-in product nouns."""
-
-    phrases: dict[tuple[str, ...], tuple[str, str]]  # words -> (option kind, vocabulary name)
-    trims: dict[tuple[str, ...], str]
-    colours: dict[tuple[str, ...], str]
-    nouns: dict[tuple[str, ...], str]
-    end_sizes: dict[str, str]
-    max_len: int = 4
-
-    @classmethod
-    def from_profile(cls, profile: CatalogueProfile) -> Lexicon:
-        vocab = profile.vocabulary
-        phrases: dict[tuple[str, ...], tuple[str, str]] = {}
-        for kind, section in _VOCAB_KINDS.items():
-            for name, spec in vocab[section].items():
-                if name and spec.get("position", "front") != "none" and spec.get("position") != "end":
-                    phrases.setdefault(_key(name), (kind, name))
-        end_sizes = {n.lower(): n for n, s in vocab["sizes"].items() if s["position"] == "end"}
-        nouns = {_key(e.noun): e.noun for e in profile.taxonomy if e.noun}
-        return cls(
-            phrases=phrases,
-            trims={_key(n): n for n in vocab["trims"]},
-            colours={_key(n): n for n in vocab["colours"]},
-            nouns=nouns,
-            end_sizes=end_sizes,
-        )
-
-
-def _key(text: str) -> tuple[str, ...]:
-    return tuple(text.lower().split())
-
-
-def title_tokens(title: str) -> list[str]:
-    """Words of a title with surrounding punctuation and quotes removed; bare numbers are not words."""
-    return [t for t in (w.strip(_STRIP) for w in title.split()) if t and not t.isdigit()]
-
-
-@dataclass
-class ParsedTitle:
-    """A title split into the grammar's slots; ``unknown`` holds words no slot took, in order."""
-
-    attrs: dict[str, str] = field(default_factory=dict)
-    noun: str | None = None
-    colour: str | None = None
-    unknown: list[str] = field(default_factory=list)
-    unknown_first: bool = True  # did the unknown words come before the pattern/material?
-
-
-def _longest(tokens: list[str], i: int, table: dict, max_len: int) -> tuple[int, object]:
-    for n in range(min(max_len, len(tokens) - i), 0, -1):
-        hit = table.get(tuple(t.lower() for t in tokens[i : i + n]))
-        if hit is not None:
-            return n, hit
-    return 0, None
-
-
-def parse_title(title: str, lexicon: Lexicon, noun: str | None = None) -> ParsedTitle:
-    """Split ``title`` into size, line, pattern, material, trim, detail, noun and colour (pure).
-
-    ``noun`` forces the product noun (a learned one); otherwise the longest known noun ending the title.
-    """
-    tokens = title_tokens(title)
-    parsed = ParsedTitle()
-    if len(tokens) >= 2 and tokens[-1].lower() in lexicon.end_sizes:
-        parsed.attrs["size"] = lexicon.end_sizes[tokens.pop().lower()]
-    for n in range(min(3, len(tokens) - 1), 0, -1):  # "... in Archive Beige"
-        if (
-            len(tokens) > n
-            and tokens[-n - 1].lower() == "in"
-            and _key(" ".join(tokens[-n:])) in lexicon.colours
-        ):
-            parsed.colour = lexicon.colours[_key(" ".join(tokens[-n:]))]
-            del tokens[-n - 1 :]
-            break
-    nouns = {_key(noun): noun} if noun else lexicon.nouns
-    for n in range(min(4, len(tokens)), 0, -1):
-        hit = nouns.get(tuple(t.lower() for t in tokens[-n:]))
-        if hit is not None:
-            parsed.noun = hit
-            del tokens[-n:]
-            break
-    i, seen_core = 0, False
-    while i < len(tokens):
-        if tokens[i].lower() == "and" and i + 1 < len(tokens):
-            n, trim = _longest(tokens, i + 1, lexicon.trims, lexicon.max_len)
-            if trim is not None and "trim" not in parsed.attrs:
-                parsed.attrs["trim"] = str(trim)
-                i += 1 + n
-                continue
-        n, hit = _longest(tokens, i, lexicon.phrases, lexicon.max_len)
-        if hit is not None:
-            kind, name = hit  # type: ignore[misc]
-            if kind not in parsed.attrs:
-                parsed.attrs[kind] = name
-                seen_core = seen_core or kind in ("pattern", "material")
-            i += n  # a second word of a taken slot ("Cashmere Cotton") is known, just not representable
-            continue
-        if tokens[i].lower() != "and":
-            if not parsed.unknown:
-                parsed.unknown_first = not seen_core
-            parsed.unknown.append(tokens[i])
-        i += 1
-    return parsed
-
-
-def _learn_noun(titles: list[str], lexicon: Lexicon) -> str:
-    """The most common run of 1-2 trailing unknown words of ``titles`` (>= 30% of them), else ""."""
-    counts: Counter[str] = Counter()
-    for title in titles:
-        p = parse_title(title, lexicon)
-        tokens = title_tokens(title)
-        if p.noun or not p.unknown or not tokens or tokens[-1] != p.unknown[-1]:
-            continue
-        counts[p.unknown[-1]] += 1
-        if len(p.unknown) >= 2 and tokens[-2:] == p.unknown[-2:]:
-            counts[" ".join(p.unknown[-2:])] += 1
-    if not counts:
-        return ""
-    best = max(counts.items(), key=lambda kv: (kv[1] * (1.2 if " " in kv[0] else 1.0), kv[0]))
-    return best[0] if best[1] >= 0.3 * len(titles) else ""
 
 
 # -- fitting ------------------------------------------------------------------------------------------------
@@ -327,7 +102,7 @@ def fit_table(df: pd.DataFrame, name: str = "fit", source: str = "") -> Catalogu
     parsed: list[ParsedTitle] = [parse_title(t, lexicon) for t in df["title"].astype(str)]
     for key, idx in df.groupby(group_cols, sort=True).indices.items():
         if sum(parsed[i].noun is not None for i in idx) < 0.5 * len(idx):
-            learned_noun[key] = _learn_noun([str(df["title"][i]) for i in idx], lexicon)
+            learned_noun[key] = learn_noun([str(df["title"][i]) for i in idx], lexicon)
             for i in idx:
                 if parsed[i].noun is None and learned_noun[key]:
                     parsed[i] = parse_title(str(df["title"][i]), lexicon, noun=learned_noun[key])
@@ -380,7 +155,7 @@ def fit_table(df: pd.DataFrame, name: str = "fit", source: str = "") -> Catalogu
                     residual_by_word[(kind, attrs[kind])].append(float(log_price[i]) - centre)
             colours += parsed[i].colour is not None
         if noun in noun_shape:
-            shape, decided_by = _for_kids(noun_shape[noun], cat1), "noun"
+            shape, decided_by = for_kids(noun_shape[noun], cat1), "noun"
         else:
             shape, decided_by = silhouette_for(cat1, cat2, cat3, noun)
         if decided_by == "fallback":
@@ -405,7 +180,7 @@ def fit_table(df: pd.DataFrame, name: str = "fit", source: str = "") -> Catalogu
         )
 
     vocabulary = copy.deepcopy(base.vocabulary)
-    section_of = {**_VOCAB_KINDS, "trim": "trims"}
+    section_of = {**VOCAB_KINDS, "trim": "trims"}
     for (kind, word), residuals in residual_by_word.items():
         mult = _shrunk_mult(residuals)
         if kind == "line" and word not in vocabulary["lines"]:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
-from datagen.profile import OPTION_KINDS, OPTION_SECTIONS, CatalogueProfile, TaxonomyEntry
+from datagen.catalogue.profile import OPTION_KINDS, OPTION_SECTIONS, CatalogueProfile, TaxonomyEntry
 
 
 def _log_mult(profile: CatalogueProfile, kind: str, name: str) -> float:
@@ -67,7 +67,7 @@ def _clip(price: float, entry: TaxonomyEntry, profile: CatalogueProfile) -> floa
 def expected_price(latent: Mapping, profile: CatalogueProfile | None = None) -> float:
     """Noise-free price of a latent row (unsnapped): the entry's median moved by the visible attributes."""
     if profile is None:
-        from datagen.profile import builtin_profile
+        from datagen.catalogue.profile import builtin_profile
 
         profile = builtin_profile()
     entry = profile.taxonomy[latent["entry"]]

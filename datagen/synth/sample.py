@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts.errors import UserError
-from datagen.price_model import full_price, to_eur
-from datagen.profile import OPTION_KINDS, CatalogueProfile
-from datagen.titles import build_title
-from datagen.urls import image_id, image_url, item_url
+from datagen.catalogue.profile import OPTION_KINDS, CatalogueProfile
+from datagen.synth.price_model import full_price, to_eur
+from datagen.synth.titles import build_title
+from datagen.synth.urls import image_id, image_url, item_url
 
 TITLE_MIN, TITLE_MAX = 8, 71
 MAX_ATTEMPTS = 4

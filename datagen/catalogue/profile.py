@@ -15,7 +15,7 @@ data, and ``datagen synth --profile profile.json`` loads it. The format (all key
     taxonomy: list of entries
         category1, category2, category3    the three codes ("N.A." where there is no subcategory)
         noun                               the product noun ending the title ("Trench Coat"; may be "")
-        silhouette                         one of datagen.render_shapes.SILHOUETTES (the drawn shape)
+        silhouette                         one of datagen.catalogue.shapes.SILHOUETTES (the drawn shape)
         weight                             relative frequency (> 0)
         price: {median, sigma, min, max}   log-normal shape of full_price within the entry (USD)
         options: {size, line, pattern, material, trim, detail}: {vocabulary name or "": weight}
@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contracts.errors import UserError
-from datagen.render_shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
+from datagen.catalogue.shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
 
 OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")
 # option kind -> vocabulary section its names refer to ("" means "none"; for materials it is a real entry)
@@ -157,8 +157,8 @@ class CatalogueProfile:
 
 
 def builtin_profile() -> CatalogueProfile:
-    """The built-in US profile (``datagen.catalogue.US_PROFILE``), validated."""
-    from datagen.catalogue import US_PROFILE
+    """The built-in US profile (``datagen.catalogue.us.US_PROFILE``), validated."""
+    from datagen.catalogue.us import US_PROFILE
 
     return CatalogueProfile.from_dict(US_PROFILE, source="built-in profile")
 

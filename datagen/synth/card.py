@@ -95,7 +95,7 @@ def render_card(info: dict) -> str:
         '  `datasets.load_dataset("imagefolder", data_dir=DIR)`.',
         f"- `{layout.LATENTS_FILE}`: per product, the latent attributes it was drawn from (silhouette, size,",
         "  line, pattern, material, trim, detail, colour, price noise, pose) for the oracle baseline",
-        "  (`datagen.oracle`).",
+        "  (`datagen.synth.oracle`).",
         f"- `{layout.PROFILE_FILE}`: the catalogue profile used (taxonomy, vocabulary, price parameters).",
         f"- `{layout.INFO_FILE}`: these facts, machine-readable.",
         "",

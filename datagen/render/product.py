@@ -22,9 +22,9 @@ import math
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from datagen import render_textures as tex
-from datagen.profile import CatalogueProfile
-from datagen.render_shapes import SHAPES, ellipse
+from datagen.catalogue.profile import CatalogueProfile
+from datagen.catalogue.shapes import SHAPES, ellipse
+from datagen.render import textures
 
 JPEG_QUALITY = 90
 EMBLEM_SCALE = 1.8  # emblems drawn larger than their nominal size so line names survive 64-px downsampling
@@ -111,7 +111,7 @@ def _contrast(rgb, f_dark: float) -> tuple[int, int, int]:
 
 
 def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.Image:
-    """Draw the product described by ``latent`` (``datagen.sample``) as a ``size`` x ``size`` RGB image."""
+    """Draw the product described by ``latent`` (``datagen.synth.sample``) as a ``size`` x ``size`` image."""
     vocab = profile.vocabulary
     shape = SHAPES[latent["silhouette"]]
     pose = latent["pose"]
@@ -139,11 +139,11 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
             out.append(((cx + px * cos_t - py * sin_t) * S, (cy + px * sin_t + py * cos_t) * S))
         return out
 
-    canvas = tex.background(pose["background"], pose["light"], S).copy()
+    canvas = textures.background(pose["background"], pose["light"], S).copy()
 
     # soft contact shadow under the object
     sw, sh = max(2, int(w * S * 0.95)), max(2, int(max(0.035, w * 0.14) * S))
-    sprite = tex.shadow_sprite().resize((sw, sh))
+    sprite = textures.shadow_sprite().resize((sw, sh))
     sx, sy = int((cx - w * 0.475) * S), int((cy + h / 2) * S - sh * 0.55)
     canvas.paste((40, 38, 36), (sx, sy, sx + sw, sy + sh), sprite)
 
@@ -155,12 +155,12 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
         mdraw.polygon(poly, fill=255)
     box = mask.getbbox()
     if box:  # paste only the object's bounding box: most of the canvas is backdrop
-        canvas.paste(tex.fill(material["texture"], rgb, pattern_kind, S).crop(box), box, mask.crop(box))
+        canvas.paste(textures.fill(material["texture"], rgb, pattern_kind, S).crop(box), box, mask.crop(box))
 
     draw = ImageDraw.Draw(canvas)
-    base = tex.ARCHIVE_BEIGE if pattern_kind == "house_check" else rgb
+    base = textures.ARCHIVE_BEIGE if pattern_kind == "house_check" else rgb
     if shape.quilted or detail_kind == "quilted":
-        canvas.paste(_contrast(base, 0.55), (0, 0), ImageChops.multiply(tex.lattice(S), mask))
+        canvas.paste(_contrast(base, 0.55), (0, 0), ImageChops.multiply(textures.lattice(S), mask))
 
     colours = {
         "shade": _contrast(base, 0.78),
@@ -192,7 +192,7 @@ def render_product(latent: dict, profile: CatalogueProfile, size: int) -> Image.
         hood = tf(ellipse(nx, ny + 0.07, nw * 1.45, 0.1, 20))
         hood_mask = Image.new("L", (S, S), 0)
         ImageDraw.Draw(hood_mask).polygon(hood, fill=255)
-        canvas.paste(tex.fill(material["texture"], rgb, pattern_kind, S), (0, 0), hood_mask)
+        canvas.paste(textures.fill(material["texture"], rgb, pattern_kind, S), (0, 0), hood_mask)
         draw.line(hood + hood[:1], fill=edge, width=line_px + 1)
         draw.polygon(tf(ellipse(nx, ny + 0.05, nw * 0.75, 0.05, 16)), fill=_contrast(base, 0.35))
 

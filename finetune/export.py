@@ -1,0 +1,74 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from finetune import checkpoint as ckpt
+from finetune import distributed as dist
+from finetune import lora
+from finetune import run_layout as names
+from finetune.config import TrainConfig
+from finetune.loading import load_model
+
+
+def export_model(
+    wrapped: nn.Module, processor: Any, dest: Path, cfg: TrainConfig, procs, *, merge: bool
+) -> None:
+    """Write ``dest`` atomically: full weights (full fine-tuning), adapters (LoRA), or merged weights +
+    adapters.
+
+    What ``dest`` holds loads with ``finetune.presets.load_model(dest)``, except an adapters-only dir
+    (LoRA with
+    ``merge=False``, the best checkpoint during training), which ``finalize_best`` merges at the end.
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # transformers' "Writing model shards" bar would break ours
+    model = dist.unwrap(wrapped)
+    state = dist.trainable_state(wrapped) if dist.is_fsdp(wrapped) and cfg.method == "full" else None
+    if procs.is_main:
+
+        def fill(d: Path) -> None:
+            if cfg.method == "full":
+                model.save_pretrained(d, state_dict=state) if state is not None else model.save_pretrained(d)
+            elif merge and cfg.method == "qlora":
+                _save_merged_qlora(model, cfg, d)
+            elif merge:
+                lora.save_merged(model, d)
+            else:
+                model.save_pretrained(d / names.ADAPTER_DIR)
+            processor.save_pretrained(d)
+
+        ckpt.write_dir(dest, fill)
+    procs.barrier()
+
+
+def finalize_best(wrapped: nn.Module, processor: Any, dest: Path, cfg: TrainConfig, procs) -> None:
+    """For LoRA runs, turn RUN/best (adapters) into merged weights like RUN/model (full runs need nothing)."""
+    if cfg.method == "full" or not (dest / names.ADAPTER_DIR).is_dir():
+        return
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    model = dist.unwrap(wrapped)
+    set_peft_model_state_dict(model, load_file(dest / names.ADAPTER_DIR / "adapter_model.safetensors"))
+    export_model(wrapped, processor, dest, cfg, procs, merge=True)
+
+
+def _save_merged_qlora(peft_model: nn.Module, cfg: TrainConfig, dest: Path) -> None:
+    """Merging into 4-bit weights loses precision: merge the adapters into a bf16 copy of the base instead."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    base, _ = load_model(
+        cfg.model, dtype=torch.bfloat16, device="cpu", attn_implementation=cfg.attn_implementation
+    )
+    as_lora = lora.apply_lora(base, dataclasses.replace(cfg, method="lora"))
+    set_peft_model_state_dict(as_lora, {k: v.cpu() for k, v in get_peft_model_state_dict(peft_model).items()})
+    lora.save_merged(as_lora, dest)
+    peft_model.save_pretrained(dest / names.ADAPTER_DIR)
