@@ -8,7 +8,9 @@ OUT ?= out
 ROWS ?= 3040
 export WANDB_MODE ?= offline
 
-.PHONY: setup browser demo test lint format bench clean
+TF4 := .venv-tf4
+
+.PHONY: setup browser tf4 demo test lint format bench clean
 
 setup: $(VENV)/.installed ## create .venv with torch (CPU build first) and the project
 
@@ -28,13 +30,20 @@ browser: ## headless Chromium for the report test (Debian package; needs root)
 	  else echo "note: install Debian's chromium package to run the browser test"; fi; \
 	fi
 
+tf4: $(TF4)/.installed ## transformers 4.44 (no torch) in .venv-tf4: the test that loads exports with it
+
+$(TF4)/.installed:
+	python3 -m venv $(TF4)
+	$(TF4)/bin/pip install -q "transformers==4.44.2"
+	touch $@
+
 demo: setup ## the main job on the embedded default: generate, fine-tune the tiny model, evaluate, report
 	$(BIN)/datagen synth --rows $(ROWS) --out $(OUT)/data --seed 0 --overwrite
 	$(BIN)/finetune --data $(OUT)/data --out $(OUT)/run --overwrite
 	$(BIN)/evaluate --model $(OUT)/run --data $(OUT)/data --report $(OUT)/eval/report.html
 	@echo "report: $(OUT)/eval/report.html"
 
-test: setup browser lint ## lint, then the whole test suite
+test: setup browser tf4 lint ## lint, then the whole test suite
 	$(BIN)/pytest -q
 
 lint: setup

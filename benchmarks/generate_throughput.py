@@ -41,6 +41,7 @@ COLUMNS = [
     ("peak_memory_gib", "peak GiB", ".2f"),
     ("achieved_tflops", "TFLOP/s", ".3f"),
     ("mfu_pct", "MFU %", ".2f"),
+    ("mfu_measured_pct", "% of measured peak", ".2f"),
 ]
 
 
@@ -144,8 +145,7 @@ def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> li
                 "peak_memory_gib": harness.peak_memory_gib(device),
                 "flops_per_sample": total_flops / n,
                 "achieved_tflops": achieved / 1e12,
-                "mfu": achieved / peak.flops_per_s,
-                "mfu_pct": 100 * achieved / peak.flops_per_s,
+                **harness.mfu_fields(achieved, peak),
             }
 
         try:
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model.forward = torch.compile(model.forward, mode=mode)
         notes.append(f"forward compiled (mode={mode or 'default'})")
     print(f"device: {harness.device_name(device)}")
-    print(f"{peak.label}: {peak.flops_per_s / 1e12:.3f} TFLOP/s")
+    print(harness.mfu_label(peak))
     enc = processor.encode_example(synthetic_rows.render_image(0, rows[0].aspect, args.image_size), None)
     c = synthetic_rows.count_tokens(enc, processor.image_processor.crop_size)
     print(

@@ -1,72 +1,78 @@
 #!/usr/bin/env bash
-# The GPU measurements of fine-tuning, in one command (for a lent H100/H200 whose time is short).
+# The GPU sweep of fine-tuning and evaluation throughput, in one call (for a lent H100/H200 whose time is
+# short: under 8 minutes, every step under its own time limit, a failing step does not stop the next).
 #
-#   bash benchmarks/gpu_suite.sh OUT_DIR DATASET_DIR         # DATASET_DIR: a small `datagen synth` output
-#   bash benchmarks/gpu_suite.sh OUT_DIR DATASET_DIR levers  # the second call: where the LoRA step's time goes
+#   bash benchmarks/gpu_suite.sh OUT_DIR
 #
-# 1. the machine: GPU, driver, versions of torch/transformers/peft, whether flash-attn and bitsandbytes exist;
-# 2. train_throughput.py on the full-size random-weights preset: LoRA in bf16 (the issue's figure), then
-#    full fine-tuning in bf16 autocast and the reference recipe's way (fewer steps: 64 micro-batches a step);
-# 3. the product itself: `finetune --model phi3v-random --method lora` for a few steps on DATASET_DIR, which
-#    prints the run summary (samples/s, tokens/s, peak memory, MFU) as a user sees it.
-# Each step has its own time limit and writes its log and JSON under OUT_DIR; a failing step does not stop
-# the next. `levers`: a profile of the LoRA step (top kernels by GPU time), then the levers one at a time
-# (head on answer positions only; activation checkpointing with a larger micro-batch; full fine-tuning with
-# checkpointing and micro-batch 2, which ran out of memory at 4 without it). PRESET=tiny runs the same on a
-# CPU in about a minute (a check of the script, not a measurement). Figures: benchmarks/README.md.
+# 0. the machine (GPU, driver, clocks, versions); wheels in .whl/ (gitignored: `pip download liger-kernel
+#    bitsandbytes --no-deps -d .whl` here, then carry .whl) are installed first, offline;
+# 1. the baseline: train_throughput, LoRA bf16 at 16 crops on phi3v-random, the product's own path
+#    (finetune.model.build_model, its loss on the answer rows, --kernels auto);
+# 2. the levers, one at a time against it: --kernels off, --lora-fp32-inputs (peft's fp32 round trip that
+#    finetune switches off), --compile, activation checkpointing at micro-batch 8; full fine-tuning with
+#    checkpointing; QLoRA's peak memory (needs bitsandbytes);
+# 3. the `finetune` command itself (recipe phi3v-lora on phi3v-random) on a small synthetic dataset;
+# 4. generation: evaluation.predict on images, end to end, at 4 and at 16 crops;
+# 5. the baseline again, so the noise between two identical runs is known.
+# Compare levers by their step time within this one call; figures of other calls or machines are not
+# comparable. Every step writes OUT_DIR/NAME.json (and .log); PRESET=tiny checks the script on a CPU.
 set -u
-out=${1:?usage: gpu_suite.sh OUT_DIR DATASET_DIR}
-data=${2:?usage: gpu_suite.sh OUT_DIR DATASET_DIR}
+out=${1:?usage: gpu_suite.sh OUT_DIR}
 preset=${PRESET:-phi3v-random}
 py=${PYTHON:-python3}
-run=${RUN_DIR:-/tmp/gpu-suite-run}  # the finetune RUN dir: weights stay out of OUT_DIR
+budget=${BUDGET_S:-450}  # no new step starts after this many seconds (the last baseline excepted)
+work=${WORK_DIR:-/tmp/gpu-suite}
 export PYTHONUNBUFFERED=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
-mkdir -p "$out"
+mkdir -p "$out" "$work"
 cd "$(dirname "$0")/.."
+
+if ls .whl/*.whl >/dev/null 2>&1; then
+    $py -m pip install -q --no-index --no-deps .whl/*.whl 2>&1 | tail -n 3
+fi
 
 step() {  # step NAME SECONDS COMMAND...
     local name=$1 limit=$2; shift 2
+    if [ "$name" != baseline-b ] && [ "$SECONDS" -gt "$budget" ]; then
+        echo "=== $name: skipped, the sweep's ${budget}s are spent"
+        return
+    fi
     echo "=== $name (limit ${limit}s): $*"
     local t0=$SECONDS
     timeout "$limit" "$@" >"$out/$name.log" 2>&1
     local rc=$?
-    tail -n 25 "$out/$name.log"
+    tail -n 12 "$out/$name.log"
     echo "=== $name: rc $rc in $((SECONDS - t0)) s"
 }
 
-{
-    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || echo "no nvidia-smi"
-    $py - <<'EOF'
-import importlib.util, platform, torch
-import transformers, peft, accelerate
-print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda,
-      "transformers", transformers.__version__, "peft", peft.__version__, "accelerate", accelerate.__version__)
+$py - <<'EOF' 2>&1 | tee "$out/machine.txt"
+import importlib.util, json
+from benchmarks.harness import versions
+print(json.dumps(versions(), indent=1))
 for name in ("flash_attn", "bitsandbytes", "liger_kernel"):
     print(name, "present" if importlib.util.find_spec(name) else "absent")
-if torch.cuda.is_available():
-    print("device", torch.cuda.get_device_name(0), round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1), "GiB")
 EOF
-} 2>&1 | tee "$out/machine.txt"
 
-small=()
+small=(--steps 5 --warmup 2)
 [ "$preset" = tiny ] && small=(--steps 2 --warmup 1)
-if [ "${3:-}" = levers ]; then
-    bench=($py -m benchmarks.train_throughput --preset "$preset")
-    step profile 150 "${bench[@]}" --methods lora-bf16 --steps 5 --warmup 2 --profile 2 --json "$out/profile.json"
-    step labels-only 100 "${bench[@]}" --methods lora-bf16 --labels-only-logits "${small[@]}" --json "$out/labels-only.json"
-    step checkpointing-b8 120 "${bench[@]}" --methods lora-bf16 --gradient-checkpointing --batch-size 8 "${small[@]}" \
-        --json "$out/checkpointing-b8.json"
-    step full-checkpointing 130 "${bench[@]}" --methods full-bf16 --gradient-checkpointing --batch-size 2 --grad-accum 2 \
-        "${small[@]}" --json "$out/full-checkpointing.json"
-    rm -f "$out/machine.txt"  # printed above; the files that come back are few
-    exit 0
-fi
-step lora-bf16 150 $py -m benchmarks.train_throughput --preset "$preset" --methods lora-bf16 "${small[@]}" \
-    --json "$out/lora-bf16.json"
-step full-bf16 150 $py -m benchmarks.train_throughput --preset "$preset" --methods full-bf16 "${small[@]}" \
-    --json "$out/full-bf16.json"
-step reference 120 $py -m benchmarks.train_throughput --preset "$preset" --methods reference --steps 2 --warmup 1 \
-    --reference-accum 8 --json "$out/reference.json"
-step finetune-lora 150 $py -m finetune.cli --data "$data" --out "$run" --model "$preset" --method lora \
-    --max-steps 24 --batch-size 4 --eval-every 12 --max-val-examples 8 --sample-predictions 2 --no-wandb --overwrite
-rm -rf "$run"
+bench=($py -m benchmarks.train_throughput --preset "$preset" --batch-size 4 "${small[@]}")
+step baseline-a 110 "${bench[@]}" --methods lora-bf16 --json "$out/baseline-a.json"
+step kernels-off 100 "${bench[@]}" --methods lora-bf16 --kernels off --json "$out/kernels-off.json"
+step lora-fp32-inputs 100 "${bench[@]}" --methods lora-bf16 --lora-fp32-inputs --json "$out/lora-fp32-inputs.json"
+step compile 160 "${bench[@]}" --methods lora-bf16 --compile --warmup 4 --json "$out/compile.json"
+step checkpointing-b8 110 $py -m benchmarks.train_throughput --preset "$preset" --methods lora-bf16 \
+    --gradient-checkpointing --batch-size 8 "${small[@]}" --json "$out/checkpointing-b8.json"
+step full-bf16 130 $py -m benchmarks.train_throughput --preset "$preset" --methods full-bf16 \
+    --gradient-checkpointing --batch-size 2 --grad-accum 2 "${small[@]}" --json "$out/full-bf16.json"
+step qlora 110 "${bench[@]}" --methods qlora --json "$out/qlora.json"
+
+$py -m datagen.cli synth --rows 96 --image-size 336 --out "$work/data" --overwrite --quiet
+step finetune-lora 150 $py -m finetune.cli --recipe phi3v-lora --model "$preset" --data "$work/data" \
+    --out "$work/run" --max-steps 16 --batch-size 4 --eval-every 16 --max-val-examples 8 \
+    --sample-predictions 0 --no-wandb --overwrite
+step generate-c4 90 $py -m benchmarks.generate_throughput --preset "$preset" --num-crops 4 --end-to-end \
+    --batch-sizes 16,32 --json "$out/generate-c4.json"
+step generate-c16 90 $py -m benchmarks.generate_throughput --preset "$preset" --end-to-end \
+    --batch-sizes 16 --json "$out/generate-c16.json"
+step baseline-b 110 "${bench[@]}" --methods lora-bf16 --json "$out/baseline-b.json"
+rm -rf "$work"
+echo "sweep done in ${SECONDS}s"

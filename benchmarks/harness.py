@@ -1,8 +1,8 @@
 """Measurement harness shared by the benchmarks: device, matmul peak, timing, memory, the table and JSON.
 
-The MFU denominator is measured, not read from a datasheet: a large square matmul in bf16 (CUDA) or fp32
-(CPU, where bf16 matmuls have no dedicated units on most machines) timed in the same process, just before
-the benchmark runs. Datasheet peaks are reported beside it where the GPU is known, never instead of it.
+MFU is reported against the GPU's datasheet peak (``finetune.flops.datasheet_peak``, the one table the product
+uses too); an unknown GPU gets no MFU and says so. A measured matmul peak (a large square matmul in bf16 on
+CUDA, fp32 on CPU, timed in the same process just before the benchmark) stands beside it as its own column.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any
 
 import torch
 
-# Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), for a second, labelled MFU only.
-DATASHEET_BF16_PEAK = {"H200": 989.4e12, "H100": 989.4e12, "A100": 312e12}
+from finetune.flops import peak_flops
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,27 @@ def peak_memory_gib(device: torch.device) -> float | None:
 
 
 def datasheet_peak(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in DATASHEET_BF16_PEAK.items() if k in name), None)
+    return peak_flops(device)
+
+
+def mfu_fields(achieved_flops_per_s: float, peak: Peak) -> dict[str, float | None]:
+    """MFU against the datasheet peak (None for an unknown GPU or a CPU) and against the measured peak."""
+    datasheet = peak.datasheet_flops_per_s
+    return {
+        "mfu": achieved_flops_per_s / datasheet if datasheet else None,
+        "mfu_pct": 100 * achieved_flops_per_s / datasheet if datasheet else None,
+        "mfu_measured": achieved_flops_per_s / peak.flops_per_s,
+        "mfu_measured_pct": 100 * achieved_flops_per_s / peak.flops_per_s,
+    }
+
+
+def mfu_label(peak: Peak) -> str:
+    """What the MFU columns are measured against, in words."""
+    if peak.datasheet_flops_per_s:
+        head = f"MFU against the GPU's datasheet bf16 peak ({peak.datasheet_flops_per_s / 1e12:.0f} TFLOP/s)"
+    else:
+        head = "MFU not reported: no datasheet peak for this device (a CPU or a GPU the table does not know)"
+    return f"{head}; beside it, against the {peak.label}: {peak.flops_per_s / 1e12:.3f} TFLOP/s"
 
 
 def measure_matmul_peak(device: torch.device, *, size: int | None = None, iters: int | None = None) -> Peak:
@@ -159,7 +175,24 @@ def versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             found[package] = None
     found["cuda"] = torch.version.cuda
+    found["gpu"] = gpu_state()
     return found
+
+
+def gpu_state() -> dict[str, str] | None:
+    """The GPU's name, driver and clocks now and at most (``nvidia-smi``): what makes two machines' figures
+    differ; None without a GPU."""
+    import subprocess
+
+    fields = "name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit,memory.total"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.splitlines()[0]  # fmt: skip
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+    return dict(zip(fields.split(","), (v.strip() for v in out.split(",")), strict=False))
 
 
 def fmt(value: Any, spec: str = ".1f") -> str:

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks import harness, reference_recipe, synthetic_rows
-from finetune import data, flops
+from finetune import data, flops, kernels
 from finetune.collate import IGNORE_INDEX, collate_examples
-from finetune.config import TrainConfig, resolve
+from finetune.config import KERNEL_CHOICES, TrainConfig, resolve
 from finetune.loading import load_model
+from finetune.loss import answer_loss_sum
 from finetune.model import model_overrides, tokenizer_corpus
 from finetune.presets import PRESETS
 
@@ -55,6 +56,7 @@ COLUMNS = [
     ("gflops_per_sample", "GFLOP/sample", ".2f"),
     ("achieved_tflops", "TFLOP/s", ".3f"),
     ("mfu_pct", "MFU %", ".1f"),
+    ("mfu_measured_pct", "% of measured peak", ".1f"),
     ("vs_reference", "x ref", ".2f"),
 ]
 
@@ -87,15 +89,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10 if cuda else 2, help="timed optimizer steps")
     p.add_argument("--warmup", type=int, default=3 if cuda else 1, help="untimed optimizer steps first")
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "flash_attention_2", "eager"])
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile")
     p.add_argument(
-        "--compile-scope",
-        default="layers",
-        choices=["layers", "model"],
-        help="compile each decoder and CLIP layer (no graph breaks from the image glue), or the whole model",
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="finetune --compile (per layer)",
     )
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=False)
-    p.add_argument("--liger", action=argparse.BooleanOptionalAction, default=False, help="liger-kernel Phi-3")
+    p.add_argument(
+        "--kernels", default="auto", choices=KERNEL_CHOICES, help="finetune --kernels (auto: liger on a GPU)"
+    )
+    p.add_argument(
+        "--lora-fp32-inputs",
+        action="store_true",
+        help="peft's cast of each adapter's input to fp32 under autocast (what finetune switches off)",
+    )
     p.add_argument(
         "--fused-adamw", action=argparse.BooleanOptionalAction, default=None, help="[default: on CUDA only]"
     )
@@ -108,8 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--labels-only-logits",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="run lm_head on answer positions only (Phi3VForCausalLM logits_on_labels_only)",
+        default=True,
+        help="lm_head on answer positions only, as finetune computes the loss (off: the full logits)",
     )
     p.add_argument(
         "--full-weights", default="fp32", choices=["fp32", "bf16"], help="full-bf16 master weights"
@@ -208,56 +216,17 @@ def train_config(args: argparse.Namespace, method: str) -> TrainConfig:
     return resolve(cfg)
 
 
-def apply_liger(model: nn.Module) -> str:
-    """liger-kernel's Phi-3 kernels (RMSNorm, SwiGLU, RoPE) on the decoder; the reason when not applied."""
-    try:
-        from liger_kernel.transformers import apply_liger_kernel_to_phi3
-    except ImportError:
-        return "liger-kernel not installed"
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        apply_liger_kernel_to_phi3(
-            rope=True,
-            cross_entropy=False,
-            fused_linear_cross_entropy=False,
-            rms_norm=True,
-            swiglu=True,
-            model=base,
-        )
-    except Exception as exc:  # noqa: BLE001 - an API mismatch skips the lever, it does not end the run
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
-    return ""
-
-
-COMPILED_LAYERS = ("Phi3DecoderLayer", "CLIPEncoderLayer")
-
-
-def compile_model(model: nn.Module, scope: str) -> nn.Module:
-    """``torch.compile`` per transformer layer (in place), or of the whole model.
-
-    Per layer, as torchtune compiles: every layer has the same code, so one compiled graph serves them all,
-    and the image glue (data-dependent placeholder counts, image sizes read on the host) stays eager instead
-    of breaking the graph.
-    """
-    if scope == "model":
-        return torch.compile(model)
-    for module in model.modules():
-        if type(module).__name__ in COMPILED_LAYERS:
-            module.compile()
-    return model
-
-
 def loss_sum(
     model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device, bf16: bool, labels_only: bool
 ) -> torch.Tensor:
-    """Cross-entropy summed over answer tokens, as ``finetune.loop`` computes it."""
+    """Cross-entropy summed over answer tokens: ``finetune``'s own loss, or (``labels_only`` off) the loss
+    over the full logits, the lever's other side."""
+    if labels_only:
+        return answer_loss_sum(model, batch, device, bf16)
     inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     labels = batch["labels"].to(device)
     with autocast:
-        if labels_only:
-            out = model(**inputs, labels=labels, logits_on_labels_only=True, use_cache=False)
-            return out.loss.float() * out.logits.shape[0]  # mean over the labelled rows -> sum
         logits = model(**inputs, use_cache=False).logits
     shifted = labels[:, 1:]
     keep = shifted != IGNORE_INDEX
@@ -280,10 +249,11 @@ def run_product(
     notes = []
     if method == "full-bf16" and args.full_weights == "bf16":
         model.to(torch.bfloat16)
-    if args.liger:
-        reason = apply_liger(model)
-        if reason:
-            notes.append(f"liger skipped: {reason}")
+    notes += kernels.speed_up(model, args.kernels, args.compile, device)
+    if args.lora_fp32_inputs:
+        for module in model.modules():
+            if hasattr(module, "cast_input_dtype_enabled"):
+                module.cast_input_dtype_enabled = True
     optimizer = build_optimizer(model, cfg, device)
     fused = args.fused_adamw if args.fused_adamw is not None else device.type == "cuda"
     if fused != bool(optimizer.defaults.get("fused")):
@@ -294,7 +264,7 @@ def run_product(
         ]
         optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=fused or None)
     scheduler = build_scheduler(optimizer, cfg, cfg.max_steps)
-    forward_model = compile_model(model, args.compile_scope) if args.compile else model
+    forward_model = model
     bf16 = device.type == "cuda" or (method == "full-bf16" and args.full_weights == "bf16")
     lengths = [int(e["input_ids"].shape[0]) for e in examples]
     if args.length_grouping:
@@ -471,9 +441,7 @@ def summarize(
         "flops_per_sample": totals["flops"] / samples,
         "gflops_per_sample": totals["flops"] / samples / 1e9,
         "achieved_tflops": achieved / 1e12,
-        "mfu": achieved / peak.flops_per_s,
-        "mfu_pct": 100 * achieved / peak.flops_per_s,
-        "mfu_datasheet": achieved / peak.datasheet_flops_per_s if peak.datasheet_flops_per_s else None,
+        **harness.mfu_fields(achieved, peak),
     }
 
 
@@ -660,10 +628,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     table = harness.render_table(shown, COLUMNS)
     print()
     print(table)
-    mfu_label = (
-        "MFU against the measured " + peak.dtype + " matmul peak" + (" (CPU)" if device.type == "cpu" else "")
+    print(
+        f"\n{harness.mfu_label(peak)}; model FLOPs: finetune/flops.py; 'x ref' = samples/s over the reference"
     )
-    print(f"\n{mfu_label}; model FLOPs: finetune/flops.py; 'x ref' = samples/s over the reference recipe's.")
+    print("recipe's as it runs here (batch 1, fp32, 512 padded tokens).")
     for r in results:
         for note in r.get("notes", []):
             print(f"note: {r['method']}: {note}")

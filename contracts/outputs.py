@@ -275,10 +275,6 @@ class OutputLock:
         self._fd: int | None = None
         self._made: list[Path] = []  # parent dirs the lock created, removed again if still empty
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self) -> OutputLock:
         """Take the lock.
 

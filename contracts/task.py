@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -31,12 +31,6 @@ class AnswerParts(NamedTuple):
     title: str
     category: str
     price: float
-
-
-def answer_parts(row: Mapping[str, Any]) -> AnswerParts:
-    """The parts of ``row`` (a dataset row: a dict or a pandas row) that its answer states."""
-    title, category, price = (row[c] for c in ANSWER_COLUMNS)
-    return AnswerParts(str(title), str(category), float(price))
 
 
 def answer_parts_of(frame: Any) -> list[AnswerParts]:

@@ -8,7 +8,7 @@ lives in ``__post_init__`` and raises ``UserError`` naming the flag and the fix.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contracts.errors import UserError
@@ -98,7 +98,6 @@ def parse_shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SynthConfig))
 DEFAULTS = SynthConfig()
 
 PROJECT_NAME = "phi3v-catalogue"

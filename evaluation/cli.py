@@ -75,6 +75,7 @@ def format_summary(doc: dict) -> str:
 @_option("baselines")
 @_option("batch_size", type=click.IntRange(min=1))
 @_option("max_new_tokens", type=click.IntRange(min=0))
+@_option("num_crops", type=click.IntRange(min=0))
 @_option("mirror", type=click.Choice(MIRROR_MODES))
 @_option("limit", type=click.IntRange(min=0))
 @_option("bootstrap", type=click.IntRange(min=0))
@@ -109,6 +110,8 @@ def group(ctx: click.Context, **kwargs) -> None:
     from evaluation.run import evaluate
 
     result = evaluate(EvalConfig(**kwargs))
+    if result is None:  # a process other than the first under torchrun: the first one reports
+        return
     doc = result.document
     click.echo(f"{doc['model'].get('name')} on {doc['split']} ({doc['n']} items)")
     click.echo(format_summary(doc))

@@ -49,6 +49,9 @@ class EvalConfig:
     max_new_tokens: int = field(
         default=0, metadata={"help": "generation length limit; 0 = the longest training answer plus a margin"}
     )
+    num_crops: int = field(
+        default=0, metadata={"help": "upper bound of the HD crop grid for a model (0: the model's own)"}
+    )
     mirror: str = field(
         default="auto",
         metadata={
@@ -107,7 +110,7 @@ class EvalConfig:
         for name in ("batch_size",):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_new_tokens", "limit", "bootstrap", "gallery", "threads"):
+        for name in ("max_new_tokens", "limit", "bootstrap", "gallery", "threads", "num_crops"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not self.model and self.from_predictions is None:

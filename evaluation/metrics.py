@@ -213,10 +213,6 @@ class MetricSpec:
     aggregate: Callable[[Mapping[str, np.ndarray]], np.ndarray]
     description: str = ""
 
-    @property
-    def direction(self) -> str:
-        return "higher" if self.higher_is_better else "lower"
-
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("category_accuracy", "Category accuracy", "category", True, "pct", _mean("category_correct"),

@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 from PIL import Image
 
 from contracts.errors import UserError
+from evaluation import shards
 from evaluation.config import EvalConfig
 
 ANSWER_MARGIN = 8  # tokens beyond the longest training answer before generation is cut
@@ -249,9 +251,7 @@ def generation_threads(requested: int, model) -> int:
     """CPU threads for generation: ``requested``, or for 0 one thread for a small model on the CPU.
 
     A small model's decoding steps are many tiny matmuls; a second thread mostly spin-waits at each op's
-    barrier. Measured on 2 cores with the tiny preset (304 rows, 93 new tokens each, batch 32): 34 s of
-    generation with one thread, 272 s with two while other processes shared the cores. Large models (and
-    GPUs) keep torch's default.
+    barrier, many times slower on a shared machine. Large models (and GPUs) keep torch's default.
     """
     import torch
 
@@ -270,12 +270,15 @@ def mirror_views(cfg: EvalConfig, model_meta: dict) -> bool:
     return bool(((model_meta.get("run_config") or {}).get("train") or {}).get("mirror"))
 
 
-def load_model_for(cfg: EvalConfig, model_meta: dict):
-    """Load the model and processor ``--model`` names, on ``--device`` in ``--dtype``."""
+def load_model_for(cfg: EvalConfig, model_meta: dict, device: Any = None):
+    """Load the model and processor ``--model`` names, on ``--device`` (or ``device``: a process's own GPU
+    under torchrun) in ``--dtype``."""
     from finetune.loading import load_model
 
-    device, dtype = torch_settings(cfg)
-    return load_model(model_meta["path"] or model_meta["spec"], dtype=dtype, device=device)
+    chosen, dtype = torch_settings(cfg)
+    overrides = {"num_crops": cfg.num_crops} if cfg.num_crops else None
+    spec = model_meta["path"] or model_meta["spec"]
+    return load_model(spec, dtype=dtype, device=device or chosen, overrides=overrides)
 
 
 def run_model(
@@ -286,9 +289,11 @@ def run_model(
     train_df: pd.DataFrame | None,
     progress: Callable[[int], None] | None = None,
     mirror: bool = False,
+    procs: Any = None,
 ) -> tuple[list[str], dict]:
     """Generate the model's answers for every row (with ``mirror``, from each image and its mirror);
-    returns the texts and the speed record."""
+    returns the texts and the speed record. Under torchrun (``procs``) this process generates its share
+    and every process gets all the answers back (``evaluation.shards``)."""
     from contracts.dataset.reader import load_image
     from contracts.task import build_answer
 
@@ -302,21 +307,26 @@ def run_model(
         ]
         max_new = answer_token_budget(processor, answers)
     threads = generation_threads(cfg.threads, model)
+    paths = list(eval_df["image_path"])
+    rows = shards.my_rows(procs, len(paths))
     with torch_threads(threads):
         result = generate_answers(
             model,
             processor,
-            list(eval_df["image_path"]),
+            [paths[i] for i in rows],
             load_image=load_image,
             batch_size=cfg.batch_size,
             max_new_tokens=max_new,
             progress=progress,
             mirror=mirror,
         )
+    mine = {"seconds": result.seconds, "new_tokens": result.new_tokens}
+    texts, totals = shards.gather(procs, rows, result.texts, mine, len(paths))
     speed = {
-        "samples_per_s": result.samples_per_s,
-        "seconds": result.seconds,
-        "new_tokens": result.new_tokens,
+        "samples_per_s": len(texts) / totals["seconds"] if totals["seconds"] > 0 else None,
+        "seconds": totals["seconds"],
+        "new_tokens": totals["new_tokens"],
+        "processes": procs.world_size if procs is not None else 1,
         "max_new_tokens": max_new,
         "batch_size": cfg.batch_size,
         "mirror": mirror,
@@ -324,4 +334,4 @@ def run_model(
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "threads": threads,
     }
-    return result.texts, speed
+    return texts, speed

@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +32,7 @@ from contracts.outputs import (
     write_files_atomically,
 )
 from evaluation import baselines as bl
-from evaluation import provenance
+from evaluation import provenance, shards
 from evaluation.config import EvalConfig
 from evaluation.predict import load_model_for, mirror_views, resolve_model_spec, run_model
 from evaluation.scoring import check_rows, make_prediction_rows, refresh_rows, score_predictions
@@ -214,21 +213,64 @@ def run_baselines(
 # -- the arrow -------------------------------------------------------------------------------------------
 
 
-def evaluate(cfg: EvalConfig) -> EvalResult:
+def evaluate(cfg: EvalConfig) -> EvalResult | None:
     """Score ``cfg.model`` (and the baselines) on ``cfg.split`` of ``cfg.data``; write the report if asked.
+
+    Under torchrun every process generates its share of the answers and the first one does the rest; the
+    others return None.
 
     Raises:
         UserError: missing dataset, split, columns, model or latents; an unwritable report path.
     """
-    paths = resolve_outputs(cfg.report, cfg.overwrite) if cfg.report else None
-    claim = claim_output(paths.report, flag="--report") if paths else contextlib.nullcontext()
-    with claim:
-        if paths is not None:
-            check_report_files(paths, cfg.overwrite)  # again, holding the lock
-        return _evaluate(cfg, paths)
+    procs = shards.start_processes()  # None unless launched by torchrun with several processes
+    sync = _Sync(procs)
+    try:
+        if procs is not None and not procs.is_main:
+            return _generate_share(cfg, procs, sync)
+        paths = resolve_outputs(cfg.report, cfg.overwrite) if cfg.report else None
+        claim = claim_output(paths.report, flag="--report") if paths else contextlib.nullcontext()
+        with claim:
+            if paths is not None:
+                check_report_files(paths, cfg.overwrite)  # again, holding the lock
+            return _evaluate(cfg, paths, sync)
+    except BaseException:
+        sync.failed()
+        raise
+    finally:
+        shards.stop_processes(procs)
 
 
-def _evaluate(cfg: EvalConfig, paths: OutputPaths | None) -> EvalResult:
+class _Sync:
+    """Says once, for this process, whether it got ready to generate (``shards.ready``)."""
+
+    def __init__(self, procs) -> None:
+        self.procs, self.done = procs, False
+
+    def ready(self) -> None:
+        if not self.done:
+            self.done = True
+            shards.ready(self.procs)
+
+    def failed(self) -> None:
+        if not self.done:
+            self.done = True
+            shards.ready(self.procs, failed=True)
+
+
+def _generate_share(cfg: EvalConfig, procs, sync: _Sync) -> None:
+    """A process other than the first under torchrun: generate this process's share of the answers."""
+    model_meta = resolve_model_spec(cfg)
+    if cfg.from_predictions or model_meta["kind"] != "model":
+        sync.ready()
+        return None
+    eval_df, train_df, _ = _load_data(cfg, need_train=True)
+    loaded = load_model_for(cfg, model_meta, device=procs.device)
+    sync.ready()
+    run_model(cfg, *loaded, eval_df, train_df, mirror=mirror_views(cfg, model_meta), procs=procs)
+    return None
+
+
+def _evaluate(cfg: EvalConfig, paths: OutputPaths | None, sync: _Sync) -> EvalResult:
     from contracts.tracking import resolve_wandb_mode
 
     notes: list[str] = []
@@ -238,10 +280,11 @@ def _evaluate(cfg: EvalConfig, paths: OutputPaths | None) -> EvalResult:
         wandb_mode = None
     if cfg.from_predictions:
         doc_base, rows = _load_predictions(cfg.from_predictions)
+        sync.ready()
         rows = refresh_rows(rows)
         notes += [n for n in doc_base.get("notes", []) if n not in notes]
     else:
-        doc_base, rows = _predict(cfg, notes)
+        doc_base, rows = _predict(cfg, notes, sync)
     scored = score_predictions(rows, n_resamples=cfg.bootstrap, seed=cfg.seed)
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -278,7 +321,7 @@ def _evaluate(cfg: EvalConfig, paths: OutputPaths | None) -> EvalResult:
     return result
 
 
-def _predict(cfg: EvalConfig, notes: list[str]) -> tuple[dict, list[dict]]:
+def _predict(cfg: EvalConfig, notes: list[str], sync: _Sync) -> tuple[dict, list[dict]]:
     model_meta = resolve_model_spec(cfg)
     names = [n for n in cfg.baseline_names() if n != model_meta["spec"]]
     if model_meta["kind"] == "baseline":
@@ -290,7 +333,16 @@ def _predict(cfg: EvalConfig, notes: list[str]) -> tuple[dict, list[dict]]:
     if model_meta.get("train_fingerprint") == data_meta["fingerprint"] and cfg.split == "train":
         notes.append("scoring on the split the model was trained on: expect optimistic numbers")
     # The model is loaded before the baselines run, so a bad --model fails fast.
-    loaded = load_model_for(cfg, model_meta) if model_meta["kind"] == "model" else None
+    procs = sync.procs
+    device = procs.device if procs is not None else None
+    loaded = load_model_for(cfg, model_meta, device=device) if model_meta["kind"] == "model" else None
+    sync.ready()
+    if model_meta["kind"] == "model":
+        mirror = mirror_views(cfg, model_meta)
+        with _progress_bar(cfg, len(shards.my_rows(procs, len(eval_df))), "generating") as bar:
+            raw, speed = run_model(
+                cfg, *loaded, eval_df, train_df, progress=bar.update, mirror=mirror, procs=procs
+            )
     started = time.perf_counter()
     answers, seconds = run_baselines(names, cfg, eval_df, train_df, notes)
     baselines_wall = time.perf_counter() - started
@@ -300,11 +352,6 @@ def _predict(cfg: EvalConfig, notes: list[str]) -> tuple[dict, list[dict]]:
         raw = answers.pop(model_meta["spec"])
         took = seconds.pop(model_meta["spec"])
         speed = {"samples_per_s": len(raw) / took if took > 0 else None, "seconds": took, "device": "cpu"}
-    else:
-        with _progress_bar(cfg, len(eval_df), "generating") as bar:
-            raw, speed = run_model(
-                cfg, *loaded, eval_df, train_df, progress=bar.update, mirror=mirror_views(cfg, model_meta)
-            )
     records = eval_df.to_dict(orient="records")
     rows = make_prediction_rows(records, raw, answers)
     speed["baselines_seconds"] = baselines_wall  # all baselines, shared image features counted once
@@ -391,6 +438,3 @@ def _log_wandb(
     with tempfile.TemporaryDirectory(prefix="evaluate-wandb-") as tmp:
         log_evaluation(doc, rows, mode=mode, project=cfg.wandb_project, directory=Path(tmp))
     return None
-
-
-ProgressFn = Callable[[int], None]

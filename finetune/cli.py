@@ -138,7 +138,11 @@ def summary(result: TrainResult) -> str:
         on_val = f"; it reads the validation category at {read:.2f}" if read is not None else ""
         lines.append(f"  encoder      warmed up on the answers in {warm} (part of the time){on_val}")
     if result.peak_memory_gb is not None:
-        mfu = f", MFU {result.mfu:.1%}" if result.mfu is not None else ""
+        mfu = (
+            f", MFU {result.mfu:.1%} of the datasheet bf16 peak"
+            if result.mfu is not None
+            else ", MFU not reported (no datasheet peak for this GPU)"
+        )
         lines.append(f"  GPU          peak memory {result.peak_memory_gb:.1f} GiB{mfu}")
     if not result.interrupted:
         lines.append(f"  written      {run}/model (final), {run}/best (lowest validation loss)")

@@ -66,8 +66,3 @@ def _stack_crops(pixel_values: list[torch.Tensor]) -> torch.Tensor:
     for i, p in enumerate(pixel_values):
         out[i, : p.shape[0]] = p
     return out
-
-
-def count_label_tokens(labels: torch.Tensor) -> int:
-    """Tokens the loss is computed on (labels shift by one: position 0 never counts)."""
-    return int((labels[:, 1:] != IGNORE_INDEX).sum())

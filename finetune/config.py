@@ -15,6 +15,8 @@ from typing import Any
 from contracts.errors import UserError
 from contracts.tracking import WANDB_CHOICES, WANDB_HELP
 
+KERNEL_CHOICES = ("auto", "liger", "off")
+
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_LORA_TARGETS = "qkv_proj,o_proj,gate_up_proj,down_proj"
@@ -92,6 +94,13 @@ class TrainConfig:
     precision: str = _f("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32", choices=PRECISIONS)
     num_crops: int | None = _f(None, "upper bound of the HD crop grid [default: the preset's]")
     attn_implementation: str | None = _f(None, "eager | sdpa | flash_attention_2 [default: the model's]")
+    kernels: str = _f(
+        "auto",
+        "fused kernels: auto (liger-kernel's Phi-3 RMSNorm, SwiGLU and RoPE on a GPU when installed) | liger "
+        "(required) | off",
+        choices=KERNEL_CHOICES,
+    )
+    compile: bool = _f(False, "torch.compile each decoder and CLIP layer (compiles during the first steps)")
     fsdp: bool | None = _f(
         None, "shard with FSDP (CUDA, several processes) [default: on for full fine-tuning >1B]"
     )
@@ -156,10 +165,15 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
-        for name, choices in (("method", METHODS), ("precision", PRECISIONS), ("wandb", WANDB_CHOICES)):
+        choice_fields = (("method", METHODS), ("precision", PRECISIONS), ("wandb", WANDB_CHOICES))
+        for name, choices in (*choice_fields, ("kernels", KERNEL_CHOICES)):
             value = getattr(self, name)
             if value is not None and value not in choices:
                 raise UserError(f"--{name} {value!r} is not one of {', '.join(choices)}")
+
+    def computes_in_bf16(self, device_type: str) -> bool:
+        """Whether the run computes under bf16 autocast on a device of ``device_type`` (``--precision``)."""
+        return self.precision == "bf16" or (self.precision == "auto" and device_type == "cuda")
 
     def lora_target_list(self) -> list[str]:
         return [t.strip() for t in self.lora_targets.split(",") if t.strip()]

@@ -58,7 +58,7 @@ class Processes:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
 
-# Measured only up to 2 threads (the 2-core machine); small matmuls gain little from many threads.
+# Small matmuls gain little from many threads.
 AUTO_THREADS_CAP = 4
 
 
@@ -85,9 +85,8 @@ def cpu_threads(requested: int, procs: Processes) -> int:
     """Torch CPU threads for one training process: ``requested``, or for 0 the cores idle right now (at most
     ``AUTO_THREADS_CAP``) shared among this machine's processes, at least 1.
 
-    Measured on the 2-core machine with the tiny default: 82 samples/s with one thread, 112 with two when
-    the cores were free; but with two threads on cores another job was using, steps ran 5-10x slower, which
-    is why busy cores are not counted.
+    Busy cores are not counted: threads on cores another job uses spin-wait at every small matmul, which
+    slows a small model's steps several times over (docs/results.md).
     """
     if requested:
         return requested

@@ -1,21 +1,14 @@
-"""Warm up a from-scratch image encoder on the answer's parts before fine-tuning (``--encoder-warmup``).
+"""The encoder warm-up stage (``--encoder-warmup``): a from-scratch image encoder learns to read the answer's
+parts before fine-tuning.
 
-The tiny default learns its CLIP tower from nothing, and through the answer's loss alone it learns slowly: a
-linear probe on its image tokens reads the category no better than hand-made pixel statistics. Trained on the
-answer's parts directly, the same encoder gets far further in a fraction of the time
-(``benchmarks/vision_ceiling.py``): a linear head on the image tokens the decoder reads (the CLIP features
-merged 2x2 and projected, ``head_features``), kept in their layout, predicts the category (cross-entropy),
-which words the title holds (binary cross-entropy over the training titles' words) and the log price (squared
+Through the answer's loss alone an image encoder learned from nothing learns slowly; trained on the answer's
+parts directly it gets far further in a fraction of the time. A linear head on the image tokens the decoder
+reads (the CLIP features merged 2x2 and projected, ``head_features``), kept in their layout, predicts the
+category (cross-entropy), which words the title holds (binary cross-entropy) and the log price (squared
 error, standardised), from the training split's global views mirrored and moved. The head is dropped
-afterwards; fine-tuning then starts from the warmed-up encoder and projection. Only the training split is
-used, and only what its answers already say.
-
-The head reads what the decoder reads, where it reads it: each of its inputs is one image token (the grid
-average-pooled to at most ``HEAD_GRID`` x ``HEAD_GRID`` for large encoders). Measured on the tiny preset
-(seed 0, 3,040 synthetic rows): a head on the mean of the CLIP patches read the validation category at 0.83
-after 40 epochs, one on the patches in their layout at 0.90 (28-px patches); warming up the projection too,
-instead of leaving it random for fine-tuning to learn, lowered the default run's best validation loss and
-raised its category accuracy and title score (figures in the README).
+afterwards; fine-tuning starts from the warmed-up encoder and projection. Only the training answers are read
+(``contracts.task``). The stage can stop after any batch and go on from its saved state. Figures:
+docs/results.md.
 """
 
 from __future__ import annotations
@@ -291,33 +284,6 @@ class EncoderWarmup:
         self.losses = [float(x) for x in plain["losses"]]
         self.seconds = float(plain["seconds"])
         self.train_accuracy = float(plain["train_accuracy"])
-
-
-def warm_up_encoder(
-    image_embedding: nn.Module,
-    views: torch.Tensor,
-    targets: Targets,
-    *,
-    epochs: int,
-    seed: int,
-    device: torch.device,
-    val_views: torch.Tensor | None = None,
-    val_categories: Sequence[str] | None = None,
-) -> WarmupResult:
-    """Run a whole ``EncoderWarmup`` (its arguments) and return its result."""
-    warmup = EncoderWarmup(
-        image_embedding,
-        views,
-        targets,
-        epochs=epochs,
-        seed=seed,
-        device=device,
-        val_views=val_views,
-        val_categories=val_categories,
-    )
-    result = warmup.run()
-    assert result is not None
-    return result
 
 
 def trained_parameters(image_embedding: nn.Module) -> list[nn.Parameter]:

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""Writing a model out of a run: RUN/model and RUN/best, each loadable on its own.
+
+Besides weights and processor files, an export gets the published checkpoint's config keys (``auto_map``
+with the base's code files when its folder holds them, ``finetune.phi3v.export_format``) and a model card
+(``finetune.model_card``) from what the RUN dir records, so it loads and reads where Phi-3-Vision is used.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from torch import nn
 
 from finetune import checkpoint as ckpt
 from finetune import distributed as dist
-from finetune import lora
+from finetune import lora, model_card
 from finetune import run_layout as names
 from finetune.config import TrainConfig
-from finetune.loading import load_model
+from finetune.loading import base_model_source, load_model
+from finetune.phi3v.export_format import finish_export
 
 
 def export_model(
@@ -23,9 +29,9 @@ def export_model(
     """Write ``dest`` atomically: full weights (full fine-tuning), adapters (LoRA), or merged weights +
     adapters.
 
-    What ``dest`` holds loads with ``finetune.presets.load_model(dest)``, except an adapters-only dir
-    (LoRA with
-    ``merge=False``, the best checkpoint during training), which ``finalize_best`` merges at the end.
+    What ``dest`` holds loads with ``finetune.loading.load_model(dest)``, except an adapters-only dir (LoRA
+    with ``merge=False``, the best checkpoint during training), which ``finalize_best`` merges at the end.
+    ``dest`` is RUN/model or RUN/best: its card is written from the RUN dir around it.
     """
     from transformers.utils import logging as hf_logging
 
@@ -44,7 +50,18 @@ def export_model(
             else:
                 model.save_pretrained(d / names.ADAPTER_DIR)
             processor.save_pretrained(d)
+            remote_code = finish_export(d, base_folder)
+            card = model_card.card_for_run(
+                dest.parent,
+                cfg,
+                dest.name,
+                base_id=base_id,
+                base_folder=base_folder,
+                remote_code=remote_code,
+            )
+            model_card.write_card(d, card)
 
+        base_id, base_folder = base_model_source(cfg.model)
         ckpt.write_dir(dest, fill)
     procs.barrier()
 

@@ -510,16 +510,25 @@ __all__ = [
 
 
 # Dense bf16 peak of one GPU (vendor datasheets), for model FLOPs utilisation; unknown GPUs get no MFU.
-PEAK_BF16_FLOPS = {
-    "H200": 989e12,
-    "H100": 989e12,
-    "A100": 312e12,
-    "L40S": 362e12,
-    "A10G": 70e12,
-    "L4": 121e12,
-}
+# Dense bf16 tensor-core peaks from the vendors' datasheets, by what the device's name holds (first match
+# wins, so the PCIe and NVL parts come before the plain "H100" of the SXM part). One table for every MFU the
+# project reports: finetune's summary and the benchmarks alike.
+DATASHEET_BF16_PEAKS: tuple[tuple[str, float], ...] = (
+    ("H200", 989e12),
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("A100", 312e12),
+)
+
+
+def datasheet_peak(device_name: str) -> float | None:
+    """The dense bf16 peak FLOP/s of the GPU called ``device_name``; None for a GPU the table lacks."""
+    return next((peak for key, peak in DATASHEET_BF16_PEAKS if key in device_name), None)
 
 
 def peak_flops(device: torch.device) -> float | None:
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+    """The datasheet peak of ``device`` (a CUDA device); None on a CPU or an unknown GPU."""
+    if device.type != "cuda":
+        return None
+    return datasheet_peak(torch.cuda.get_device_name(device))

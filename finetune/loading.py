@@ -57,10 +57,9 @@ def mimetic_attention_init(vision_model: torch.nn.Module, seed: int) -> None:
     attends to tokens like itself), value and output weights whose product is near minus the identity, each
     plus a random part ``Z`` with entries of variance 1/width.
 
-    The tiny default learns its image encoder from 2,432 images; with this start its 40-epoch warm-up read the
-    validation category better in each of three paired runs (0.83 -> 0.85 and 0.81 -> 0.83 with a head on
-    the mean of the patches, 0.90 -> 0.92 with the layout-keeping one). Only the tiny preset gets it, when
-    built from its seed; loaded weights are never touched.
+    An image encoder learned from a few thousand images reads them sooner from this start (docs/results.md).
+    Presets that ask for it (``Preset.mimetic_init``) get it when built from their seed; loaded weights are
+    never touched.
     """
     gen = torch.Generator().manual_seed(seed + 7_919)
 
@@ -124,8 +123,36 @@ def _local_snapshot(spec: str) -> Path:
         return path
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "tokenizer.model", "*.jinja"]
+    # the model's code files and card too (small): exports copy the code beside their auto_map (never run
+    # here) and name the base's licence
+    patterns = ["*.json", "tokenizer.model", "*.jinja", "*.py", "README.md"]
     return Path(snapshot_download(spec, allow_patterns=patterns))
+
+
+HUB_ID_PATTERN = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def base_model_source(spec: str) -> tuple[str | None, Path | None]:
+    """Where the weights of ``spec`` come from: (hub id, local folder holding its files).
+
+    The hub id is None for random presets and local dirs; the folder is None for random presets and for hub
+    models not in the local hub cache (nothing is downloaded here).
+    """
+    if spec in PRESETS:
+        if PRESETS[spec].weights == "random":
+            return None, None
+        spec = PRESETS[spec].weights
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return None, path
+    if not HUB_ID_PATTERN.fullmatch(spec):
+        return None, None
+    from huggingface_hub import snapshot_download
+
+    try:
+        return spec, Path(snapshot_download(spec, local_files_only=True))
+    except (OSError, ValueError):  # not in the cache (or offline mode): the id alone
+        return spec, None
 
 
 def check_model_dir(path: Path) -> None:
@@ -249,7 +276,7 @@ def load_model(
             model, processor = _pretrained_model(
                 preset.weights, dtype=dtype, device=device, attn=attn, overrides=overrides
             )
-    elif Path(spec).expanduser().is_dir() or re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+    elif Path(spec).expanduser().is_dir() or HUB_ID_PATTERN.fullmatch(spec):
         if Path(spec).expanduser().is_dir():
             check_model_dir(Path(spec).expanduser())
         model, processor = _pretrained_model(spec, dtype=dtype, device=device, attn=attn, overrides=overrides)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from contracts.errors import UserError
@@ -29,7 +28,7 @@ from contracts.outputs import write_files_atomically, write_json_atomically
 from contracts.task import answer_parts_of
 from contracts.tracking import resolve_wandb_mode
 from finetune import checkpoint as ckpt
-from finetune import data
+from finetune import data, kernels
 from finetune import distributed as dist
 from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
@@ -39,6 +38,7 @@ from finetune.ema import WeightAverage
 from finetune.encoder_warmup import EncoderWarmup, WarmupResult, build_targets, global_views
 from finetune.export import export_model, finalize_best
 from finetune.flops import peak_flops
+from finetune.loss import answer_loss_sum
 from finetune.model import build_model, check_method
 from finetune.optim import build_optimizer, build_scheduler
 from finetune.progress import Progress
@@ -166,6 +166,9 @@ class _Recipe:
         if procs.is_main:
             self._record_run(dataset)
         self.model, self.processor, self.flops = build_model(cfg, frames[data.TRAIN], procs.device)
+        for line in kernels.speed_up(self.model, cfg.kernels, cfg.compile, procs.device):
+            if self.talk:
+                self._note(line)
         self.train_set, self.val_set = encode_splits(
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
@@ -340,28 +343,14 @@ class _Recipe:
             crop=self.processor.image_processor.crop_size,
             mirror=bool(cfg.mirror),
         )
-        return collate_examples(examples, self.processor.pad_token_id)
-
-    def _autocast(self):
-        cfg, device = self.cfg, self.procs.device
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-        return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        batch = collate_examples(examples, self.processor.pad_token_id)
+        if self.procs.device.type == "cuda":  # page-locked: the copy to the GPU runs without the host waiting
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        return batch
 
     def _loss_sum(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Cross-entropy summed over the answer tokens (labels shifted by one: token t predicts t + 1).
-
-        The head runs on the answer positions only (`logits_on_labels_only`): a few dozen of ~2,560 rows
-        for the full model, whose (batch, length, 32,064) logits would otherwise be built and sliced; the
-        loss is the same (benchmarks/train_throughput.py --labels-only-logits measures the lever).
-        """
         device = self.procs.device
-        inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
-        labels = batch["labels"].to(device)
-        with self._autocast():
-            logits = model(**inputs, labels=labels, logits_on_labels_only=True, use_cache=False).logits
-        shifted = labels[:, 1:]
-        # the model's rows are the labelled positions in row-major order, as `shifted[keep]` lists them
-        return F.cross_entropy(logits.float(), shifted[shifted != IGNORE_INDEX], reduction="sum")
+        return answer_loss_sum(model, batch, device, self.cfg.computes_in_bf16(device.type))
 
     def _step_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
         """This process's micro-batches of optimizer step ``step``."""
@@ -378,14 +367,14 @@ class _Recipe:
         batches = self.prefetch.get(self.step) if self.prefetch else self._step_batches(self.step)
         global_tokens = self.procs.sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batches))
         self.wrapped.train()
-        loss_total = 0.0
+        loss_total = torch.zeros((), device=self.procs.device)
         for i, batch in enumerate(batches):
             with dist.no_sync(self.wrapped, skip=i < len(batches) - 1):
                 loss_sum = self._loss_sum(self.wrapped, batch)
                 # DDP averages gradients over processes, hence the world_size factor
                 (loss_sum * (self.procs.world_size / global_tokens)).backward()
-            loss_total += float(loss_sum.detach())
-        loss = self.procs.sum(loss_total) / global_tokens
+            loss_total += loss_sum.detach()  # summed on the device: one host read per step, below
+        loss = self.procs.sum(float(loss_total)) / global_tokens
         if not math.isfinite(loss):
             last = ckpt.latest_checkpoint(self.run_dir)
             raise UserError(

@@ -70,8 +70,14 @@ def lora_target_modules(model: nn.Module, targets: list[str], freeze_vision: boo
     return chosen
 
 
-def apply_lora(model: nn.Module, cfg: TrainConfig) -> nn.Module:
-    """Wrap ``model`` with LoRA adapters; only the adapters train."""
+def apply_lora(model: nn.Module, cfg: TrainConfig, *, under_autocast: bool = False) -> nn.Module:
+    """Wrap ``model`` with LoRA adapters; only the adapters train.
+
+    The adapters keep fp32 weights (peft's default, for the optimizer's precision). ``under_autocast``: the
+    run computes under bf16 autocast, so peft's cast of each adapter's input to fp32 (a copy per layer, then
+    dropout in fp32, then autocast's cast back to bf16 for the matmul) is switched off: the adapters read
+    the bf16 activations as they are.
+    """
     from peft import LoraConfig, get_peft_model
 
     targets = lora_target_modules(model, cfg.lora_target_list(), bool(cfg.freeze_vision))
@@ -86,7 +92,12 @@ def apply_lora(model: nn.Module, cfg: TrainConfig) -> nn.Module:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    return get_peft_model(model, config)
+    peft_model = get_peft_model(model, config)
+    if under_autocast:
+        for module in peft_model.modules():
+            if hasattr(module, "cast_input_dtype_enabled"):
+                module.cast_input_dtype_enabled = False
+    return peft_model
 
 
 def quantize_4bit(model: nn.Module, device: torch.device) -> nn.Module:

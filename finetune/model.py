@@ -84,7 +84,7 @@ def build_model(
     else:
         if cfg.method == "qlora":
             model = lora.quantize_4bit(model, device)
-        model = lora.apply_lora(model, cfg)
+        model = lora.apply_lora(model, cfg, under_autocast=cfg.computes_in_bf16(device.type))
     return model, processor, _flops(model, cfg)
 
 

@@ -25,9 +25,6 @@ from reports.embed import PLACEHOLDER_URI
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-# Value formats understood by the ``fmt`` filter; metric tables name one per metric.
-FORMATS = ("pct", "pct_points", "usd", "float1", "float2", "float3", "int", "ratio", "text")
-
 
 def format_value(value: Any, kind: str = "float3") -> str:
     """Format a number for display: ``pct`` 0.1234 → '12.3%', ``usd`` 1290 → '$1,290.00', None/NaN → '—'."""

@@ -212,14 +212,6 @@ DRESS_LENGTHS = {"Short": 1.2, "Midi": 2, "Long": 1.5}
 ONE_SIZE = {"": 1}
 PERFUME_SIZES = {"30ml": 1, "50ml": 2, "100ml": 2, "150ml": 0.6}
 
-APPAREL_PATTERNS = {
-    "": 5,
-    "Check": 2,
-    "House Check": 1.5,
-    "Giant Check": 0.8,
-    "Monogram": 0.8,
-    "Icon Stripe": 0.8,
-}
 BAG_PATTERNS = {"": 4, "Check": 2, "House Check": 1.2, "Monogram": 1.6, "Giant Check": 0.6}
 SCARF_PATTERNS = {
     "Check": 3,

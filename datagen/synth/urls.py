@@ -23,8 +23,9 @@ def item_url(prefix: str, title: str, product_code: int) -> str:
 
 
 def image_id(random_bytes: bytes) -> str:
-    """A version-4 UUID string from 16 random bytes (seeded by the caller, never global state)."""
-    return str(uuid.UUID(bytes=bytes(random_bytes[:16]), version=4))
+    """A version-4 UUID from 16 random bytes (seeded by the caller, never global state), in upper case as the
+    real catalogue's image URLs write it (``.../Burberryltd/1316258A-0BE3-4189-93B1-0DF44AD61CEE``)."""
+    return str(uuid.UUID(bytes=bytes(random_bytes[:16]), version=4)).upper()
 
 
 def image_url(prefix: str, image_uuid: str, placeholder: str) -> str:

@@ -15,6 +15,14 @@ USER = "<|user|>"
 ASSISTANT = "<|assistant|>"
 END = "<|end|>"
 IMAGE_TAG = "<|image_1|>"
+# Phi-3's chat template without the newline after <|end|>: rendered with one user message holding IMAGE_TAG
+# and the question, and add_generation_prompt, it gives ``build_prompt()`` (what the model was trained on).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>' + '\\n' + message['content'] + '<|end|>' }}"
+    "{% endfor %}{% if add_generation_prompt and messages[-1]['role'] != 'assistant' %}"
+    "{{ '<|assistant|>\\n' }}{% endif %}"
+)
 
 
 def build_prompt(question: str = QUESTION) -> str:

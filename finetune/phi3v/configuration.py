@@ -57,7 +57,8 @@ class Phi3VConfig(Phi3Config):
       `vision_config` when absent and checked against it when present.
 
     The hub file's `"_attn_implementation": "flash_attention_2"` is dropped on load: attention is chosen at
-    load time (SDPA by default, FlashAttention-2 when requested and installed).
+    load time (SDPA by default, FlashAttention-2 when requested and installed). So is its `auto_map`: a save
+    holds no code files (`export_format.finish_export` copies them and writes it back where it can).
     """
 
     model_type = "phi3_v"
@@ -73,6 +74,8 @@ class Phi3VConfig(Phi3Config):
     def __post_init__(self, **kwargs):
         # The hub config pins FlashAttention-2 for its remote code; whoever loads the model chooses.
         kwargs.pop("_attn_implementation", None)
+        # Its auto_map names code files a save would not hold; an export adds it back with the files.
+        kwargs.pop("auto_map", None)
         self._normalize_long_rope(kwargs)
         super().__post_init__(**kwargs)
         if self.pad_token_id is not None and self.pad_token_id >= self.vocab_size:

@@ -2,12 +2,14 @@
 
 Facts followed (the hub's image_processing_phi3_v.py / processing_phi3_v.py):
 
-- HD transform: with the long side as width and r = width / height, the largest `scale` with
-  scale * ceil(scale / r) <= num_crops sets the width to scale * crop; the height follows the aspect ratio and
-  is padded with white, centred, up to a multiple of crop. The padded image is normalised with CLIP's mean and
-  std, cut into crops row-major, and a global view (bicubic resize of the padded image to one crop) goes
-  first. `pixel_values` is (images, num_crops + 1, 3, crop, crop), filled up with blank (zero) crops;
-  `image_sizes` the padded (h, w) in pixels.
+- HD transform: a portrait image is transposed to landscape first and the result transposed back (PIL's
+  two-pass resize does not commute with a transpose, so only this gives upstream's pixels). With the long
+  side as width and r = width / height, the largest `scale` with scale * ceil(scale / r) <= num_crops sets
+  the width to scale * crop; the height follows the aspect ratio (bilinear resize) and is padded with white,
+  centred, up to a multiple of crop. The padded image is normalised with CLIP's mean and std, cut into crops
+  row-major, and a global view (bicubic resize of the padded image to one crop) goes first. `pixel_values`
+  is (images, num_crops + 1, 3, crop, crop), filled up with blank (zero) crops; `image_sizes` the padded
+  (h, w) in pixels.
 - Tokens for an image padded to h x w crops: (h*w + 1)*m^2 + 1 + (h + 1)*m, m^2 = `num_img_tokens` per crop
   (144 for 336-px crops). `<|image_k|>` in the text becomes that many copies of -k.
 - The text is split at the image tags and each piece is tokenized on its own with the tokenizer's special
@@ -26,17 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoTokenizer, BatchFeature, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, BatchFeature, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from contracts.errors import UserError
 
 from .chat import END, build_prompt
+from .export_format import PREPROCESSOR_CONFIG, TOKENIZER_FILE, save_tokenizer
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGE_TAG = re.compile(r"<\|image_(\d+)\|>")
 IGNORE_INDEX = -100
-PREPROCESSOR_CONFIG = "preprocessor_config.json"
 
 
 def hd_grid(width: int, height: int, num_crops: int, crop_size: int) -> tuple[int, int, int, int]:
@@ -106,15 +108,30 @@ class Phi3VImageProcessor:
         _, _, h_crops, w_crops = hd_grid(width, height, self.num_crops, self.crop_size)
         return h_crops * self.crop_size, w_crops * self.crop_size
 
-    def transform(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
-        """One image -> ((num_crops + 1, 3, c, c) crops, global view first; padded (h, w) in pixels)."""
+    def hd_image(self, image: Image.Image) -> Image.Image:
+        """The padded HD image (RGB, whole crops each way) that crops and global view are taken from.
+
+        Built in the landscape frame as upstream does: a portrait image is transposed, resized and padded, and
+        transposed back, so its pixels are exactly the transpose of its transpose's.
+        """
         c = self.crop_size
         image = image if image.mode == "RGB" else image.convert("RGB")
+        portrait = image.width < image.height
+        if portrait:
+            image = image.transpose(Image.Transpose.TRANSPOSE)
         new_w, new_h, h_crops, w_crops = hd_grid(image.width, image.height, self.num_crops, c)
         resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
         padded_h, padded_w = h_crops * c, w_crops * c
         canvas = Image.new("RGB", (padded_w, padded_h), (255, 255, 255))
         canvas.paste(resized, ((padded_w - new_w) // 2, (padded_h - new_h) // 2))
+        return canvas.transpose(Image.Transpose.TRANSPOSE) if portrait else canvas
+
+    def transform(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
+        """One image -> ((num_crops + 1, 3, c, c) crops, global view first; padded (h, w) in pixels)."""
+        c = self.crop_size
+        canvas = self.hd_image(image)
+        padded_h, padded_w = canvas.height, canvas.width
+        h_crops, w_crops = padded_h // c, padded_w // c
         pixels = torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0).permute(2, 0, 1)
         mean = torch.tensor(self.image_mean).view(3, 1, 1)
         std = torch.tensor(self.image_std).view(3, 1, 1)
@@ -176,8 +193,8 @@ class Phi3VProcessor:
       (num_crops + 1, 3, c, c), `image_sizes` (2,); the prompt is `finetune.phi3v.chat.build_prompt()`.
     - `decode_answer(token_ids)` -> the answer text (special tokens skipped, stops at `<|end|>`).
     - `stop_token_ids`: ids that end generation (`<|end|>` and the tokenizer's eos).
-    - `save_pretrained(dir)` / `Phi3VProcessor.from_pretrained(dir, **image_overrides)`: tokenizer files plus
-      `preprocessor_config.json`.
+    - `save_pretrained(dir)` / `Phi3VProcessor.from_pretrained(dir, **image_overrides)`: tokenizer files (in
+      the published checkpoint's form, `export_format`) plus `preprocessor_config.json`.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, image_processor: Phi3VImageProcessor):
@@ -292,7 +309,7 @@ class Phi3VProcessor:
         """Write the tokenizer files and `preprocessor_config.json` into `directory`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save_pretrained(directory)
+        save_tokenizer(self.tokenizer, directory)
         text = json.dumps(self.image_processor.to_dict(), indent=2, sort_keys=True) + "\n"
         tmp = directory / f".{PREPROCESSOR_CONFIG}.tmp"
         tmp.write_text(text)
@@ -307,5 +324,8 @@ class Phi3VProcessor:
         directory = Path(directory)
         config_path = directory / PREPROCESSOR_CONFIG
         data = json.loads(config_path.read_text()) if config_path.exists() else {}
-        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        # tokenizer.json as it is, whatever class tokenizer_config.json names (as transformers 4.x loads it):
+        # transformers 5's LlamaTokenizer would rebuild the pipeline and drop a byte-level pre-tokenizer
+        loader = PreTrainedTokenizerFast if (directory / TOKENIZER_FILE).is_file() else AutoTokenizer
+        tokenizer = loader.from_pretrained(str(directory))
         return cls(tokenizer, Phi3VImageProcessor.from_dict(data, **image_overrides))

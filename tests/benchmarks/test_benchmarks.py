@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
@@ -42,7 +41,8 @@ def test_train_benchmark_reports_every_method(train_report):
         assert "error" not in r, r
         for key in ("samples_per_s", "text_tokens_per_s", "step_ms", "flops_per_sample", "achieved_tflops"):
             assert r[key] > 0 and math.isfinite(r[key]), (r["method"], key)
-        assert 0 < r["mfu"] and math.isfinite(r["mfu"])
+        # no datasheet peak on a CPU: no MFU, only the share of the measured matmul peak
+        assert r["mfu"] is None and 0 < r["mfu_measured"] and math.isfinite(r["mfu_measured"])
         assert r["peak_memory_gib"] is None  # not measured on CPU
         assert r["compute_dtype"] == "fp32"  # no bf16 autocast on CPU
     assert report["peak"]["dtype"] == "fp32" and "CPU" in report["peak"]["label"]
@@ -104,16 +104,43 @@ def test_train_benchmark_prints_the_table(train_report):
 
 @pytest.mark.slow
 def test_train_levers_keep_the_loss():
-    """Head on answer positions only, unfused AdamW, liger (or its skip): the same first-step loss."""
+    """The full logits instead of the answer rows' and unfused AdamW: the same first-step loss."""
     base = [*TINY, "--methods", "lora-bf16", "--batch-size", "2", "--steps", "1", "--warmup", "0"]
     base += ["--no-length-grouping"]
     plain = train_throughput.main(base)["results"][0]
-    levers = ["--labels-only-logits", "--no-fused-adamw", "--liger"]
-    changed = train_throughput.main([*base, *levers])["results"][0]
+    changed = train_throughput.main([*base, "--no-labels-only-logits", "--no-fused-adamw"])["results"][0]
     assert "error" not in changed
     assert changed["first_loss"] == pytest.approx(plain["first_loss"], rel=1e-4)
-    if importlib.util.find_spec("liger_kernel") is None:
-        assert any("liger skipped" in n for n in changed["notes"])
+
+
+def test_kernels_are_chosen_for_the_device():
+    """auto applies nothing on a CPU; liger asked for where it cannot run is one clear error; a liger that
+    is there is applied on CUDA (a stand-in module records the call)."""
+    import sys
+    import types
+
+    from contracts.errors import UserError
+    from finetune import kernels
+
+    model = load_model("tiny", device="meta")[0]
+    assert kernels.speed_up(model, "auto", False, torch.device("cpu")) == []
+    with pytest.raises(UserError, match="--kernels liger needs a CUDA GPU"):
+        kernels.speed_up(model, "liger", False, torch.device("cpu"))
+    calls = []
+    fake = types.ModuleType("liger_kernel.transformers")
+    fake.apply_liger_kernel_to_phi3 = lambda **kw: calls.append(kw)
+    sys.modules.setdefault("liger_kernel", types.ModuleType("liger_kernel"))
+    old = sys.modules.get("liger_kernel.transformers")
+    sys.modules["liger_kernel.transformers"] = fake
+    try:
+        notes = kernels.speed_up(model, "auto", False, torch.device("cuda"))
+    finally:
+        if old is None:
+            del sys.modules["liger_kernel.transformers"]
+        else:
+            sys.modules["liger_kernel.transformers"] = old
+    assert notes == ["kernels: liger-kernel (Phi-3)"] and calls[0]["model"] is model and calls[0]["rms_norm"]
+    assert kernels.compile_layers(model) == model.config.num_hidden_layers + 3  # decoder + read CLIP layers
 
 
 def test_profile_lists_the_costliest_operators_with_their_shares(capsys):
@@ -152,7 +179,7 @@ def test_generate_benchmark_sweeps_batch_sizes(tmp_path, capsys):
     assert [r["batch_size"] for r in rows] == [1, 2]
     for r in rows:
         assert r["samples_per_s"] > 0 and r["new_tokens_per_s"] == pytest.approx(3 * r["samples_per_s"])
-        assert r["flops_per_sample"] > 0 and r["mfu"] > 0
+        assert r["flops_per_sample"] > 0 and r["mfu"] is None and r["mfu_measured"] > 0
     assert report["prompt"]["image_tokens"] == TINY_IMAGE_TOKENS
     text = capsys.readouterr().out
     assert "samples/s" in text and "new tok/s" in text and "batch" in text and "fp32 matmul peak" in text
@@ -220,3 +247,21 @@ def test_synthetic_rows_are_deterministic_and_in_range():
     assert all(1 <= len(r.title) <= 71 and 32 <= r.full_price <= 70_000 for r in a)
     assert synthetic_rows.render_image(0, 2.0, 336).size == (336, 168)
     assert synthetic_rows.render_image(0, 0.5, 336).size == (168, 336)
+
+
+def test_one_datasheet_table_for_every_mfu():
+    """finetune and the benchmarks read the same datasheet peaks; the PCIe H100 is not taken for the SXM one;
+    an unknown GPU has none (its MFU is not reported)."""
+    from finetune.flops import datasheet_peak
+
+    assert datasheet_peak("NVIDIA H100 80GB HBM3") == 989e12
+    assert datasheet_peak("NVIDIA H100 PCIe") == 756e12
+    assert datasheet_peak("NVIDIA H200") == 989e12
+    assert datasheet_peak("NVIDIA A100-SXM4-80GB") == 312e12
+    assert datasheet_peak("NVIDIA GeForce RTX 4090") is None
+    peak = harness.Peak(2e12, "bf16", 64, 1, "bf16 matmul peak (measured)", datasheet_flops_per_s=None)
+    assert (
+        harness.mfu_fields(1e12, peak)["mfu"] is None
+        and harness.mfu_fields(1e12, peak)["mfu_measured"] == 0.5
+    )
+    assert "not reported" in harness.mfu_label(peak)

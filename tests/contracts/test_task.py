@@ -6,7 +6,6 @@ import pytest
 
 from contracts.task import (
     ParsedAnswer,
-    answer_parts,
     answer_parts_of,
     answers_of,
     build_answer,
@@ -101,8 +100,7 @@ def test_answer_parts_come_from_the_answer_columns():
     import pandas as pd
 
     row = {"title": "Mini Bag", "category3_code": "SHOULDER", "full_price": 1290, "brand": "x"}
-    assert answer_parts(row) == ("Mini Bag", "SHOULDER", 1290.0)
     frame = pd.DataFrame([row, {**row, "title": "Scarf"}])
-    assert [p.title for p in answer_parts_of(frame)] == ["Mini Bag", "Scarf"]
+    assert answer_parts_of(frame) == [("Mini Bag", "SHOULDER", 1290.0), ("Scarf", "SHOULDER", 1290.0)]
     assert answers_of(frame)[0] == "Product: Mini Bag, Category: SHOULDER, Full Price: 1290.0"
     assert parse_answer(answers_of(frame)[1]) == ParsedAnswer("Scarf", "SHOULDER", 1290.0)

@@ -67,6 +67,9 @@ def test_categories_like_the_real_taxonomy(frame):
         "WALLETS & CARD CASES",
     ):
         assert name in set(cat3)
+    # N.A. stands where a category2 has no subcategory: such a category2 has no other category3
+    with_na = set(frame.loc[cat3 == "N.A.", "category2_code"])
+    assert with_na and (frame.loc[frame["category2_code"].isin(with_na), "category3_code"] == "N.A.").all()
     shares = frame["category1_code"].value_counts(normalize=True)
     assert shares["WOMAN"] > shares["MAN"] > shares["KIDS"] > 0.08
     assert cat3.value_counts(normalize=True).drop("N.A.").max() < 0.12
@@ -86,19 +89,10 @@ def test_codes_titles_and_urls(frame):
     placeholders = (img == "N.A.").sum()
     assert 1 <= placeholders <= 30
     assert img.str.len().between(4, 89).all()
-    assert (
-        img[img != "N.A."]
-        .map(
-            lambda u: bool(
-                re.fullmatch(
-                    r"https://assets\.burberry\.com/is/image/Burberryltd/"
-                    r"[0-9a-f-]{36}",
-                    u,
-                )
-            )
-        )
-        .all()
-    )
+    # the real catalogue's image ids are version-4 UUIDs in upper case
+    uuid4 = r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}"
+    pattern = re.compile(r"https://assets\.burberry\.com/is/image/Burberryltd/" + uuid4)
+    assert img[img != "N.A."].map(lambda u: bool(pattern.fullmatch(u))).all()
 
 
 def test_prices_have_range_shapes_and_price_points(frame):

@@ -14,7 +14,7 @@ from datagen.synth.oracle import oracle_answer
 from datagen.synth.run import merge_shards, synthesize
 from datagen.synth.sample import build_row
 
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+UUID = r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}"  # upper case, as the real URLs
 
 
 def _synth(out, **kw):

@@ -228,3 +228,14 @@ def test_mirror_mode_is_checked():
 
     with pytest.raises(UserError, match="--mirror must be one of auto, on, off"):
         EvalConfig(data="d", mirror="yes")
+
+
+def test_num_crops_reaches_the_processor():
+    """--num-crops bounds the HD grid of the model evaluated (0: its own)."""
+    from evaluation.config import EvalConfig
+    from evaluation.predict import load_model_for
+
+    meta = {"path": None, "spec": "tiny"}
+    _, own = load_model_for(EvalConfig(data="d", model="tiny", device="cpu"), meta)
+    _, four = load_model_for(EvalConfig(data="d", model="tiny", device="cpu", num_crops=4), meta)
+    assert own.image_processor.num_crops == 1 and four.image_processor.num_crops == 4

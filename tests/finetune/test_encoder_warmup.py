@@ -9,7 +9,7 @@ from contracts.errors import UserError
 from contracts.task import AnswerParts
 from finetune import data
 from finetune.config import TrainConfig, resolve
-from finetune.encoder_warmup import Targets, augment_views, build_targets, warm_up_encoder
+from finetune.encoder_warmup import EncoderWarmup, Targets, augment_views, build_targets
 from finetune.loading import load_model
 from finetune.recipe import from_recipe
 
@@ -45,6 +45,11 @@ def test_targets_come_from_the_answers():
     assert t.words.tolist() == [[1, 1, 1], [0, 0, 1], [1, 1, 1]]
     assert abs(float(t.log_price.mean())) < 1e-6 and abs(float(t.log_price.std()) - 1) < 1e-6
     assert t.log_price[1] > t.log_price[0] == t.log_price[2]
+
+
+def warm_up_encoder(embedding, views, targets, **kwargs):
+    """A whole warm-up, as the training loop runs one without interruptions."""
+    return EncoderWarmup(embedding, views, targets, **kwargs).run()
 
 
 def _model():

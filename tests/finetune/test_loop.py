@@ -112,25 +112,6 @@ def test_bad_inputs_fail_before_the_run_dir_is_touched(fast_config, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow
-def test_default_benchmark_short_version(tmp_path):
-    """benchmarks/train_default.py on 40 synthetic rows and 2 steps: it runs and reports every goal."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "train_default.py"
-    spec = importlib.util.spec_from_file_location("train_default", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    changes = {"max_steps": 2, "wandb": "off", "quiet": True, "sample_predictions": 0}
-    figures = bench.run_benchmark(tmp_path / "bench", rows=40, seed=0, train_changes=changes)
-    assert figures["train"]["steps"] == 2
-    assert set(figures["metrics"]) == set(bench.GOALS)
-    assert figures["oracle"]["category_accuracy"] == 1.0
-    text = bench.format_figures(figures)
-    assert "category accuracy" in text and "load average" in text
-
-
 def test_image_encoder_gets_its_own_learning_rate(fast_config):
     """--vision-lr-ratio scales the learning rate of the CLIP tower's parameters, and only theirs: the
     projection and the separators, which start from nothing, train at --lr like the decoder."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -96,3 +97,36 @@ def test_lora_rank_and_alpha_reach_peft(tiny):
     assert (config.r, config.lora_alpha) == (8, 16.0)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
+
+
+def test_adapters_read_bf16_activations_under_autocast_with_the_same_gradients():
+    """Under bf16 autocast peft casts each adapter's input to fp32 and autocast casts it back for the matmul;
+    without that round trip (the product's path under autocast) the loss and the adapters' gradients are
+    the same within bf16 precision, and the adapter weights stay fp32 for the optimizer."""
+    from PIL import Image
+
+    from contracts.task import build_answer
+    from finetune.collate import collate_examples
+
+    cfg = resolve(TrainConfig(data="d", out="o", method="lora", lora_rank=8, lora_dropout=0.0))
+    base, processor = load_model("tiny", seed=0, dtype=torch.bfloat16, overrides={"num_crops": 1})
+    image = Image.new("RGB", (120, 90), (200, 40, 90))
+    examples = [
+        processor.encode_example(image, build_answer(f"Check Scarf {i}", "SCARVES", 390.0)) for i in (1, 2)
+    ]
+    batch = collate_examples(examples, processor.pad_token_id)
+    results = []
+    for under_autocast in (False, True):
+        torch.manual_seed(0)  # the same adapter initialisation in both
+        model = lora.apply_lora(copy.deepcopy(base), cfg, under_autocast=under_autocast)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**batch, use_cache=False).loss
+        loss.backward()
+        grads = {n: p.grad.float() for n, p in model.named_parameters() if p.requires_grad}
+        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+        results.append((loss.detach().float(), grads))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b, rtol=2e-2, atol=1e-3)
+    assert grads_a.keys() == grads_b.keys() and grads_a
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=5e-2, atol=5e-3, msg=name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -108,6 +109,30 @@ def test_pixels_normalised_and_global_view_first(tokenizer):
     assert vision["image_sizes"].tolist() == [[112, 224]]
     for k in range(3):  # global view and the two sub-crops
         torch.testing.assert_close(pixels[k], white)
+
+
+@pytest.mark.parametrize("num_crops", [4, 16])
+@pytest.mark.parametrize("size", [(300, 900), (90, 300), (200, 333), (335, 336), (150, 1200), (17, 3000)])
+def test_portrait_pixels_are_the_transpose_of_its_landscape(num_crops, size):
+    """Upstream resizes and pads a portrait image in the landscape frame: its padded HD image is exactly the
+    transpose of its transpose's; crops (row-major) and global view are cut from it as for any image."""
+    rng = np.random.default_rng(size[0] * 7 + size[1])
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    ip = Phi3VImageProcessor(num_crops=num_crops)
+    transpose = Image.Transpose.TRANSPOSE
+    padded = ip.hd_image(image)
+    landscape = ip.hd_image(image.transpose(transpose))
+    assert np.array_equal(np.asarray(padded), np.asarray(landscape.transpose(transpose)))
+    assert (padded.height, padded.width) == ip.padded_size(*size)
+
+    pixels, (h, w) = ip.transform(image)
+    c = ip.crop_size
+    whole = torch.from_numpy(np.asarray(padded, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    whole = (whole - torch.tensor(ip.image_mean).view(3, 1, 1)) / torch.tensor(ip.image_std).view(3, 1, 1)
+    glb = torch.nn.functional.interpolate(whole[None], size=(c, c), mode="bicubic", align_corners=False)[0]
+    assert torch.equal(pixels[0], glb)
+    crops = [whole[:, i * c : (i + 1) * c, j * c : (j + 1) * c] for i in range(h // c) for j in range(w // c)]
+    assert torch.equal(pixels[1 : 1 + len(crops)], torch.stack(crops))
 
 
 def test_labels_cover_exactly_answer_and_end(tokenizer):

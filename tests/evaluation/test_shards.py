@@ -1,0 +1,72 @@
+"""evaluate under torchrun: two processes (gloo, CPU) write the same predictions as one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from evaluation.config import EvalConfig
+from evaluation.run import evaluate
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, cfg: EvalConfig) -> None:
+    os.environ.update(
+        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(world)}
+        | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    )
+    torch.set_num_threads(1)
+    result = evaluate(cfg)
+    assert (result is None) == (rank != 0)
+
+
+def _run_dir(tmp_path, eval_dataset):
+    from finetune import run_layout
+    from finetune.loading import load_model
+
+    run = tmp_path / "run"
+    model, processor = load_model("tiny", seed=3)
+    model.save_pretrained(run / run_layout.MODEL_DIR)
+    processor.save_pretrained(run / run_layout.MODEL_DIR)
+    (run / run_layout.CONFIG_FILE).write_text(json.dumps({"train": {"model": "tiny"}}))
+    return run
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_predictions_of_one(eval_dataset, tmp_path):
+    """Each process generates its share of the rows; the first writes the report: row for row the same
+    predictions.jsonl (answers, parsed fields, scores) as a single process, and one report only."""
+    run = _run_dir(tmp_path, eval_dataset)
+
+    def cfg(out: str) -> EvalConfig:
+        return EvalConfig(
+            model=str(run),
+            data=str(eval_dataset),
+            report=str(tmp_path / out),
+            baselines="majority",
+            bootstrap=50,
+            max_new_tokens=6,
+            batch_size=3,
+            threads=1,
+            wandb="off",
+            quiet=True,
+        )
+
+    one = evaluate(cfg("one"))
+    assert one.document["speed"]["processes"] == 1
+    mp.spawn(_worker, args=(2, _free_port(), cfg("two")), nprocs=2, join=True)
+    a = (tmp_path / "one" / "predictions.jsonl").read_text().splitlines()
+    b = (tmp_path / "two" / "predictions.jsonl").read_text().splitlines()
+    assert len(a) == one.document["n"] == 12 and a == b
+    doc = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert doc["speed"]["processes"] == 2 and doc["metrics"] == one.document["metrics"]
