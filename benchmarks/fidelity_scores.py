@@ -5,6 +5,9 @@
 2. ``datagen fit`` on data with a known generating profile (a French variant of the built-in one, from the
    test fixtures): synthesise "real" data from it, fit, synthesise from the fit with another seed, compare.
    Reference rows: the true profile with another seed (the ceiling) and the built-in US profile (no fit).
+3. ``datagen fit`` on titles no built-in word knows: the "real" data of 2 with every title and URL slug
+   letter-shifted ("Check" -> "Difdl"); the share of synthetic titles made only of the source's words, the
+   share that are new titles, and the scores of 2.
 
     python -m benchmarks.fidelity_scores [--rows 3040] [--image-size 64] [--work DIR]
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +27,7 @@ import pandas as pd
 
 from datagen.config import SynthConfig
 from datagen.fidelity.compare import compare_tables
-from datagen.fit.profile import fit_profile
+from datagen.fit.profile import fit_profile, fit_table
 from datagen.stats import column_relations, column_stats, read_table
 from datagen.synth.run import synthesize
 
@@ -121,8 +125,10 @@ def mission_checks(table: pd.DataFrame) -> list[tuple[str, str, str, bool]]:
     return out
 
 
-def scores(real: Path, synth_dir: Path) -> dict:
-    result = compare_tables(read_table(real), read_table(synth_dir))
+def scores(real: Path | pd.DataFrame, synth_dir: Path) -> dict:
+    result = compare_tables(
+        real if isinstance(real, pd.DataFrame) else read_table(real), read_table(synth_dir)
+    )
     q = result["quality"]
     return {
         "sdmetrics_quality": q["score"],
@@ -180,11 +186,20 @@ def main() -> None:
         print(f"{label:<{label_width}}  " + "  ".join(f"{s[h]:>18.3f}" for h in header))
     print(f"\nfitted profile: {fitted.description}; {fitted.country_code} {fitted.currency_code}, "
           f"EUR rate {fitted.eur_rate:g}")  # fmt: skip
+
+    print("\n## 3. datagen fit on letter-shifted titles (real-fr, every title word and URL slug shifted)\n")
+    source = shifted_table(read_table(real))
+    shifted_fit = work / "fit-shifted.json"
+    shifted_fit.write_text(json.dumps(fit_table(source).to_dict(), ensure_ascii=False), encoding="utf-8")
+    shifted_synth = synth(work / "fit-shifted-1", args.rows, 1, args.image_size, shifted_fit)
+    titles = read_table(shifted_synth)["title"]
+    words = {w.lower() for t in source["title"] for w in t.split()}
+    own = titles.map(lambda t: all(w.lower() in words for w in t.split())).mean()
+    new = (~titles.isin(set(source["title"]))).mean()
+    s = scores(source, shifted_synth)
+    print(f"titles of the source's words only: {own:.1%}; new titles: {new:.1%}")
+    print("  ".join(f"{h} {s[h]:.3f}" for h in header))
     print(f"\nwork dir: {work}; {time.perf_counter() - start:.0f} s")
-
-
-if __name__ == "__main__":
-    main()
 
 
 # The French catalogue of the fit tests: categories in French, EUR prices, other weights and price levels.
@@ -203,6 +218,25 @@ FRENCH_CATEGORIES = {
     "KNITWEAR": "MAILLE",
     "DRESSES": "ROBES",
 }
+
+
+def shift_letters(text: str, by: int = 1) -> str:
+    """Every ASCII letter moved ``by`` places in the alphabet, case kept: ``Check`` -> ``Difdl``."""
+
+    def one(m: re.Match) -> str:
+        base = 97 if m.group().islower() else 65
+        return chr((ord(m.group()) - base + by) % 26 + base)
+
+    return re.sub(r"[A-Za-z]", one, text)
+
+
+def shifted_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every title and itemurl slug letter-shifted: titles in a vocabulary nothing knows."""
+    out = table.copy()
+    out["title"] = table["title"].map(shift_letters)
+    head_slug_code = table["itemurl"].str.extract(r"^(.*/)(.*)(-p\d+)$")
+    out["itemurl"] = head_slug_code[0] + head_slug_code[1].map(shift_letters) + head_slug_code[2]
+    return out
 
 
 def french_profile_dict() -> dict:
@@ -228,3 +262,7 @@ def french_profile_dict() -> dict:
         entry["weight"] = entry["weight"] * (1 + i % 3)
         entry["price"]["median"] = round(entry["price"]["median"] * 1.15)
     return data
+
+
+if __name__ == "__main__":
+    main()

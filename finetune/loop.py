@@ -84,6 +84,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         UserError: bad data, occupied RUN, impossible method, a NaN loss, running out of GPU memory.
     """
     procs, threads = dist.start_processes(), torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    if procs.device.type == "cpu":
+        # Several CPU threads otherwise sum some gradients in a varying order (the same command twice gave
+        # other weights after 20 steps); the deterministic kernels cost no measurable speed on the CPU.
+        torch.use_deterministic_algorithms(True, warn_only=True)
     recipe = None
     try:
         recipe = _Recipe(cfg, procs)
@@ -95,6 +101,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             recipe.close()
         dist.stop_processes(procs)
         torch.set_num_threads(threads)  # the run may have changed it
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 WARMUP_SAVES = 8  # checkpoints over a whole encoder warm-up (besides one on a signal and one at its end)

@@ -20,6 +20,8 @@ data, and ``datagen synth --profile profile.json`` loads it. The format (all key
         price: {median, sigma, min, max}   log-normal shape of full_price within the entry (USD)
         options: {size, line, pattern, material, trim, detail}: {vocabulary name or "": weight}
         title_colour                       optional bool: append "in <Colour>" to the title
+    connectors                             optional {trim, colour}: the words before a trim and a colour
+                                           in titles (default {"trim": "and", "colour": "in"})
     vocabulary:
         colours:   {name: [r, g, b]}
         sizes:     {name: {scale, length, price_mult, position: front|end|none}}
@@ -44,6 +46,7 @@ from contracts.errors import UserError
 from datagen.catalogue.shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
 
 OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")
+DEFAULT_CONNECTORS = {"trim": "and", "colour": "in"}  # "Cotton and Leather Sneakers in Black"
 # option kind -> vocabulary section its names refer to ("" means "none"; for materials it is a real entry)
 OPTION_SECTIONS = {
     "size": "sizes",
@@ -111,13 +114,17 @@ class CatalogueProfile:
     taxonomy: tuple[TaxonomyEntry, ...]
     vocabulary: dict[str, dict]
     description: str = ""
+    connectors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONNECTORS))
     _fingerprint: str = field(default="", compare=False, repr=False)
 
     # serialisation ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """Plain JSON-able dict; ``from_dict(to_dict())`` round-trips."""
+        """Plain JSON-able dict; ``from_dict(to_dict())`` round-trips. Default connectors are left out, so
+        profiles written before they existed keep their fingerprint."""
         out = asdict(self)
         out.pop("_fingerprint")
+        if out["connectors"] == DEFAULT_CONNECTORS:
+            out.pop("connectors")
         out["taxonomy"] = [asdict(e) for e in self.taxonomy]
         return out
 
@@ -352,7 +359,19 @@ def _build(data: dict, source: str) -> CatalogueProfile:
 
     description = data.get("description", "")
     _check(isinstance(description, str), source, "description", "must be a string")
-    profile = CatalogueProfile(**top, taxonomy=tuple(entries), vocabulary=vocab, description=description)  # type: ignore[arg-type]
+    connectors = data.get("connectors", DEFAULT_CONNECTORS)
+    _check(isinstance(connectors, dict), source, "connectors", "must be an object {trim, colour}")
+    for key, word in connectors.items():
+        _check(key in DEFAULT_CONNECTORS, source, f"connectors.{key}", "is unknown; use trim or colour")
+        ok = isinstance(word, str) and word.strip() != "" and len(word.split()) == 1
+        _check(ok, source, f"connectors.{key}", f"must be one word, got {word!r}")
+    profile = CatalogueProfile(
+        **top,  # type: ignore[arg-type]
+        taxonomy=tuple(entries),
+        vocabulary=vocab,
+        description=description,
+        connectors={**DEFAULT_CONNECTORS, **connectors},
+    )
     canonical = json.dumps(profile.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     object.__setattr__(profile, "_fingerprint", hashlib.sha256(canonical.encode()).hexdigest())
     return profile

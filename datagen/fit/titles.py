@@ -1,9 +1,8 @@
 """Reading catalogue titles against a vocabulary: each title split into its size, line, pattern, material,
-trim, detail, colour and noun, longest phrase first; unknown words become lines."""
+trim, detail, colour and noun, longest phrase first, with the words no phrase takes kept in order."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from datagen.catalogue.profile import CatalogueProfile
@@ -31,6 +30,7 @@ class Lexicon:
     nouns: dict[tuple[str, ...], str]
     end_sizes: dict[str, str]
     max_len: int = 4
+    positions: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> title position
 
     @classmethod
     def from_profile(cls, profile: CatalogueProfile) -> Lexicon:
@@ -42,12 +42,18 @@ class Lexicon:
                     phrases.setdefault(_key(name), (kind, name))
         end_sizes = {n.lower(): n for n, s in vocab["sizes"].items() if s["position"] == "end"}
         nouns = {_key(e.noun): e.noun for e in profile.taxonomy if e.noun}
+        positions = {
+            (kind, name): spec.get("position", "")
+            for kind, section in VOCAB_KINDS.items()
+            for name, spec in vocab[section].items()
+        }
         return cls(
             phrases=phrases,
             trims={_key(n): n for n in vocab["trims"]},
             colours={_key(n): n for n in vocab["colours"]},
             nouns=nouns,
             end_sizes=end_sizes,
+            positions=positions,
         )
 
 
@@ -56,8 +62,9 @@ def _key(text: str) -> tuple[str, ...]:
 
 
 def title_tokens(title: str) -> list[str]:
-    """Words of a title with surrounding punctuation and quotes removed; bare numbers are not words."""
-    return [t for t in (w.strip(_STRIP) for w in title.split()) if t and not t.isdigit()]
+    """Words of a title with surrounding punctuation and quotes removed; bare numbers and dashes are none."""
+    words = (w.strip(_STRIP) for w in title.split())
+    return [t for t in words if t and not t.isdigit() and any(c.isalnum() for c in t)]
 
 
 @dataclass
@@ -128,18 +135,53 @@ def parse_title(title: str, lexicon: Lexicon, noun: str | None = None) -> Parsed
     return parsed
 
 
-def learn_noun(titles: list[str], lexicon: Lexicon) -> str:
-    """The most common run of 1-2 trailing unknown words of ``titles`` (>= 30% of them), else ""."""
-    counts: Counter[str] = Counter()
-    for title in titles:
-        p = parse_title(title, lexicon)
-        tokens = title_tokens(title)
-        if p.noun or not p.unknown or not tokens or tokens[-1] != p.unknown[-1]:
+@dataclass
+class Segment:
+    """Words of a title: a vocabulary phrase (``kind``, ``name``) or one unknown word (``kind`` "")."""
+
+    words: list[str]
+    kind: str = ""  # size, line, pattern, material, trim, detail, noun or colour; "" for an unknown word
+    name: str = ""  # the vocabulary name (a trim or colour without its "and" / "in")
+    position: str = ""  # front, noun or end for sizes, lines and details
+
+
+def read_segments(title: str, lexicon: Lexicon) -> list[Segment]:
+    """``title`` as segments in title order (pure): known phrases longest first, every other word alone.
+
+    The end of the title is read first ("in <colour>", an end size such as "100ml", a known noun), then the
+    rest left to right ("and <trim>", vocabulary phrases); unlike ``parse_title`` nothing is dropped.
+    """
+    tokens = title_tokens(title)
+    tail: list[Segment] = []
+    for n in range(min(3, len(tokens) - 2), 0, -1):  # "... in Archive Beige"
+        words = _key(" ".join(tokens[-n:]))
+        if tokens[-n - 1].lower() == "in" and words in lexicon.colours:
+            tail.append(Segment(tokens[-n - 1 :], "colour", lexicon.colours[words]))
+            del tokens[-n - 1 :]
+            break
+    if len(tokens) >= 2 and tokens[-1].lower() in lexicon.end_sizes:
+        tail.insert(0, Segment([tokens[-1]], "size", lexicon.end_sizes[tokens.pop().lower()], "end"))
+    for n in range(min(4, len(tokens)), 0, -1):
+        hit = lexicon.nouns.get(tuple(t.lower() for t in tokens[-n:]))
+        if hit is not None:
+            tail.insert(0, Segment(tokens[-n:], "noun", hit))
+            del tokens[-n:]
+            break
+    head: list[Segment] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i].lower() == "and" and i + 1 < len(tokens):
+            n, trim = _longest(tokens, i + 1, lexicon.trims, lexicon.max_len)
+            if trim is not None:
+                head.append(Segment(tokens[i : i + 1 + n], "trim", str(trim)))
+                i += 1 + n
+                continue
+        n, hit = _longest(tokens, i, lexicon.phrases, lexicon.max_len)
+        if hit is not None:
+            kind, name = hit  # type: ignore[misc]
+            head.append(Segment(tokens[i : i + n], kind, name, lexicon.positions.get((kind, name), "")))
+            i += n
             continue
-        counts[p.unknown[-1]] += 1
-        if len(p.unknown) >= 2 and tokens[-2:] == p.unknown[-2:]:
-            counts[" ".join(p.unknown[-2:])] += 1
-    if not counts:
-        return ""
-    best = max(counts.items(), key=lambda kv: (kv[1] * (1.2 if " " in kv[0] else 1.0), kv[0]))
-    return best[0] if best[1] >= 0.3 * len(titles) else ""
+        head.append(Segment([tokens[i]]))
+        i += 1
+    return head + tail

@@ -11,9 +11,9 @@ def build_title(attrs: Mapping[str, str], entry: TaxonomyEntry, profile: Catalog
     """Assemble a title in the catalogue's style from the row's attributes.
 
     Word order: [size] [detail] [logo line] [pattern] [material] [and trim] [detail] [model line] noun
-    [ml size] [in colour]; where each word goes is set in the vocabulary (``position``). Examples:
-    "Long Kensington Heritage Trench Coat", "House Check Cotton and Leather Sneakers",
-    "Goddess Eau de Parfum 100ml".
+    [ml size] [in colour]; where each word goes is set in the vocabulary (``position``), the words before a
+    trim and a colour in the profile (``connectors``). Examples: "Long Kensington Heritage Trench Coat",
+    "House Check Cotton and Leather Sneakers", "Goddess Eau de Parfum 100ml".
     """
     vocab = profile.vocabulary
     size = vocab["sizes"].get(attrs["size"]) if attrs["size"] else None
@@ -28,7 +28,7 @@ def build_title(attrs: Mapping[str, str], entry: TaxonomyEntry, profile: Catalog
         words.append(attrs["line"])
     words += [attrs["pattern"], attrs["material"]]
     if attrs["trim"]:
-        words += ["and", attrs["trim"]]
+        words += [profile.connectors["trim"], attrs["trim"]]
     if detail and detail["position"] == "noun":
         words.append(attrs["detail"])
     if line and line["position"] == "noun":
@@ -37,5 +37,5 @@ def build_title(attrs: Mapping[str, str], entry: TaxonomyEntry, profile: Catalog
     if size and size["position"] == "end":
         words.append(attrs["size"])
     if entry.title_colour:
-        words += ["in", attrs["colour"]]
+        words += [profile.connectors["colour"], attrs["colour"]]
     return " ".join(w for w in words if w)

@@ -72,10 +72,14 @@ def test_gradient_accumulation_matches_a_bigger_batch(fast_config):
 
 @pytest.mark.slow
 def test_same_seed_same_run(fast_config):
-    """Two runs with the same seed log identical losses."""
-    a = train(fast_config("a", max_steps=2))
-    b = train(fast_config("b", max_steps=2))
+    """Two runs with the same seed log identical losses and write identical weights, with several CPU
+    threads too (the loop runs torch's deterministic kernels on the CPU)."""
+    a = train(fast_config("a", max_steps=4, threads=2, mirror=True))
+    b = train(fast_config("b", max_steps=4, threads=2, mirror=True))
     assert _losses(a.run_dir) == _losses(b.run_dir)
+    weights = names.MODEL_DIR + "/model.safetensors"
+    assert (a.run_dir / weights).read_bytes() == (b.run_dir / weights).read_bytes()
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
 
 
 @pytest.mark.slow

@@ -68,15 +68,8 @@ def test_occupied_run_dir_needs_resume_or_overwrite(fast_config, tmp_path):
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(fast_config, tmp_path):
     """SIGTERM mid-run: exit code 143, a line saying how to continue, and a checkpoint."""
     cfg = fast_config(max_steps=400, save_every=1000, eval_every=1000)
-    argv = [sys.executable, "-c", "from finetune.cli import main; main()"]
-    for name, value in vars(cfg).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            argv += [flag] if value else []
-        elif value is not None and value != "":
-            argv += [flag, str(value)]
     proc = subprocess.Popen(
-        argv, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        _cli_argv(cfg), stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
     )
     metrics = tmp_path / "run" / names.METRICS_FILE
     deadline = time.monotonic() + 240
@@ -92,13 +85,19 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(fast_config, tmp_path):
 
 
 def _cli_argv(cfg) -> list[str]:
-    argv = [sys.executable, "-c", "from finetune.cli import main; main()"]
+    """The `finetune` command line that gives ``cfg``: a flag for every field, so no recipe value slips in."""
+    from finetune.cli import command
+
+    options = {}
+    for param in command.params:  # the first of two options sharing a name (--wandb, then --no-wandb)
+        options.setdefault(param.name, param)
+    argv = [sys.executable, "-c", "from finetune.cli import main; main()", "--recipe", "tiny-cpu"]
     for name, value in vars(cfg).items():
-        flag = "--" + name.replace("_", "-")
+        option = options[name]
         if isinstance(value, bool):
-            argv += [flag] if value else []
-        elif value is not None and value != "":
-            argv += [flag, str(value)]
+            argv += [option.opts[0]] if value else option.secondary_opts[:1]
+        elif value is not None and name != "recipe":
+            argv += [option.opts[0], str(value)]
     return argv
 
 
