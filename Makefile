@@ -40,7 +40,7 @@ $(TF4)/.installed:
 demo: setup ## the main job on the embedded default: generate, fine-tune the tiny model, evaluate, report
 	$(BIN)/datagen synth --rows $(ROWS) --out $(OUT)/data --seed 0 --overwrite
 	$(BIN)/finetune --data $(OUT)/data --out $(OUT)/run --overwrite
-	$(BIN)/evaluate --model $(OUT)/run --data $(OUT)/data --report $(OUT)/eval/report.html
+	$(BIN)/evaluate --model $(OUT)/run --data $(OUT)/data --report $(OUT)/eval/report.html --overwrite
 	@echo "report: $(OUT)/eval/report.html"
 
 test: setup browser tf4 lint ## lint, then the whole test suite
@@ -55,7 +55,7 @@ format: setup
 	$(BIN)/ruff format .
 
 bench: setup
-	$(PY) benchmarks/synth_speed.py
+	$(PY) -m benchmarks.synth_speed
 
 clean:
 	rm -rf $(OUT)

@@ -173,6 +173,7 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor | None = None,
         image_sizes: torch.Tensor | None = None,
         logits_on_labels_only: bool = False,
+        label_rows: torch.LongTensor | None = None,
         cache: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
@@ -181,6 +182,8 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
         With `labels` and `logits_on_labels_only=True`, the head runs only where a next-token label exists
         (the answer, a few dozen of ~2,500 positions for the full model): same loss, far less logits memory,
         and the returned `logits` are (n_labelled, vocab) in row-major order of those positions.
+        `label_rows` gives those positions as flat indices into (batch x length), found on the host: the head
+        runs there and no loss is computed (the trainer's path: no device-to-host wait for a mask).
         """
         outputs = self.model(
             input_ids=input_ids,
@@ -194,6 +197,10 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         loss = None
+        if label_rows is not None:
+            rows = outputs.last_hidden_state.flatten(0, 1).index_select(0, label_rows)
+            cache_out = {CACHE_ARG: getattr(outputs, CACHE_ARG)}
+            return CausalLMOutputWithPast(logits=self.lm_head(rows), **cache_out)
         if labels is not None and logits_on_labels_only:
             shift_labels = nn.functional.pad(labels, (0, 1), value=-100)[..., 1:]
             keep = shift_labels != -100

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from contracts.task import build_answer
 from finetune.collate import collate_examples
 from finetune.loading import load_model
+from finetune.loss import answer_loss_sum
 
 ANSWER = build_answer("EKD Wool Cape", "PONCHOS & CAPES", 2490.0)
 
@@ -387,6 +388,30 @@ def test_labelled_rows_come_in_the_order_the_trainer_reads_its_targets(tiny):
         F.cross_entropy(rows, targets, reduction="sum"),
         F.cross_entropy(logits[:, :-1][keep], targets, reduction="sum"),
     )
+
+
+def test_the_trainers_loss_reads_the_labelled_rows_found_on_the_host(tiny):
+    """``answer_loss_sum`` passes the labelled positions as flat indices (no mask read back from the
+    device): the same logits as the masked path, the same loss and gradients as on the full logits."""
+    model, processor = tiny
+    batch = _train_batch(processor)
+    shifted = batch["labels"][:, 1:]
+    keep = shifted != -100
+    full = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    want = F.cross_entropy(full[:, :-1][keep], shifted[keep], reduction="sum")
+    want.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    got = answer_loss_sum(model, batch, torch.device("cpu"), bf16=False)
+    got.backward()
+    torch.testing.assert_close(got, want)
+    for name, grad in grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, msg=name)
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        masked = model(**batch, logits_on_labels_only=True).logits
+        rows = torch.cat([keep, keep.new_zeros(len(keep), 1)], dim=1).flatten().nonzero().squeeze(1)
+        assert torch.equal(model(**batch, label_rows=rows).logits, masked)
 
 
 def test_single_sub_crop_equal_to_the_global_view_is_encoded_once():
