@@ -11,8 +11,9 @@ what a trained model says); samples/s is then the rate of a trained model answer
 
 Rows per batch size: ``model`` times prefill + decode on pre-encoded prompts (collation and host-to-device
 copies included); ``end-to-end`` (``--end-to-end``) times ``evaluation.predict.generate_answers`` on PIL
-images, the HD transform on the CPU included. ``--static-cache`` uses transformers' static KV cache and
-``--compile`` compiles the forward (with the static cache: CUDA graphs via mode "reduce-overhead"); both are
+images, the HD transform on the CPU included. ``--static-cache`` uses transformers' static KV cache (with
+generate's own compile off) and ``--compile`` adds compiled decode steps (on CUDA: CUDA graphs via mode
+"reduce-overhead"), both as ``evaluate --compile`` does (``evaluation.predict.compile_decoding``); both are
 guarded: where our model or the installed transformers refuse them, the row says why.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 
 from benchmarks import harness, synthetic_rows
-from evaluation.predict import collate_prompts, generate_answers
+from evaluation.predict import STATIC_WIDTH_MULTIPLE, collate_prompts, compile_decoding, generate_answers
 from finetune import flops
 from finetune.loading import load_model
 from finetune.presets import PRESETS
@@ -74,6 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     if not args.sizes or min(args.sizes) < 1 or args.batches < 1 or args.warmup < 0:
         p.error("--batch-sizes must be positive integers, --batches >= 1, --warmup >= 0")
+    if args.compile and not args.static_cache:
+        p.error("--compile compiles the decode steps on the static KV cache: add --static-cache")
     args.aspects = tuple(float(a) for a in args.aspect_ratios.split(","))
     return args
 
@@ -81,13 +84,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def generate_batch(
     model, processor, encodings: list[dict], device: torch.device, new_tokens: int, static: bool
 ) -> torch.Tensor:
-    """One left-padded batch through ``model.generate``: greedy, KV cache, exactly ``new_tokens`` tokens."""
-    batch = collate_prompts(encodings, processor.pad_token_id)
+    """One left-padded batch through ``model.generate``: greedy, KV cache, exactly ``new_tokens`` tokens;
+    returns the new tokens. On the static cache, prompt widths are rounded up as ``generate_answers`` does."""
+    batch = collate_prompts(encodings, processor.pad_token_id, STATIC_WIDTH_MULTIPLE if static else 1)
     batch = {k: v.to(device) for k, v in batch.items()}
     batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-    extra = {"cache_implementation": "static"} if static else {}
+    extra = {"cache_implementation": "static", "disable_compile": True} if static else {}
     with torch.inference_mode():
-        return model.generate(
+        out = model.generate(
             **batch,
             max_new_tokens=new_tokens,
             min_new_tokens=new_tokens,  # a random model must not stop early: a fixed answer length
@@ -97,6 +101,7 @@ def generate_batch(
             pad_token_id=processor.pad_token_id,
             **extra,
         )
+    return out[:, batch["input_ids"].shape[1] :]
 
 
 def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> list[dict[str, Any]]:
@@ -120,7 +125,7 @@ def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> li
                     continue
                 with timer:
                     out = generate_batch(model, processor, chunk, device, new_tokens, args.static_cache)
-                generated = out.shape[1] - chunk_width(chunk)
+                generated = out.shape[1]
                 if generated != new_tokens:
                     raise RuntimeError(f"generate made {generated} tokens per row, not {new_tokens}")
                 for e in chunk:
@@ -161,10 +166,6 @@ def run_model_rows(args, model, processor, device, rows, peak, new_tokens) -> li
     return results
 
 
-def chunk_width(chunk: list[dict]) -> int:
-    return max(int(e["input_ids"].shape[0]) for e in chunk)
-
-
 def run_end_to_end(args, model, processor, device, rows, new_tokens) -> list[dict[str, Any]]:
     results = []
     for bs in args.sizes:
@@ -172,15 +173,21 @@ def run_end_to_end(args, model, processor, device, rows, new_tokens) -> list[dic
             synthetic_rows.render_image(i, r.aspect, args.image_size)
             for i, r in enumerate(rows[: bs * args.batches])
         ]
-        generate_answers(model, processor, images[:bs], batch_size=bs, max_new_tokens=new_tokens)  # warm-up
+        settings = {"batch_size": bs, "max_new_tokens": new_tokens, "static_cache": args.static_cache}
+        generate_answers(model, processor, images[:bs], **settings)  # warm-up (and compilation)
         harness.reset_memory(device)
         t0 = time.perf_counter()
-        result = generate_answers(model, processor, images, batch_size=bs, max_new_tokens=new_tokens)
+        result = generate_answers(model, processor, images, **settings)
         harness.synchronize(device)
         seconds = time.perf_counter() - t0
+        if result.fallback:
+            print(f"  end-to-end batch {bs}: {result.fallback}", flush=True)
         results.append(
             {
-                "mode": "end-to-end",
+                "mode": "end-to-end"
+                + ("+static" if args.static_cache and not result.fallback else "")
+                + ("+compile" if args.compile and not result.fallback else ""),
+                "fallback": result.fallback,
                 "batch_size": bs,
                 "samples": len(images),
                 "seconds": seconds,
@@ -226,9 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     new_tokens = args.new_tokens or max(answer_lengths)
     notes = []
     if args.compile:
-        mode = "reduce-overhead" if args.static_cache and device.type == "cuda" else None
-        model.forward = torch.compile(model.forward, mode=mode)
-        notes.append(f"forward compiled (mode={mode or 'default'})")
+        notes.append(f"decode steps compiled (mode={compile_decoding(model)})")
     print(f"device: {harness.device_name(device)}")
     print(harness.mfu_label(peak))
     enc = processor.encode_example(synthetic_rows.render_image(0, rows[0].aspect, args.image_size), None)

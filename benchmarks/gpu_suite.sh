@@ -12,7 +12,8 @@
 #    finetune switches off), --compile, activation checkpointing at micro-batch 8; full fine-tuning with
 #    checkpointing; QLoRA's peak memory (needs bitsandbytes);
 # 3. the `finetune` command itself (recipe phi3v-lora on phi3v-random) on a small synthetic dataset;
-# 4. generation: evaluation.predict on images, end to end, at 4 and at 16 crops;
+# 4. generation: evaluation.predict on images, end to end, at 4 and at 16 crops; at 4 crops again with
+#    `evaluate --compile`'s lever (static KV cache, compiled decode steps: CUDA graphs), one batch size;
 # 5. the baseline again, so the noise between two identical runs is known.
 # Compare levers by their step time within this one call; figures of other calls or machines are not
 # comparable. Every step writes OUT_DIR/NAME.json (and .log); PRESET=tiny checks the script on a CPU.
@@ -71,6 +72,9 @@ step finetune-lora 150 $py -m finetune.cli --recipe phi3v-lora --model "$preset"
     --sample-predictions 0 --no-wandb --overwrite
 step generate-c4 90 $py -m benchmarks.generate_throughput --preset "$preset" --num-crops 4 --end-to-end \
     --batch-sizes 16,32 --json "$out/generate-c4.json"
+# one batch size, so that the decode step compiles once; compare its rows with generate-c4's batch 16
+step generate-c4-compiled 150 $py -m benchmarks.generate_throughput --preset "$preset" --num-crops 4 \
+    --end-to-end --static-cache --compile --batch-sizes 16 --batches 2 --json "$out/generate-c4-compiled.json"
 step generate-c16 90 $py -m benchmarks.generate_throughput --preset "$preset" --end-to-end \
     --batch-sizes 16 --json "$out/generate-c16.json"
 step baseline-b 110 "${bench[@]}" --methods lora-bf16 --json "$out/baseline-b.json"

@@ -84,6 +84,7 @@ def format_summary(doc: dict) -> str:
 @_option("device", type=click.Choice(DEVICES))
 @_option("dtype", type=click.Choice(DTYPES))
 @_option("threads", type=click.IntRange(min=0))
+@_option("compile", is_flag=True, default=False, show_default=False)
 @_option("from_predictions", type=click.Path(dir_okay=True))
 @_option("wandb", type=click.Choice(WANDB_CHOICES))
 @click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")
@@ -107,9 +108,10 @@ def group(ctx: click.Context, **kwargs) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    cfg = EvalConfig(**kwargs)  # bad settings are told before torch loads (with evaluation.run)
     from evaluation.run import evaluate
 
-    result = evaluate(EvalConfig(**kwargs))
+    result = evaluate(cfg)
     if result is None:  # a process other than the first under torchrun: the first one reports
         return
     doc = result.document

@@ -73,6 +73,13 @@ class EvalConfig:
             "threads spin-wait on tiny matmuls), torch's default otherwise"
         },
     )
+    compile: bool = field(
+        default=False,
+        metadata={
+            "help": "decode on the static KV cache with a compiled decode step (CUDA graphs on a GPU): a GPU "
+            "lever, compiling outlasts a short CPU run. Where refused, decodes without it and a note says why"
+        },
+    )
     from_predictions: str | None = field(
         default=None,
         metadata={

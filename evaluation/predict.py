@@ -4,12 +4,13 @@ Prompts come from the processor (``finetune.phi3v.chat.build_prompt`` inside ``e
 evaluation asks exactly what training taught. A batch is left-padded, because generation appends on the right
 and every row's last prompt token must sit in the last column: pad ids with attention mask 0 on the left, the
 prompt after. ``model.generate`` runs greedy decoding with the KV cache and stops each row at ``<|end|>`` or
-eos.
+eos. ``evaluate --compile`` decodes on the static KV cache with a compiled decode step (``compile_decoding``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from evaluation import shards
 from evaluation.config import EvalConfig
 
 ANSWER_MARGIN = 8  # tokens beyond the longest training answer before generation is cut
+STATIC_WIDTH_MULTIPLE = 64  # prompt widths on the static KV cache are rounded up to this many tokens
 
 
 @dataclass
@@ -35,20 +37,24 @@ class GenerationResult:
     texts: list[str]
     seconds: float
     new_tokens: int
+    fallback: str | None = None  # why the static KV cache was left for the plain path, when it was
 
     @property
     def samples_per_s(self) -> float:
         return len(self.texts) / self.seconds if self.seconds > 0 else float("inf")
 
 
-def collate_prompts(encodings: Sequence[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Left-pad prompt encodings (``processor.encode_example(image, None)``) into one batch.
+def collate_prompts(
+    encodings: Sequence[dict], pad_token_id: int, multiple_of: int = 1
+) -> dict[str, torch.Tensor]:
+    """Left-pad prompt encodings (``processor.encode_example(image, None)``) into one batch, as wide as the
+    longest prompt rounded up to ``multiple_of`` tokens.
 
     Returns:
         ``input_ids``, ``attention_mask`` (B, T); ``pixel_values`` (B, crops, 3, c, c); ``image_sizes``.
     """
     lengths = [int(e["input_ids"].shape[0]) for e in encodings]
-    width = max(lengths)
+    width = -(-max(lengths) // multiple_of) * multiple_of
     input_ids = torch.full((len(encodings), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(encodings), width), dtype=torch.long)
     for row, (enc, length) in enumerate(zip(encodings, lengths, strict=True)):
@@ -80,13 +86,16 @@ def generate_answers(
     max_new_tokens: int = 64,
     progress: Callable[[int], None] | None = None,
     mirror: bool = False,
+    static_cache: bool = False,
 ) -> GenerationResult:
     """Greedy answers for ``images`` (PIL images, or paths read with ``load_image``), in input order.
 
     Examples are sorted by prompt length before batching (images of other aspect ratios have other token
     counts), so padding stays small; results are put back in input order. With ``mirror`` each image is
     also read mirrored left to right, and each next token is the argmax of the two views' mean
-    log-probabilities (both rows then carry the same answer; twice the compute).
+    log-probabilities (both rows then carry the same answer; twice the compute). With ``static_cache``
+    decoding runs on transformers' static KV cache, the one a compiled decode step (``compile_decoding``)
+    needs; where that fails, the batch and the rest decode on the plain path and ``fallback`` says why.
     """
     order = list(range(len(images)))
     device = next(model.parameters()).device
@@ -95,6 +104,23 @@ def generate_answers(
     texts: list[str] = [""] * len(images)
     views = 2 if mirror else 1  # rows per image in a batch
     new_tokens = 0
+    static, fallback = static_cache, None
+    rows_per_batch = min(batch_size, len(order))
+
+    def decode(batch: dict, on_static_cache: bool) -> torch.Tensor:
+        # generate's own compile stays off: whether decoding is compiled is the caller's choice
+        extra = {"cache_implementation": "static", "disable_compile": True} if on_static_cache else {}
+        with torch.inference_mode():
+            return model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=stop_ids,
+                pad_token_id=processor.pad_token_id,
+                use_cache=True,
+                **extra,
+            )
+
     start = time.perf_counter()
     encodings: dict[int, dict] = {}
     lengths: dict[int, int] = {}
@@ -115,29 +141,66 @@ def generate_answers(
         idx = sorted(idx, key=lambda i: (lengths[i], i))
         for b in range(0, len(idx), batch_size):
             rows = idx[b : b + batch_size]
-            batch = collate_prompts([e for i in rows for e in encodings.pop(i)], processor.pad_token_id)
+            views_of = [encodings.pop(i) for i in rows]  # each image's encodings, one per view
+            if static:
+                # Few shapes, few recompiles of the compiled decode step: every batch has the same rows (the
+                # last filled with copies of its last image) and widths rounded up to a multiple.
+                views_of += [views_of[-1]] * (rows_per_batch - len(rows))
+            multiple = STATIC_WIDTH_MULTIPLE if static else 1
+            batch = collate_prompts([e for v in views_of for e in v], processor.pad_token_id, multiple)
             batch = {k: v.to(device) for k, v in batch.items()}
             batch["pixel_values"] = batch["pixel_values"].to(dtype)
             if views > 1:
                 from transformers import LogitsProcessorList  # here: evaluate's start-up stays without it
 
                 batch["logits_processor"] = LogitsProcessorList([_ViewMean(views)])
-            with torch.inference_mode():
-                out = model.generate(
-                    **batch,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    eos_token_id=stop_ids,
-                    pad_token_id=processor.pad_token_id,
-                    use_cache=True,
-                )
+            out = None
+            if static:
+                try:
+                    out = decode(batch, on_static_cache=True)
+                except Exception as exc:  # noqa: BLE001 - a refused static cache or compile: the plain path
+                    static, fallback = False, _fallback_line(exc)
+            if out is None:
+                out = decode(batch, on_static_cache=False)
             generated = out[::views, batch["input_ids"].shape[1] :].cpu()
             for row, i in enumerate(rows):
                 texts[i] = processor.decode_answer(generated[row])
                 new_tokens += _count_until_stop(generated[row].tolist(), stop_ids)
             if progress is not None:
                 progress(len(rows))
-    return GenerationResult(texts=texts, seconds=time.perf_counter() - start, new_tokens=new_tokens)
+    seconds = time.perf_counter() - start
+    return GenerationResult(texts=texts, seconds=seconds, new_tokens=new_tokens, fallback=fallback)
+
+
+def _fallback_line(exc: Exception) -> str:
+    first = (str(exc).splitlines() or [""])[0][:120]
+    return (
+        f"the static KV cache or compiled decoding failed ({type(exc).__name__}: {first}); "
+        "decoded with the dynamic cache, uncompiled, instead"
+    )
+
+
+def compile_decoding(model, backend: str = "inductor") -> str:
+    """Compile ``model``'s decode steps on a static KV cache, in place; once per model, before generating.
+
+    Only a step on a static cache without images is compiled: its shapes change only with the batch and
+    the cache size, while prefill (the step that reads the images) changes with every batch and stays eager,
+    as does decoding on a dynamic cache (the fallback). Returns the mode: "reduce-overhead" (CUDA graphs)
+    on CUDA, "default" elsewhere.
+    """
+    eager = model.forward
+    on_cuda = next(model.parameters()).device.type == "cuda"
+    mode = "reduce-overhead" if on_cuda and backend == "inductor" else None
+    compiled = torch.compile(eager, backend=backend, mode=mode)
+
+    @functools.wraps(eager)  # generate reads the forward's signature (position_ids): keep it
+    def forward(*args, **kwargs):
+        static = any(getattr(kwargs.get(k), "is_compileable", False) for k in ("cache", "past_key_values"))
+        step = compiled if static and kwargs.get("pixel_values") is None else eager
+        return step(*args, **kwargs)
+
+    model.forward = forward
+    return mode or "default"
 
 
 class _ViewMean:
@@ -291,9 +354,10 @@ def run_model(
     mirror: bool = False,
     procs: Any = None,
 ) -> tuple[list[str], dict]:
-    """Generate the model's answers for every row (with ``mirror``, from each image and its mirror);
-    returns the texts and the speed record. Under torchrun (``procs``) this process generates its share
-    and every process gets all the answers back (``evaluation.shards``)."""
+    """Generate the model's answers for every row (with ``mirror``, from each image and its mirror; with
+    ``--compile``, on the static KV cache with compiled decode steps); returns the texts and the speed
+    record (``fallback``: why ``--compile`` was left, when it was). Under torchrun (``procs``) this process
+    generates its share and every process gets all the answers back (``evaluation.shards``)."""
     from contracts.dataset.reader import load_image
     from contracts.task import build_answer
 
@@ -309,6 +373,12 @@ def run_model(
     threads = generation_threads(cfg.threads, model)
     paths = list(eval_df["image_path"])
     rows = shards.my_rows(procs, len(paths))
+    static, fallback = cfg.compile, None
+    if static:
+        try:
+            compile_decoding(model)  # here, once per model: run_model is called once per loaded model
+        except Exception as exc:  # noqa: BLE001 - torch.compile refused at once (e.g. by this Python)
+            static, fallback = False, _fallback_line(exc)
     with torch_threads(threads):
         result = generate_answers(
             model,
@@ -319,7 +389,9 @@ def run_model(
             max_new_tokens=max_new,
             progress=progress,
             mirror=mirror,
+            static_cache=static,
         )
+    fallback = fallback or result.fallback
     mine = {"seconds": result.seconds, "new_tokens": result.new_tokens}
     texts, totals = shards.gather(procs, rows, result.texts, mine, len(paths))
     speed = {
@@ -333,5 +405,8 @@ def run_model(
         "device": str(device),
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "threads": threads,
+        "compiled": cfg.compile and fallback is None,  # static KV cache and compiled decode steps
     }
+    if fallback:
+        speed["fallback"] = fallback
     return texts, speed

@@ -343,6 +343,8 @@ def _predict(cfg: EvalConfig, notes: list[str], sync: _Sync) -> tuple[dict, list
             raw, speed = run_model(
                 cfg, *loaded, eval_df, train_df, progress=bar.update, mirror=mirror, procs=procs
             )
+        if speed.get("fallback"):
+            notes.append(speed["fallback"])
     started = time.perf_counter()
     answers, seconds = run_baselines(names, cfg, eval_df, train_df, notes)
     baselines_wall = time.perf_counter() - started

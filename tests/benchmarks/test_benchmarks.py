@@ -185,6 +185,38 @@ def test_generate_benchmark_sweeps_batch_sizes(tmp_path, capsys):
     assert "samples/s" in text and "new tok/s" in text and "batch" in text and "fp32 matmul peak" in text
 
 
+@pytest.mark.slow
+def test_generate_benchmark_times_the_compiled_static_cache_path(monkeypatch):
+    """--static-cache --compile goes through evaluate's own lever (compile_decoding; an eager backend here,
+    for speed), in the model rows and in generate_answers end to end; --compile alone is refused."""
+    import functools
+
+    from evaluation.predict import compile_decoding
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(
+        generate_throughput, "compile_decoding", functools.partial(compile_decoding, backend="eager")
+    )
+    argv = [
+        *TINY,
+        "--batch-sizes",
+        "2",
+        "--batches",
+        "1",
+        "--warmup",
+        "0",
+        "--new-tokens",
+        "3",
+        "--end-to-end",
+    ]
+    report = generate_throughput.main([*argv, "--static-cache", "--compile"])
+    torch._dynamo.reset()
+    assert [r["mode"] for r in report["results"]] == ["model+static+compile", "end-to-end+static+compile"]
+    assert all(r["samples_per_s"] > 0 and not r.get("fallback") for r in report["results"])
+    with pytest.raises(SystemExit):
+        generate_throughput.parse_args(["--compile"])
+
+
 def test_reference_example_is_512_left_padded_text_without_image_placeholders():
     """The reference tokenizes the tag as text, pads on the left to 512 and keeps the raw (H, W, 3) image."""
     _, processor = load_model("tiny", device="meta")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 
 import click
 import pandas as pd
@@ -100,6 +102,28 @@ def test_bad_flag_value(eval_dataset, capsys):
     """Click's own errors (a bad choice) also end in one line and exit 2."""
     code, _, err = invoke(["--data", str(eval_dataset), "--wandb", "sometimes"], capsys)
     assert code == 2 and "--wandb" in _one_error_line(err)
+
+
+def test_compile_flag_is_parsed_and_shown_in_help(capsys):
+    """`--compile` is a flag of its own (off by default) that --help explains."""
+    code, out, _ = invoke(["--help"], capsys)
+    assert code == 0 and "--compile" in out and "static KV cache" in out
+    with group.make_context("evaluate", ["--data", "d", "--model", "tiny", "--compile"]) as ctx:
+        assert EvalConfig(**ctx.params).compile is True
+    with group.make_context("evaluate", ["--data", "d", "--model", "tiny"]) as ctx:
+        assert EvalConfig(**ctx.params).compile is False
+
+
+def test_settings_are_checked_before_torch_loads():
+    """A missing --data (here beside --compile) is one line and exit 2, told before torch is imported."""
+    code = (
+        "import sys\nfrom evaluation.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)"
+    )
+    argv = [sys.executable, "-c", code, "--compile"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "--data is required" in proc.stderr
 
 
 @pytest.mark.slow

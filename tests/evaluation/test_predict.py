@@ -8,7 +8,13 @@ import torch
 from PIL import Image
 
 from contracts.task import ParsedAnswer, parse_answer
-from evaluation.predict import answer_token_budget, collate_prompts, generate_answers
+from evaluation.predict import (
+    STATIC_WIDTH_MULTIPLE,
+    answer_token_budget,
+    collate_prompts,
+    compile_decoding,
+    generate_answers,
+)
 
 PAD, EOS, END, OFFSET = 0, 2, 3, 10
 
@@ -239,3 +245,140 @@ def test_num_crops_reaches_the_processor():
     _, own = load_model_for(EvalConfig(data="d", model="tiny", device="cpu"), meta)
     _, four = load_model_for(EvalConfig(data="d", model="tiny", device="cpu", num_crops=4), meta)
     assert own.image_processor.num_crops == 1 and four.image_processor.num_crops == 4
+
+
+# -- the static KV cache and compiled decoding (evaluate --compile) ---------------------------------
+
+
+def _varied_images():
+    """Five random images of four shapes: under 4 crops their prompts have four different lengths."""
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(112, 112), (224, 112), (112, 224), (224, 224), (300, 100)]
+    pixels = [(torch.rand(h, w, 3, generator=gen) * 255).to(torch.uint8).numpy() for w, h in shapes]
+    return [Image.fromarray(p) for p in pixels]
+
+
+@pytest.fixture(scope="module")
+def tiny_four_crops():
+    from finetune.loading import load_model
+
+    torch.manual_seed(0)
+    return load_model("tiny", overrides={"num_crops": 4})
+
+
+def _spy_generate(model, monkeypatch) -> list[dict]:
+    """Record each ``generate`` call's batch rows, prompt width and cache implementation."""
+    calls, plain = [], model.generate
+
+    def generate(**kwargs):
+        shape = kwargs["input_ids"].shape
+        calls.append({"rows": shape[0], "width": shape[1], "cache": kwargs.get("cache_implementation")})
+        return plain(**kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+    return calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mirror", [False, True])
+def test_static_cache_gives_the_plain_paths_answers(tiny_four_crops, mirror, monkeypatch):
+    """Greedy answers on the static KV cache equal the dynamic cache's, batches of mixed prompt lengths and a
+    smaller last batch included; every batch on it has the same rows and a width rounded up to 64."""
+    model, processor = tiny_four_crops
+    images = _varied_images()
+    lengths = [int(processor.encode_example(im, None)["input_ids"].shape[0]) for im in images]
+    assert len(set(lengths)) == 4  # sorted, batches of 2 mix lengths: (71, 75), (87, 107), (107)
+    settings = {"batch_size": 2, "max_new_tokens": 12, "mirror": mirror}
+    plain = generate_answers(model, processor, images, **settings)
+    calls = _spy_generate(model, monkeypatch)
+    static = generate_answers(model, processor, images, static_cache=True, **settings)
+    assert static.fallback is None and static.texts == plain.texts
+    assert len(set(plain.texts)) > 1, "the random model must answer differently, or equality proves little"
+    views = 2 if mirror else 1
+    assert [c["rows"] for c in calls] == [2 * views] * 3 and {c["cache"] for c in calls} == {"static"}
+    assert all(c["width"] % STATIC_WIDTH_MULTIPLE == 0 for c in calls)
+
+
+def _counting_backend(calls: list[int]):
+    """A ``torch.compile`` backend that runs the captured graph as is and counts its calls."""
+
+    def backend(graph, example_inputs):
+        def run(*args):
+            calls.append(1)
+            return graph(*args)
+
+        return run
+
+    return backend
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mirror", [False, True])
+def test_compiled_decode_steps_give_the_plain_paths_answers(tiny_four_crops, mirror, fresh_dynamo):
+    """Decode steps on the static cache go through the compiled forward (here a counting backend that runs
+    the captured graphs eagerly, so that this is quick); the answers do not change, and the plain path
+    afterwards stays uncompiled."""
+    from finetune.loading import load_model
+
+    torch.manual_seed(0)
+    model, processor = load_model("tiny", overrides={"num_crops": 4})  # its own: compiling changes it
+    images = _varied_images()
+    settings = {"batch_size": 2, "max_new_tokens": 12, "mirror": mirror}
+    plain = generate_answers(model, processor, images, **settings)
+    calls: list[int] = []
+    assert compile_decoding(model, backend=_counting_backend(calls)) == "default"
+    compiled = generate_answers(model, processor, images, static_cache=True, **settings)
+    assert compiled.fallback is None and compiled.texts == plain.texts
+    assert calls, "no decode step ran compiled"
+    seen = len(calls)
+    assert generate_answers(model, processor, images, **settings).texts == plain.texts
+    assert len(calls) == seen
+
+
+def _inductor_compiles() -> str | None:
+    """None when inductor compiles a small function on this machine; otherwise why not."""
+    try:
+        torch.compile(lambda x: x * 2 + 1)(torch.ones(3))
+    except Exception as exc:  # noqa: BLE001 - any failure means: no inductor here
+        return f"inductor cannot compile here: {type(exc).__name__}: {str(exc)[:200]}"
+    return None
+
+
+@pytest.mark.slow
+def test_inductor_compiled_decoding_gives_the_plain_paths_answers(fresh_dynamo):
+    """The real compile (inductor, C++ on the CPU; 17-20 s on a busy 2-core machine): the same answers."""
+    from finetune.loading import load_model
+
+    if reason := _inductor_compiles():
+        pytest.skip(reason)
+    torch.manual_seed(0)
+    model, processor = load_model("tiny", overrides={"num_crops": 4})
+    images = _varied_images()
+    plain = generate_answers(model, processor, images, batch_size=2, max_new_tokens=12)
+    compile_decoding(model)
+    compiled = generate_answers(model, processor, images, batch_size=2, max_new_tokens=12, static_cache=True)
+    assert compiled.fallback is None and compiled.texts == plain.texts
+
+
+class RefusesStaticCache(MockModel):
+    """A model whose ``generate`` refuses the static cache, as an older model or transformers might."""
+
+    def generate(self, cache_implementation=None, disable_compile=None, **kwargs):
+        if cache_implementation is not None:
+            raise ValueError("this model has no static cache\nand a second line")
+        return super().generate(**kwargs)
+
+
+def test_a_refused_static_cache_falls_back_with_one_line():
+    """The failed batch and the rest decode on the plain path: right answers, one line saying why."""
+    model, processor = RefusesStaticCache(), MockProcessor()
+    result = generate_answers(model, processor, _images(), batch_size=3, static_cache=True)
+    assert result.texts == [answer_for(10 * (i + 1)) for i in range(8)]
+    assert "ValueError: this model has no static cache" in result.fallback
+    assert "\n" not in result.fallback and "second line" not in result.fallback
+
+
+def test_collate_rounds_the_width_up():
+    processor = MockProcessor()
+    batch = collate_prompts([processor.encode_example(im, None) for im in _images()[:2]], PAD, multiple_of=8)
+    assert batch["input_ids"].shape == (2, 8) and batch["attention_mask"].tolist()[1] == [0] + [1] * 7

@@ -128,6 +128,38 @@ def test_tiny_model_end_to_end(eval_dataset, tmp_path):
     assert (tmp_path / "r" / "report.html").is_file()
 
 
+@pytest.mark.slow
+def test_compile_decodes_the_same_answers_or_says_why_not(eval_dataset, monkeypatch, fresh_dynamo):
+    """--compile: the static cache and compiled decode steps (an eager backend here, for speed) give the plain
+    path's answers; where torch.compile refuses, the plain path runs and one note says why."""
+    import functools
+
+    import torch
+
+    from evaluation import predict
+
+    def answers(**kw):
+        torch.manual_seed(0)
+        result = evaluate(_cfg(eval_dataset, model="tiny", baselines="none", max_new_tokens=8, limit=5,
+                               batch_size=2, **kw))  # fmt: skip
+        return [r["raw"] for r in result.rows], result.document
+
+    plain, doc = answers()
+    assert doc["speed"]["compiled"] is False and doc["notes"] == []
+    eager = functools.partial(predict.compile_decoding, backend="eager")
+    monkeypatch.setattr(predict, "compile_decoding", eager)
+    compiled, doc = answers(compile=True)
+    assert compiled == plain and doc["speed"]["compiled"] is True and doc["notes"] == []
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("torch.compile is not supported on this Python")
+
+    monkeypatch.setattr(torch, "compile", refuse)
+    refused, doc = answers(compile=True)
+    assert refused == plain and doc["speed"]["compiled"] is False
+    assert len(doc["notes"]) == 1 and "RuntimeError: torch.compile is not supported" in doc["notes"][0]
+
+
 @pytest.fixture(scope="module")
 def tiny_run_dir(eval_dataset, tmp_path_factory):
     """A RUN dir as finetune writes it: model/ and best/ (untrained tiny), config.json, dataset.json."""
