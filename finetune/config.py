@@ -86,6 +86,12 @@ class TrainConfig:
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, slower)"
     )
+    fit_memory: bool = _f(
+        False,
+        "on a GPU, choose the largest micro-batch whose step fits the GPU's memory, keeping --batch-size x "
+        "--grad-accum examples per step, with activation checkpointing only if micro-batch 1 does not fit "
+        "without it; the run records the choice (nothing on a CPU or under FSDP)",
+    )
     pixel_memory_gib: float = _f(
         4.0,
         "keep a split's processed images in memory (and RUN/.cache) when they take at most this many GiB; "
@@ -223,8 +229,12 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+# The fields --fit-memory chooses. On --resume of a run that chose them, flags asking for the same examples
+# per step agree with its choice: the first invocation's flags (--batch-size 8, split as 4 x 2) resume it.
+FITTED_FIELDS = frozenset({"batch_size", "grad_accum", "gradient_checkpointing"})
+
 # What a run saved before a field existed ran with: resuming it keeps that, not today's default.
-ABSENT_IN_OLDER_RUNS: dict[str, Any] = {"ema": 0.0}
+ABSENT_IN_OLDER_RUNS: dict[str, Any] = {"ema": 0.0, "fit_memory": False}
 # Fields older runs saved that this version no longer has, with the value under which nothing is lost.
 REMOVED_FIELDS: dict[str, Any] = {"shift": 0.0, "token_noise": 0.0}
 
@@ -248,11 +258,14 @@ def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig, baseline: TrainCon
     values: dict[str, Any] = {}
     conflicts = []
     saved = {**ABSENT_IN_OLDER_RUNS, **saved}
+    fitted = (
+        saved["fit_memory"] and cfg.batch_size * cfg.grad_accum == saved["batch_size"] * saved["grad_accum"]
+    )
     for name in TrainConfig.__dataclass_fields__:
         value = getattr(cfg, name)
         if name in RESUMABLE_CHANGES or name not in saved:
             values[name] = value
-        elif value == getattr(baseline, name) or value == saved[name]:
+        elif value == getattr(baseline, name) or value == saved[name] or (fitted and name in FITTED_FIELDS):
             values[name] = saved[name]
         else:
             conflicts.append(f"--{name.replace('_', '-')} {value!r} (the run used {saved[name]!r})")

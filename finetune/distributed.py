@@ -44,10 +44,17 @@ class Processes:
 
     def sum(self, value: float) -> float:
         """Sum of ``value`` over all processes (float64 on the wire)."""
+        return self._reduce(value, dist.ReduceOp.SUM)
+
+    def max(self, value: float) -> float:
+        """Largest ``value`` of all processes."""
+        return self._reduce(value, dist.ReduceOp.MAX)
+
+    def _reduce(self, value: float, op: Any) -> float:
         if not self.distributed:
             return float(value)
         t = torch.tensor([value], dtype=torch.float64, device=self._wire)
-        dist.all_reduce(t)
+        dist.all_reduce(t, op=op)
         return float(t.item())
 
     def any(self, flag: bool) -> bool:

@@ -11,6 +11,7 @@ own modules: data, collate, lora, checkpoint, tracking, distributed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import sys
@@ -28,7 +29,7 @@ from contracts.outputs import write_files_atomically, write_json_atomically
 from contracts.task import answer_parts_of
 from contracts.tracking import resolve_wandb_mode
 from finetune import checkpoint as ckpt
-from finetune import data, kernels
+from finetune import data, kernels, memory_fit
 from finetune import distributed as dist
 from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
@@ -39,7 +40,7 @@ from finetune.encoder_warmup import EncoderWarmup, WarmupResult, build_targets, 
 from finetune.export import export_model, finalize_best
 from finetune.flops import peak_flops
 from finetune.loss import answer_loss_sum
-from finetune.model import build_model, check_method
+from finetune.model import build_model, check_method, enable_checkpointing
 from finetune.optim import build_optimizer, build_scheduler
 from finetune.progress import Progress
 from finetune.recipe import from_recipe, recipe_text
@@ -172,13 +173,27 @@ class _Recipe:
         dataset = data.dataset_record(cfg.data, frames)
         if procs.is_main:
             self._record_run(dataset)
-        self.model, self.processor, self.flops = build_model(cfg, frames[data.TRAIN], procs.device)
+        # where a --resume goes on: a fine-tuning checkpoint, else the encoder warm-up's, else the start
+        self.resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
+        warmups = ckpt.list_warmup_checkpoints(self.run_dir) if cfg.resume and cfg.encoder_warmup else []
+        self.warmup_from = warmups[-1] if warmups and self.resume_from is None else None
+        # a run that goes on from a checkpoint keeps the split it recorded; one that has trained nothing fits
+        fits = cfg.fit_memory and self.resume_from is None and self.warmup_from is None
+        memory = memory_fit.device_memory(procs.device) if fits else None
+        # the fit decides checkpointing, and only ever turns it on: the model starts without it
+        built = dataclasses.replace(cfg, gradient_checkpointing=False) if memory else cfg
+        self.model, self.processor, self.flops = build_model(built, frames[data.TRAIN], procs.device)
+        default_fsdp = cfg.method == "full" and self.flops.params > 1e9
+        self.fsdp = procs.distributed and (bool(cfg.fsdp) if cfg.fsdp is not None else default_fsdp)
         for line in kernels.speed_up(self.model, cfg.kernels, cfg.compile, procs.device):
             if self.talk:
                 self._note(line)
         self.train_set, self.val_set = encode_splits(
             cfg, self.run_dir, frames, self.processor, dataset, procs
         )
+        if memory is not None:
+            self.fit_to_memory(memory)
+            cfg = self.cfg
         self.val_frame = frames[data.VALIDATION]
         # splits without kept pixels: their images are transformed by background threads, batches made ahead
         lazy = not (self.train_set.keeps_pixels and self.val_set.keeps_pixels)
@@ -197,10 +212,6 @@ class _Recipe:
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
         self.eval_every = cfg.eval_every or per_epoch
         self.save_every = cfg.save_every or self.eval_every
-        # where a --resume goes on: a fine-tuning checkpoint, else the encoder warm-up's, else the start
-        self.resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume else None
-        warmups = ckpt.list_warmup_checkpoints(self.run_dir) if cfg.resume and cfg.encoder_warmup else []
-        self.warmup_from = warmups[-1] if warmups and self.resume_from is None else None
         keep = None
         if self.resume_from is not None:
             keep = up_to_step(names.checkpoint_step(self.resume_from) or 0)
@@ -287,10 +298,78 @@ class _Recipe:
         self.warmup = result
         return True
 
+    def fit_to_memory(self, memory: memory_fit.CudaMemory) -> None:
+        """``--fit-memory``: the micro-batch, accumulation and checkpointing whose step fits the GPU, probed
+        on the model before it is wrapped (``memory_fit``). They replace the recipe's in ``self.cfg`` and RUN
+        records them: ``--resume`` from a checkpoint continues with them, probing nothing."""
+        cfg, procs, model = self.cfg, self.procs, self.model
+        if self.fsdp:
+            # FSDP shards the model only when it wraps it: probing it whole here would overstate a process's
+            # memory several times over. The recipe's values hold.
+            if cfg.gradient_checkpointing:
+                enable_checkpointing(model)
+            if self.talk:
+                kept = f"micro-batch {cfg.batch_size} x accumulation {cfg.grad_accum}" + (
+                    ", activation checkpointing" if cfg.gradient_checkpointing else ""
+                )
+                self._note(f"memory fit: not under FSDP; the recipe's {kept}")
+            return
+        lengths = self.train_set.lengths
+        # the longest examples (the length the batches are grouped by): the worst micro-batch of the run
+        longest = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+        checkpointed = False  # the model was built without; the candidates with it come last
+
+        def probe(micro_batch: int, checkpointing: bool) -> int:
+            nonlocal checkpointed
+            model.zero_grad(set_to_none=True)  # the last probe's gradients and cached blocks go first
+            memory.clear()
+            if checkpointing and not checkpointed:
+                enable_checkpointing(model)
+                checkpointed = True
+            batch = self._batch(longest[:micro_batch], epoch=0)
+            tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            (self._loss_sum(model, batch) / max(1, tokens)).backward()
+            return memory.peak()
+
+        # The real step adds AdamW's two states per trainable parameter, --ema's average of them and, under
+        # DDP, gradient buckets as large as the gradients (the probes run on the unwrapped model).
+        reserve = memory_fit.trainable_bytes(model) * (2 + bool(cfg.ema) + procs.distributed)
+        rng = ckpt.capture_rng()  # dropout draws in the probes must not move the run's random numbers
+        was_training = model.training
+        model.train()
+        try:
+            fit = memory_fit.choose(
+                cfg.batch_size * cfg.grad_accum,
+                cfg.batch_size,
+                probe,
+                memory.capacity,
+                reserve,
+                agree=lambda index: int(procs.max(index)),
+            )
+        finally:
+            model.zero_grad(set_to_none=True)
+            memory.clear()
+            model.train(was_training)
+            ckpt.restore_rng(*rng)
+        if fit.checkpointing and not checkpointed:  # another process's tighter choice
+            enable_checkpointing(model)
+        self.cfg = dataclasses.replace(
+            cfg,
+            batch_size=fit.micro_batch,
+            grad_accum=fit.grad_accum,
+            gradient_checkpointing=fit.checkpointing,
+        )
+        if procs.is_main:
+            self._write_config()
+        if self.talk:
+            self._note(memory_fit.describe(fit))
+
     def setup_training(self) -> None:
         cfg, procs = self.cfg, self.procs
-        fsdp = bool(cfg.fsdp) if cfg.fsdp is not None else (cfg.method == "full" and self.flops.params > 1e9)
-        self.wrapped = dist.wrap_model(self.model, procs, fsdp=fsdp, layer_classes=self.flops.layer_classes)
+        self.wrapped = dist.wrap_model(
+            self.model, procs, fsdp=self.fsdp, layer_classes=self.flops.layer_classes
+        )
         if cfg.ema and dist.is_fsdp(self.wrapped):
             raise UserError("--ema does not work with FSDP's sharded weights: drop --ema, or pass --no-fsdp")
         self.ema = WeightAverage(dist.unwrap(self.wrapped), cfg.ema) if cfg.ema else None
@@ -320,9 +399,13 @@ class _Recipe:
                     f"--resume: {cfg.data} is not the dataset this run started on (fingerprint changed): "
                     f"pass --data {before.get('path')} or start a new run"
                 )
-        write_json_atomically(self.run_dir / names.CONFIG_FILE, ckpt.run_record(cfg))
+        self._write_config()
         write_json_atomically(path, dataset)
-        write_files_atomically({self.run_dir / names.RECIPE_FILE: recipe_text(cfg).encode("utf-8")})
+
+    def _write_config(self) -> None:
+        """RUN/config.json and RUN/recipe.yaml: the resolved config (again, once ``fit_memory`` chose)."""
+        write_json_atomically(self.run_dir / names.CONFIG_FILE, ckpt.run_record(self.cfg))
+        write_files_atomically({self.run_dir / names.RECIPE_FILE: recipe_text(self.cfg).encode("utf-8")})
 
     def _restore(self, saved: ckpt.Checkpoint) -> None:
         dist.load_trainable_state(self.wrapped, saved.trainable)

@@ -78,7 +78,7 @@ def build_model(
     )
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(model)
     if cfg.method == "full":
         lora.freeze_for_full(model, bool(cfg.freeze_vision))
     else:
@@ -86,6 +86,12 @@ def build_model(
             model = lora.quantize_4bit(model, device)
         model = lora.apply_lora(model, cfg, under_autocast=cfg.computes_in_bf16(device.type))
     return model, processor, _flops(model, cfg)
+
+
+def enable_checkpointing(model: nn.Module) -> None:
+    """Recompute each layer's activations in its backward pass. Non-reentrant: the frozen inputs of LoRA
+    layers need no gradient. Before or after LoRA or 4-bit layers are put in (inside the layers), the same."""
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def tokenizer_corpus(frame: pd.DataFrame) -> list[str]:

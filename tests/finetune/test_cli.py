@@ -17,6 +17,14 @@ def test_every_field_is_a_flag_and_back():
     assert {p.name for p in command.params} == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
+def test_fit_memory_is_a_flag_pair():
+    """--fit-memory / --no-fit-memory set the field; left out (None), the recipe's value holds."""
+    argv = ["--data", "d", "--out", "o"]
+    assert command.make_context("finetune", [*argv, "--no-fit-memory"]).params["fit_memory"] is False
+    assert command.make_context("finetune", [*argv, "--fit-memory"]).params["fit_memory"] is True
+    assert command.make_context("finetune", argv).params["fit_memory"] is None
+
+
 def _fails(argv, capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
         run_cli(command, argv)

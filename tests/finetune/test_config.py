@@ -60,3 +60,27 @@ def test_resume_takes_saved_values_and_refuses_conflicts():
 def test_every_field_has_help():
     for f in dataclasses.fields(TrainConfig):
         assert f.metadata.get("help"), f.name
+
+
+def test_resume_of_a_fitted_run_takes_its_split_from_the_flags_it_was_fitted_from():
+    """--fit-memory split 8 examples per step as 2 x 4 with checkpointing: flags asking for 8 per step (the
+    first invocation's) resume it as 2 x 4; other examples per step, or an unfitted run, conflict."""
+    saved = TrainConfig(
+        data="d", out="o", batch_size=2, grad_accum=4, gradient_checkpointing=True, fit_memory=True
+    ).to_dict()
+    base = TrainConfig(data="d", out="o", fit_memory=True)
+    flags = TrainConfig(data="d", out="o", resume=True, batch_size=4, grad_accum=2, fit_memory=True)
+    merged = merge_for_resume(saved, flags, base)
+    assert (merged.batch_size, merged.grad_accum, merged.gradient_checkpointing) == (2, 4, True)
+    with pytest.raises(UserError, match="--batch-size 16"):
+        merge_for_resume(saved, dataclasses.replace(flags, batch_size=16), base)
+    with pytest.raises(UserError, match="--batch-size 4 .*--grad-accum 2"):
+        merge_for_resume({**saved, "fit_memory": False}, flags, dataclasses.replace(base, fit_memory=False))
+
+
+def test_a_run_saved_before_fit_memory_existed_resumes_without_fitting():
+    saved = resolve(TrainConfig(data="d", out="o", batch_size=4)).to_dict()
+    del saved["fit_memory"]
+    base = TrainConfig(data="d", out="o", fit_memory=True)  # a recipe that asks for it now
+    merged = merge_for_resume(saved, TrainConfig(data="d", out="o", resume=True, fit_memory=True), base)
+    assert (merged.fit_memory, merged.batch_size) == (False, 4)

@@ -29,6 +29,13 @@ def test_the_shipped_recipes_are_the_expected_ones():
     assert methods == {"phi3v-full": "full", "phi3v-lora": "lora", "phi3v-qlora": "qlora", "tiny-cpu": "full"}
 
 
+def test_the_gpu_recipes_fit_the_micro_batch_to_the_gpu():
+    """The phi3v recipes choose micro-batch and checkpointing for the GPU; the CPU default keeps its own."""
+    fits = {name: from_recipe(name, data="d", out="o").fit_memory for name in recipe_names()}
+    assert fits == {"phi3v-full": True, "phi3v-lora": True, "phi3v-qlora": True, "tiny-cpu": False}
+    assert from_recipe("phi3v-lora", data="d", out="o", fit_memory=False).fit_memory is False
+
+
 def test_the_tiny_preset_is_the_model_the_default_recipe_trains():
     """No size overrides between the preset and the default recipe's run: load_model('tiny') is that model
     (the recipe sets training settings only, such as dropout)."""
