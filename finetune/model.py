@@ -91,7 +91,11 @@ def build_model(
 def enable_checkpointing(model: nn.Module) -> None:
     """Recompute each layer's activations in its backward pass. Non-reentrant: the frozen inputs of LoRA
     layers need no gradient. Before or after LoRA or 4-bit layers are put in (inside the layers), the same."""
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:  # transformers releases before the rename
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def tokenizer_corpus(frame: pd.DataFrame) -> list[str]:

@@ -15,6 +15,7 @@ from contracts.task import build_answer
 from finetune.collate import collate_examples
 from finetune.loading import load_model
 from finetune.loss import answer_loss_sum
+from finetune.model import enable_checkpointing
 
 ANSWER = build_answer("EKD Wool Cape", "PONCHOS & CAPES", 2490.0)
 
@@ -206,7 +207,6 @@ def test_stop_at_end_token_and_decode_answer(trained_tiny):
         assert all(t == processor.pad_token_id for t in ids[stops[0] + 1 :].tolist())
 
 
-@pytest.mark.filterwarnings("ignore:`(gradient|activation)_checkpointing")
 def test_gradient_checkpointing_matches_plain_backward(tiny):
     """Non-reentrant checkpointing gives the same loss and gradients as a plain backward pass."""
     model, processor = load_model("tiny", seed=0, overrides={"num_crops": 4})
@@ -215,7 +215,7 @@ def test_gradient_checkpointing_matches_plain_backward(tiny):
     model(**batch).loss.backward()
     plain = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad(set_to_none=True)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    enable_checkpointing(model)
     assert model.model.vision_embed_tokens.img_processor.vision_model.encoder.layers[0].gradient_checkpointing
     assert model.model.layers[0].gradient_checkpointing
     model(**batch).loss.backward()
