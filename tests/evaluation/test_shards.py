@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 
 import pytest
-import torch
 import torch.multiprocessing as mp
 
 from evaluation.config import EvalConfig
 from evaluation.run import evaluate
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import free_port, join_as
 
 
 def _worker(rank: int, world: int, port: int, cfg: EvalConfig) -> None:
-    os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(world)}
-        | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    )
-    torch.set_num_threads(1)
+    join_as(rank, world, port)
     result = evaluate(cfg)
     assert (result is None) == (rank != 0)
 
@@ -64,7 +52,7 @@ def test_two_processes_write_the_predictions_of_one(eval_dataset, tmp_path):
 
     one = evaluate(cfg("one"))
     assert one.document["speed"]["processes"] == 1
-    mp.spawn(_worker, args=(2, _free_port(), cfg("two")), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), cfg("two")), nprocs=2, join=True)
     a = (tmp_path / "one" / "predictions.jsonl").read_text().splitlines()
     b = (tmp_path / "two" / "predictions.jsonl").read_text().splitlines()
     assert len(a) == one.document["n"] == 12 and a == b

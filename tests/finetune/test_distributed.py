@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -13,20 +10,11 @@ from safetensors.torch import load_file
 from finetune import run_layout as names
 from finetune.loop import train
 from finetune.tracking import read_metrics
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import free_port, join_as
 
 
 def _worker(rank: int, world: int, port: int, cfg) -> None:
-    os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world)}
-        | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    )
-    torch.set_num_threads(1)
+    join_as(rank, world, port)
     train(cfg)
 
 
@@ -35,7 +23,7 @@ def test_two_processes_match_one_with_the_same_global_batch(fast_config):
     """Losses (train and validation) and final weights agree: batch 4 in one process = 2 x batch 2."""
     one = train(fast_config("one", max_steps=3, eval_every=3, threads=1))
     two = fast_config("two", max_steps=3, eval_every=3, batch_size=2)
-    mp.spawn(_worker, args=(2, _free_port(), two), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), two), nprocs=2, join=True)
 
     a, b = read_metrics(one.run_dir), read_metrics(two.out)
     assert [(r["step"], r["split"]) for r in a] == [(r["step"], r["split"]) for r in b]

@@ -4,8 +4,6 @@ GPU memory on the CPU (the probes run for real on the tiny model; only the memor
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from finetune import loop, memory_fit
 from finetune import run_layout as names
 from finetune.memory_fit import SAFETY, Fit, candidates, choose, describe, trainable_bytes
 from finetune.tracking import read_metrics
+from tests.processes import free_port, join_as
 
 GIB = 2**30
 
@@ -245,19 +244,9 @@ def test_when_nothing_fits_the_start_fails_cleanly(fast_config, tmp_path, monkey
     assert not (tmp_path / "run").exists()  # a failed start leaves nothing
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, cfg) -> None:
     """A process whose made-up GPU fits micro-batch 2 (rank 0) or only 1 (rank 1)."""
-    os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world)}
-        | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-    )
-    torch.set_num_threads(1)
+    join_as(rank, world, port)
     watch(FakeMemory({(2, False): 60 if rank == 0 else 95, (1, False): 50}), setattr)
     loop.train(cfg)
 
@@ -268,7 +257,7 @@ def test_processes_agree_on_the_tightest_fit(fast_config):
     the same global batch does."""
     one = loop.train(fast_config("one", max_steps=2, eval_every=2))
     two = fast_config("two", max_steps=2, eval_every=2, batch_size=2, fit_memory=True)
-    mp.spawn(_worker, args=(2, _free_port(), two), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), two), nprocs=2, join=True)
     saved = _config(Path(two.out))
     assert (saved["batch_size"], saved["grad_accum"], saved["fit_memory"]) == (1, 2, True)
     a, b = read_metrics(one.run_dir), read_metrics(two.out)
