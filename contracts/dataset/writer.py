@@ -54,6 +54,22 @@ def _json_line(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
 
 
+def card_header(pretty_name: str, split_counts: dict[str, int]) -> list[str]:
+    """The YAML header of a DATASET dir's README.md, the same for synthetic and imported data: the splits
+    and the features (image + the 17 columns), so that `datasets.load_dataset(DIR)` reads every one alike."""
+    splits = [s for s in layout.SPLITS if split_counts.get(s)]
+    lines = ["---", f"pretty_name: {pretty_name}", "configs:", "- config_name: default", "  data_files:"]
+    for s in splits:
+        lines += [f"  - split: {s}", f"    path: {s}/*"]
+    lines += ["dataset_info:", "  features:", "  - name: image", "    dtype: image"]
+    for name, dtype in COLUMNS.items():
+        lines += [f"  - name: {name}", f"    dtype: {dtype}"]
+    lines += ["  splits:"]
+    for s in splits:
+        lines += [f"  - name: {s}", f"    num_examples: {split_counts[s]}"]
+    return [*lines, "---", ""]
+
+
 def check_output_dir(out: str | Path, overwrite: bool) -> Path:
     """Refuse an output that cannot be used; return it as an absolute path. Creates missing parents.
 

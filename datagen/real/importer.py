@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from contracts.dataset import layout
 from contracts.dataset.split import assign_splits
-from contracts.dataset.writer import DatasetWriter
+from contracts.dataset.writer import DatasetWriter, card_header
 from contracts.errors import UserError
 from datagen import __version__
 from datagen.config import ImportConfig
@@ -101,17 +101,8 @@ def _card(info: dict) -> str:
         origin += f", revision `{source['revision']}`)" if source.get("revision") else ", revision unknown)"
     else:
         origin = f"the local file `{source['file']}` (sha256 `{source['sha256']}`)"
-    splits = [s for s in layout.SPLITS if info["split_counts"].get(s)]
-    # The same YAML header as synthetic cards, so `datasets.load_dataset(DIR)` reads both alike.
-    lines = [
-        "---",
-        "pretty_name: Imported product catalogue (DBQ schema)",
-        "configs:",
-        "- config_name: default",
-    ]
-    lines += ["  data_files:", *[f"  - split: {s}\n    path: {s}/*" for s in splits], "---"]
+    lines = card_header("Imported product catalogue (DBQ schema)", info["split_counts"])
     lines += [
-        "",
         "# Imported product catalogue (DBQ schema)",
         "",
         f"Imported by `datagen real` {info['version']} from {origin}.",

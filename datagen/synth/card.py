@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from contracts.dataset import layout
-from contracts.dataset.schema import COLUMNS
+from contracts.dataset.writer import card_header
 
 GENERATOR = "datagen synth"
 
@@ -25,23 +25,7 @@ def synth_command(args: dict, shard: str | None = None) -> str:
 
 def render_card(info: dict) -> str:
     """README.md with a YAML header (configs per split, features) that `datasets` reads, then the facts."""
-    splits = [s for s in layout.SPLITS if info["split_counts"].get(s)]
-    yaml = [
-        "---",
-        "pretty_name: Synthetic product catalogue (DBQ schema)",
-        "configs:",
-        "- config_name: default",
-    ]
-    yaml.append("  data_files:")
-    for s in splits:
-        yaml += [f"  - split: {s}", f"    path: {s}/*"]
-    yaml += ["dataset_info:", "  features:", "  - name: image", "    dtype: image"]
-    for name, dtype in COLUMNS.items():
-        yaml += [f"  - name: {name}", f"    dtype: {dtype}"]
-    yaml += ["  splits:"]
-    for s in splits:
-        yaml += [f"  - name: {s}", f"    num_examples: {info['split_counts'][s]}"]
-    yaml += ["---", ""]
+    yaml = card_header("Synthetic product catalogue (DBQ schema)", info["split_counts"])
 
     args = info["args"]
     shard = info.get("shard")

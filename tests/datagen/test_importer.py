@@ -10,6 +10,7 @@ from PIL import Image
 
 from contracts.dataset import layout
 from contracts.dataset.reader import read_dataset, read_info
+from contracts.dataset.schema import COLUMNS
 from contracts.dataset.split import assign_splits
 from contracts.errors import UserError
 from datagen.config import ImportConfig
@@ -206,6 +207,9 @@ def test_imported_dir_loads_as_imagefolder(server, tmp_path):
     assert "title" in ds["train"].column_names and ds["train"][0]["image"].size == (24, 24)
     by_card = datasets.load_dataset(str(result.out))  # through the card's YAML header
     assert {s: len(by_card[s]) for s in by_card} == {s: len(ds[s]) for s in ds}
+    features = by_card["train"].features  # the card declares them, as a synthetic card does
+    assert isinstance(features["image"], datasets.Image)
+    assert {name: features[name].dtype for name in COLUMNS} == dict(COLUMNS)
 
 
 def test_prices_of_zero_or_below_are_left_out_with_their_reason(server, tmp_path):
