@@ -16,7 +16,7 @@ import click
 from contracts.dataset import layout
 from contracts.errors import run_cli
 from datagen import __version__
-from datagen.config import CompareConfig, FitConfig, ImportConfig, ProfileConfig, SynthConfig
+from datagen.config import FORMAT_CHOICES, CompareConfig, FitConfig, ImportConfig, ProfileConfig, SynthConfig
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +50,8 @@ def _option(cls: type, name: str, *decls: str, **kwargs: Any) -> Any:
 @_option(SynthConfig, "rows", type=int)
 @_option(SynthConfig, "seed", type=int)
 @_option(SynthConfig, "image_size", type=int)
+@_option(SynthConfig, "format", type=click.Choice(FORMAT_CHOICES))
+@_option(SynthConfig, "rows_per_file", type=int)
 @_option(SynthConfig, "workers", type=int)
 @_option(SynthConfig, "shard", type=str, metavar="I/N")
 @_option(SynthConfig, "profile", type=str, metavar="JSON")
@@ -66,29 +68,41 @@ def synth(**kwargs) -> None:
         click.echo(f"note: {note}", err=True)
     start = time.perf_counter()
     out = synthesize(cfg)
-    if not cfg.quiet:
-        # dataset_info.json read directly: the reader would import pandas just for this line
-        counts = json.loads((out / layout.INFO_FILE).read_text(encoding="utf-8"))["split_counts"]
-        split_text = ", ".join(f"{k} {v}" for k, v in counts.items())
-        shard = f" (shard {cfg.shard})" if cfg.shard else ""
+    if cfg.quiet:
+        return
+    seconds = time.perf_counter() - start
+    if cfg.shard:
+        i, n = cfg.shard_spec
+        manifest = json.loads((out / layout.shard_manifest(i, n)).read_text(encoding="utf-8"))
+        counts = manifest["split_counts"]
         click.echo(
-            f"wrote {sum(counts.values())} rows{shard} ({split_text}) to {out} "
-            f"in {time.perf_counter() - start:.1f} s"
+            f"wrote shard {i}/{n}: {sum(counts.values())} rows ({_splits(counts)}) into {out} in "
+            f"{seconds:.1f} s; when all {n} are done: datagen synth-merge {out}"
         )
+        return
+    # dataset_info.json read directly: the reader would import pandas just for this line
+    counts = json.loads((out / layout.INFO_FILE).read_text(encoding="utf-8"))["split_counts"]
+    click.echo(
+        f"wrote {sum(counts.values())} rows ({_splits(counts)}) to {out} ({cfg.layout}) in {seconds:.1f} s"
+    )
+
+
+def _splits(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 @click.command("synth-merge")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output DATASET dir.")
-@click.option(
-    "--overwrite/--no-overwrite", default=False, help="Replace a DATASET dir this project wrote at --out."
-)
-@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-def synth_merge(out: str, overwrite: bool, shard_dirs: tuple[str, ...]) -> None:
-    """Join the shard dirs of one `datagen synth --shard I/N` run into the unsharded dataset."""
+@click.argument("data_dir", type=click.Path(file_okay=False))
+def synth_merge(data_dir: str) -> None:
+    """Finish a sharded run: check the files of the N `datagen synth --shard I/N --out DATA_DIR` jobs and
+    write the index and the card into DATA_DIR (no image is copied)."""
     from datagen.synth.run import merge_shards
 
-    path = merge_shards(shard_dirs, out, overwrite=overwrite)
-    click.echo(f"merged {len(shard_dirs)} shards into {path}")
+    path, count, done_before = merge_shards(data_dir)
+    if done_before:
+        click.echo(f"{path} is a finished dataset already: nothing to merge")
+    else:
+        click.echo(f"merged {count} shards into {path}")
 
 
 @click.command("real")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from contracts.dataset.images import image_source
 from contracts.errors import UserError
 from reports.embed import thumbnail
 
@@ -80,9 +81,10 @@ def log_evaluation(
         for row in rows:
             gold, parsed, scores = row["gold"], row["parsed"], row["scores"]
             image = None
-            if images and row.get("image_path"):
+            source = image_source(row.get("image_path")) if images else None  # a path, or parquet bytes
+            if source:
                 try:
-                    image = wandb.Image(thumbnail(row["image_path"], 128))
+                    image = wandb.Image(thumbnail(source, 128))
                 except OSError:
                     image = None
             table.add_data(

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contracts.dataset import layout
 from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from contracts.outputs import (
     check_replaceable_file,
@@ -55,16 +54,12 @@ _ARROW_DTYPES = {"string": ("string", "large_string"), "int64": ("int64",), "flo
 
 # -- schema --------------------------------------------------------------------------------------------------
 def disk_schema(path: str | Path) -> dict[str, str]:
-    """Column -> type as stored: a DATASET dir's first metadata parquet, or a table file's frame."""
+    """Column -> type as stored: a DATASET dir's first split (either layout), or a table file's frame."""
     path = Path(path).expanduser()
     if path.is_dir():
-        import pyarrow.parquet as pq
+        from contracts.dataset.reader import stored_types
 
-        for split in layout.SPLITS:
-            meta = path / split / layout.METADATA_FILE
-            if meta.is_file():
-                return {f.name: str(f.type) for f in pq.read_schema(meta)}
-        return {}
+        return stored_types(path)
     from datagen.real.sources import load_file
 
     frame = pd.DataFrame.from_records(load_file(path)[:1000])
@@ -203,7 +198,7 @@ def sample_images(data_dir: str | Path, n: int, seed: int = 0) -> list[dict]:
 
     A table file has no images: the list is empty.
     """
-    from contracts.dataset.reader import IMAGE_PATH, read_dataset
+    from contracts.dataset.reader import IMAGE_PATH, image_source, read_dataset
 
     path = Path(data_dir).expanduser()
     if not path.is_dir() or n <= 0:
@@ -215,7 +210,7 @@ def sample_images(data_dir: str | Path, n: int, seed: int = 0) -> list[dict]:
     for _, row in frame.iloc[picks].iterrows():
         out.append(
             {
-                "path": str(row[IMAGE_PATH]),
+                "path": image_source(row[IMAGE_PATH]),  # a file's path, or a parquet row's bytes
                 "title": str(row["title"]),
                 "category": str(row["category3_code"]),
                 "price": f"{row['full_price']:,.2f} {row['currency_code']}",

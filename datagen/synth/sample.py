@@ -13,9 +13,11 @@ are unique without any global bookkeeping.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import math
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ SCALE_JITTER = 0.04
 OFFSET = 0.6
 N_BACKGROUNDS = 8
 LIGHT_LEVELS = (0.9, 0.95, 1.0, 1.04, 1.08)  # backdrop lighting, a few levels so backdrops can be cached
+PLAN_CHUNK = 2000  # rows whose title draws are computed together (by one worker of a pool)
 
 
 # --- product codes
@@ -194,51 +197,136 @@ def build_row(latent: dict, profile: CatalogueProfile) -> dict:
 
 
 # --- all rows
+def _title_key(title: str) -> int:
+    """A title's 64-bit hash (never 0, which marks a title of bad length): the plan remembers every title
+    chosen, and 8 bytes a title keep that flat enough for millions of rows (two titles share a key with a
+    chance of about one in 10^7 at 10^6 rows, and only ever change which draw a row uses)."""
+    return int.from_bytes(hashlib.blake2b(title.encode("utf-8"), digest_size=8).digest(), "little") or 1
+
+
+def row_candidates(
+    profile: CatalogueProfile, seed: int, index: int, full: bool = False
+) -> tuple[int, int, list[int]]:
+    """Row ``index``'s entry, product code and the keys of its title draws (``_title_key``; 0 where the
+    title's length is out of range): up to the first title of good length (all a row needs unless that
+    title was taken before it), or with ``full`` as many draws as ``plan_rows`` can ever look at."""
+    cp = compiled(profile)
+    _, entry_index, draws = _draws(cp, seed, index)
+    entry = profile.taxonomy[entry_index]
+    keys: list[int] = []
+    any_ok = False
+    for n, attrs in enumerate(draws, 1):
+        title = build_title(attrs, entry, profile)
+        ok = _title_ok(title, None)
+        keys.append(_title_key(title) if ok else 0)
+        any_ok = any_ok or ok
+        if (ok and not full) or (n >= MAX_ATTEMPTS and any_ok) or n >= 50 * MAX_ATTEMPTS:
+            break
+    code = product_code(index, seed, profile.product_code_min, profile.product_code_max)
+    return entry_index, code, keys
+
+
+class _TitleSet:
+    """A set of non-zero 64-bit keys in one numpy array (open addressing): 16 bytes a title at most."""
+
+    def __init__(self, capacity: int) -> None:
+        size = 1 << max(4, (2 * capacity).bit_length())
+        self._table = np.zeros(size, dtype=np.uint64)
+        self._mask = size - 1
+
+    def _slot(self, key: int) -> int:
+        slot = key & self._mask
+        table = self._table
+        while True:
+            found = int(table[slot])
+            if found == 0 or found == key:
+                return slot
+            slot = (slot + 1) & self._mask
+
+    def __contains__(self, key: int) -> bool:
+        return int(self._table[self._slot(key)]) == key
+
+    def add(self, key: int) -> None:
+        self._table[self._slot(key)] = key
+
+
+def _choose(keys: list[int], seen: _TitleSet) -> int | None:
+    """The draw a row keeps (1-based): the first title of good length not chosen before; after
+    ``MAX_ATTEMPTS`` draws, the first of good length even if chosen before; None if ``keys`` end first."""
+    fallback = None
+    for n, key in enumerate(keys, 1):
+        if key and key not in seen:
+            return n
+        if fallback is None and key:
+            fallback = n
+        if n >= MAX_ATTEMPTS and fallback is not None:
+            return fallback
+    return None
+
+
 @dataclass
 class RowPlan:
-    """What the sequential pass decided for every row: code, category3 and number of attribute draws."""
+    """What the sequential pass decided for every row: code, taxonomy entry and number of attribute draws."""
 
-    codes: list[int]
-    category3: list[str]
-    attempts: list[int]
+    codes: np.ndarray  # int64
+    entries: np.ndarray  # int32, index into the profile's taxonomy
+    attempts: np.ndarray  # uint8
 
     def __len__(self) -> int:
         return len(self.codes)
 
+    def category3(self, profile: CatalogueProfile) -> np.ndarray:
+        """Each row's category3_code (the split's stratum), as an object array of shared strings."""
+        names = np.array([e.category3 for e in profile.taxonomy], dtype=object)
+        return names[self.entries]
 
-def plan_rows(profile: CatalogueProfile, seed: int, rows: int) -> RowPlan:
-    """Decide every row's product code, category3 and title draw, making titles unique where possible.
+
+Candidates = tuple[int, int, list[int]]
+
+
+def plan_rows(
+    profile: CatalogueProfile,
+    seed: int,
+    rows: int,
+    map_chunks: Callable[[list[range]], Iterable[list[Candidates]]] | None = None,
+) -> RowPlan:
+    """Decide every row's product code, entry and title draw, making titles unique where possible.
+
+    Row i's draws depend on (seed, i) alone; which draw it keeps depends on the titles kept before it. The
+    draws (``row_candidates``, the costly part) may be computed elsewhere: ``map_chunks`` maps a list of
+    row ranges to their candidates, in order (a process pool); the choice is made here, in row order.
 
     Raises:
-        UserError: more rows than distinct product codes in the profile's range.
+        UserError: more rows than distinct product codes in the profile's range, or a profile entry that
+            cannot make a title of the allowed length.
     """
     domain = profile.product_code_max - profile.product_code_min + 1
     if rows > domain:
         raise UserError(f"--rows {rows} exceeds the {domain} distinct product codes of the profile")
-    cp = compiled(profile)
-    seen: set[str] = set()
-    codes, cats, attempts = [], [], []
-    for index in range(rows):
-        _, entry_index, draws = _draws(cp, seed, index)
-        entry = profile.taxonomy[entry_index]
-        chosen = fallback = None
-        for n, attrs in enumerate(draws, 1):
-            title = build_title(attrs, entry, profile)
-            if _title_ok(title, seen):
-                chosen = (n, title)
-                break
-            if fallback is None and _title_ok(title, None):
-                fallback = (n, title)
-            if n >= MAX_ATTEMPTS and fallback is not None:
-                chosen = fallback  # a duplicate title, kept: the option space of this entry is exhausted
-                break
-            if n >= 50 * MAX_ATTEMPTS:
+    chunks = [range(a, min(rows, a + PLAN_CHUNK)) for a in range(0, rows, PLAN_CHUNK)]
+    if map_chunks is None:
+        results: Iterable[list[Candidates]] = (
+            [row_candidates(profile, seed, i) for i in chunk] for chunk in chunks
+        )
+    else:
+        results = map_chunks(chunks)
+    codes = np.empty(rows, dtype=np.int64)
+    entries = np.empty(rows, dtype=np.int32)
+    attempts = np.empty(rows, dtype=np.uint8)
+    seen = _TitleSet(rows)
+    index = 0
+    for chunk in results:
+        for entry_index, code, keys in chunk:
+            n = _choose(keys, seen)
+            if n is None:  # its first good title was taken: draw on (about one row in ten)
+                keys = row_candidates(profile, seed, index, full=True)[2]
+                n = _choose(keys, seen)
+            if n is None:
                 raise UserError(
-                    f"profile entry {profile.entry_key(entry_index)} cannot make a title of 8-71 chars"
+                    f"profile entry {profile.entry_key(entry_index)} cannot make a title of "
+                    f"{TITLE_MIN}-{TITLE_MAX} chars"
                 )
-        n, title = chosen  # type: ignore[misc]
-        seen.add(title)
-        codes.append(product_code(index, seed, profile.product_code_min, profile.product_code_max))
-        cats.append(entry.category3)
-        attempts.append(n)
-    return RowPlan(codes, cats, attempts)
+            seen.add(keys[n - 1])
+            codes[index], entries[index], attempts[index] = code, entry_index, n
+            index += 1
+    return RowPlan(codes, entries, attempts)

@@ -32,6 +32,10 @@ def test_options_are_the_config_fields():
         (["--rows", "0"], "--rows must be a positive"),
         (["--rows", "-5"], "--rows must be a positive"),
         (["--rows", "many"], "many"),
+        (["--rows", "1"], "--rows 1 is too few: finetune needs rows in train and validation"),
+        (["--rows", "2"], "takes --rows 3 or more"),
+        (["--format", "zip"], "'zip' is not one of 'auto', 'imagefolder', 'parquet'"),
+        (["--rows-per-file", "-1"], "--rows-per-file must be 0 (automatic) or a positive number"),
         (["--shard", "3/2"], "--shard"),
         (["--shard", "half"], "--shard must look like I/N"),
         (["--image-size", "16"], "--image-size must be between 32 and 1024"),
@@ -75,5 +79,18 @@ def test_good_run_prints_one_summary(tmp_path, capsys):
         capsys,
     )
     assert code == 0
-    assert out.count("\n") == 1 and "wrote 12 rows" in out and "train" in out
+    assert out.count("\n") == 1 and "wrote 12 rows" in out and "train" in out and "(imagefolder)" in out
     assert (tmp_path / "d" / "train").is_dir()
+
+
+def test_sharded_run_and_merge_print_one_line_each(tmp_path, capsys):
+    """Each job says what it wrote and what to run when all are done; the merge says what it merged."""
+    args = ["synth", "--out", str(tmp_path / "d"), "--rows", "12", "--image-size", "48", "--workers", "1"]
+    args += ["--format", "parquet", "--rows-per-file", "6"]
+    for i in (1, 2):
+        code, out, _ = _run([*args, "--shard", f"{i}/2"], capsys)
+        assert code == 0 and out.count("\n") == 1 and f"wrote shard {i}/2: 6 rows" in out
+        assert f"datagen synth-merge {tmp_path / 'd'}" in out
+    code, out, _ = _run(["synth-merge", str(tmp_path / "d")], capsys)
+    assert code == 0 and out == f"merged 2 shards into {tmp_path / 'd'}\n"
+    assert (tmp_path / "d" / "data" / "train-00001-of-00002.parquet").is_file()
