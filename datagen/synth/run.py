@@ -39,7 +39,8 @@ from datagen.render.product import encode_jpeg, render_product
 from datagen.synth.blocks import FilePlan
 from datagen.synth.card import GENERATOR, build_info, render_card
 from datagen.synth.oracle import oracle_answer
-from datagen.synth.sample import build_row, plan_rows, row_candidates, sample_latent
+from datagen.synth.plan import chunk_candidates, plan_rows
+from datagen.synth.sample import build_row, sample_latent, sample_latents
 from datagen.synth.shards import ShardJob
 from datagen.synth.sink import BlockSink
 
@@ -63,11 +64,11 @@ def load_profile(cfg: SynthConfig) -> CatalogueProfile:
 
 
 def render_row(
-    profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int
+    profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int, latent: dict | None = None
 ) -> tuple[dict, dict, bytes]:
     """Everything about one row: its 17 columns, its sidecar record (the latent attributes and the oracle's
-    answer, ``ORACLE_KEY``) and its JPEG bytes."""
-    latent = sample_latent(profile, seed, index, attempts)
+    answer, ``ORACLE_KEY``) and its JPEG bytes (``latent``: the row's, sampled already)."""
+    latent = sample_latent(profile, seed, index, attempts) if latent is None else latent
     image = encode_jpeg(render_product(latent, profile, size))
     return build_row(latent, profile), {**latent, ORACLE_KEY: oracle_answer(latent, profile)}, image
 
@@ -78,8 +79,8 @@ class _Job:
     def __init__(self, profile: CatalogueProfile, seed: int, size: int, fmt: str, root: Path) -> None:
         self.profile, self.seed, self.size, self.fmt, self.root = profile, seed, size, fmt, root
 
-    def make_row(self, index: int, attempts: int, split: int) -> Done:
-        row, latent, image = render_row(self.profile, self.seed, index, attempts, self.size)
+    def make_row(self, index: int, attempts: int, split: int, latent: dict | None = None) -> Done:
+        row, latent, image = render_row(self.profile, self.seed, index, attempts, self.size, latent)
         values = row_values(row)
         if self.fmt == layout.IMAGEFOLDER:  # written here, in the worker: the main process only collects
             (self.root / layout.SPLITS[split] / layout.image_name(row["product_code"])).write_bytes(image)
@@ -88,10 +89,14 @@ class _Job:
 
     def render(self, chunk: tuple[int, bytes, bytes]) -> list[Done]:
         start, attempts, splits = chunk
-        return [self.make_row(start + k, a, s) for k, (a, s) in enumerate(zip(attempts, splits, strict=True))]
+        latents = sample_latents(self.profile, self.seed, start, list(attempts))
+        return [
+            self.make_row(start + k, a, s, latent)
+            for k, (a, s, latent) in enumerate(zip(attempts, splits, latents, strict=True))
+        ]
 
     def candidates(self, rows: range) -> list:
-        return [row_candidates(self.profile, self.seed, i) for i in rows]
+        return chunk_candidates(self.profile, self.seed, rows)
 
 
 # --- worker pool -------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Sampling rows: latent attributes per row from ``np.random.default_rng([seed, row_index])`` (pure).
 
 A row's latent is a function of (profile, seed, row index, attempts) only, so any worker or shard can rebuild
-it. ``plan_rows`` is the one sequential pass: it draws every row's category and title (cheap, no rendering),
-redraws a row's attributes (same category, same stream) up to ``MAX_ATTEMPTS`` times while its title is out
-of the 8-71 character range or already taken, and records how many draws each row used. Splits are then
-computed from all rows' (product_code, category3) and rows can be rendered in any order, anywhere.
+it. ``plan_rows`` (``datagen.synth.plan``) decides ``attempts`` for every row: it redraws a row's attributes
+(same category, same stream) up to ``MAX_ATTEMPTS`` times while its title is out of the 8-71 character range
+or already taken. Splits are then computed from all rows' (product_code, category3) and rows can be rendered
+in any order, anywhere.
 
 Product codes come from a keyed Feistel permutation of the row index over the profile's code range, so they
 are unique without any global bookkeeping.
@@ -13,16 +13,13 @@ are unique without any global bookkeeping.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import math
 import zlib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.errors import UserError
 from datagen.catalogue.profile import OPTION_KINDS, CatalogueProfile
 from datagen.synth.price_model import full_price, to_eur
 from datagen.synth.titles import build_title
@@ -35,7 +32,6 @@ SCALE_JITTER = 0.04
 OFFSET = 0.6
 N_BACKGROUNDS = 8
 LIGHT_LEVELS = (0.9, 0.95, 1.0, 1.04, 1.08)  # backdrop lighting, a few levels so backdrops can be cached
-PLAN_CHUNK = 2000  # rows whose title draws are computed together (by one worker of a pool)
 
 
 # --- product codes
@@ -45,6 +41,37 @@ def _mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return x ^ (x >> 31)
+
+
+def _mix64_array(x: np.ndarray) -> np.ndarray:
+    """``_mix64`` of every element of a uint64 array (numpy wraps around at 2**64 as the masks do)."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def product_codes(indices: np.ndarray, seed: int, lo: int, hi: int) -> np.ndarray:
+    """``product_code`` of many indices at once (int64 array)."""
+    domain = hi - lo + 1
+    x = np.asarray(indices, dtype=np.uint64)
+    if len(x) and int(x.max()) >= domain:
+        raise ValueError(f"row index {int(x.max())} outside a code range of {domain}")
+    half = np.uint64(max(1, math.ceil(math.log2(domain) / 2)))
+    mask = np.uint64((1 << int(half)) - 1)
+    keys = [np.uint64(_mix64((seed & 0xFFFFFFFF) * 8 + r + 1)) for r in range(4)]
+    out = x.copy()
+    todo = np.arange(len(x))
+    while len(todo):  # cycle-walk the values still outside the domain
+        v = out[todo]
+        left, right = v >> half, v & mask
+        for key in keys:
+            left, right = right, left ^ (_mix64_array(right ^ key) & mask)
+        v = (left << half) | right
+        out[todo] = v
+        todo = todo[v >= np.uint64(domain)]
+    return out.astype(np.int64) + lo
 
 
 def product_code(index: int, seed: int, lo: int, hi: int) -> int:
@@ -71,8 +98,11 @@ class _Options:
     names: list[str]
     cum: list[float]  # cumulative weights normalised to end at 1
 
+    def position(self, u: float) -> int:
+        return min(bisect.bisect_right(self.cum, u), len(self.names) - 1)
+
     def pick(self, u: float) -> str:
-        return self.names[min(bisect.bisect_right(self.cum, u), len(self.names) - 1)]
+        return self.names[self.position(u)]
 
 
 def _options(weights: dict[str, float]) -> _Options:
@@ -105,11 +135,21 @@ def compiled(profile: CatalogueProfile) -> CompiledProfile:
 
 # --- one row
 def _draw(cp: CompiledProfile, entry_index: int, u: np.ndarray) -> dict[str, str]:
+    """One attribute draw from the uniforms ``u`` (one per option kind, then the colour)."""
     opts = cp.options[entry_index]
-    attrs = {kind: opts[kind].pick(float(u[i])) for i, kind in enumerate(OPTION_KINDS)}
+    positions = [opts[kind].position(float(u[i])) for i, kind in enumerate(OPTION_KINDS)]
+    material = opts["material"].names[positions[OPTION_KINDS.index("material")]]
+    return attrs_at(cp, entry_index, positions, cp.colours[material].position(float(u[len(OPTION_KINDS)])))
+
+
+def attrs_at(cp: CompiledProfile, entry_index: int, positions: list[int], colour: int) -> dict[str, str]:
+    """The attributes a draw picked, given each option's position in its entry's list and the colour's in
+    the material's (``_draw``, and the plan's vectorised picks)."""
+    opts = cp.options[entry_index]
+    attrs = {kind: opts[kind].names[positions[i]] for i, kind in enumerate(OPTION_KINDS)}
     if attrs["trim"] and attrs["trim"] == attrs["material"]:
         attrs["trim"] = ""  # "Leather and Leather" is just leather
-    attrs["colour"] = cp.colours[attrs["material"]].pick(float(u[len(OPTION_KINDS)]))
+    attrs["colour"] = cp.colours[attrs["material"]].names[colour]
     if attrs["pattern"]:
         # a pattern with its own colour (House Check: archive beige) shows that colour, not the material's
         attrs["colour"] = cp.profile.vocabulary["patterns"][attrs["pattern"]].get("colour", attrs["colour"])
@@ -120,9 +160,10 @@ def _title_ok(title: str, seen: set[str] | None) -> bool:
     return TITLE_MIN <= len(title) <= TITLE_MAX and (seen is None or title not in seen)
 
 
-def _draws(cp: CompiledProfile, seed: int, index: int):
-    """The row's random stream: its generator, entry index, and an iterator of attribute draws."""
-    rng = np.random.default_rng([seed, index])
+def _draws(cp: CompiledProfile, seed: int, index: int, rng: np.random.Generator | None = None):
+    """The row's random stream (``rng``: the row's generator made elsewhere, from its start): the generator,
+    the entry index, and an iterator of attribute draws."""
+    rng = np.random.default_rng([seed, index]) if rng is None else rng
     entry_index = int(cp.entries.pick(float(rng.random())))
 
     def attempts():
@@ -132,10 +173,30 @@ def _draws(cp: CompiledProfile, seed: int, index: int):
     return rng, entry_index, attempts()
 
 
-def sample_latent(profile: CatalogueProfile, seed: int, index: int, attempts: int = 1) -> dict:
-    """The latent attributes of row ``index`` after ``attempts`` attribute draws (see ``plan_rows``)."""
+def sample_latents(profile: CatalogueProfile, seed: int, start: int, attempts: list[int]) -> list[dict]:
+    """``sample_latent`` of rows ``start``, ``start + 1``, ..., their generators seeded together
+    (``streams.Streams``: the same streams, without numpy's ~15 us a generator)."""
+    from datagen.synth.streams import Streams
+
+    streams = Streams(seed, np.arange(start, start + len(attempts), dtype=np.int64))
+    shared = np.random.PCG64(0)  # set to each row's state in turn
+    return [
+        sample_latent(profile, seed, start + j, a, rng=streams.generator(j, shared))
+        for j, a in enumerate(attempts)
+    ]
+
+
+def sample_latent(
+    profile: CatalogueProfile,
+    seed: int,
+    index: int,
+    attempts: int = 1,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """The latent attributes of row ``index`` after ``attempts`` attribute draws (see ``plan_rows``);
+    ``rng``: the row's generator ``default_rng([seed, index])``, made elsewhere."""
     cp = compiled(profile)
-    rng, entry_index, draws = _draws(cp, seed, index)
+    rng, entry_index, draws = _draws(cp, seed, index, rng)
     attrs = next(itertools.islice(draws, attempts - 1, None))
     entry = profile.taxonomy[entry_index]
     t = rng.random(8)
@@ -197,136 +258,8 @@ def build_row(latent: dict, profile: CatalogueProfile) -> dict:
 
 
 # --- all rows
-def _title_key(title: str) -> int:
-    """A title's 64-bit hash (never 0, which marks a title of bad length): the plan remembers every title
-    chosen, and 8 bytes a title keep that flat enough for millions of rows (two titles share a key with a
-    chance of about one in 10^7 at 10^6 rows, and only ever change which draw a row uses)."""
-    return int.from_bytes(hashlib.blake2b(title.encode("utf-8"), digest_size=8).digest(), "little") or 1
+def plan_rows(profile: CatalogueProfile, seed: int, rows: int, map_chunks=None):  # -> plan.RowPlan
+    """See ``datagen.synth.plan.plan_rows`` (here for the callers that sample rows)."""
+    from datagen.synth.plan import plan_rows as plan
 
-
-def row_candidates(
-    profile: CatalogueProfile, seed: int, index: int, full: bool = False
-) -> tuple[int, int, list[int]]:
-    """Row ``index``'s entry, product code and the keys of its title draws (``_title_key``; 0 where the
-    title's length is out of range): up to the first title of good length (all a row needs unless that
-    title was taken before it), or with ``full`` as many draws as ``plan_rows`` can ever look at."""
-    cp = compiled(profile)
-    _, entry_index, draws = _draws(cp, seed, index)
-    entry = profile.taxonomy[entry_index]
-    keys: list[int] = []
-    any_ok = False
-    for n, attrs in enumerate(draws, 1):
-        title = build_title(attrs, entry, profile)
-        ok = _title_ok(title, None)
-        keys.append(_title_key(title) if ok else 0)
-        any_ok = any_ok or ok
-        if (ok and not full) or (n >= MAX_ATTEMPTS and any_ok) or n >= 50 * MAX_ATTEMPTS:
-            break
-    code = product_code(index, seed, profile.product_code_min, profile.product_code_max)
-    return entry_index, code, keys
-
-
-class _TitleSet:
-    """A set of non-zero 64-bit keys in one numpy array (open addressing): 16 bytes a title at most."""
-
-    def __init__(self, capacity: int) -> None:
-        size = 1 << max(4, (2 * capacity).bit_length())
-        self._table = np.zeros(size, dtype=np.uint64)
-        self._mask = size - 1
-
-    def _slot(self, key: int) -> int:
-        slot = key & self._mask
-        table = self._table
-        while True:
-            found = int(table[slot])
-            if found == 0 or found == key:
-                return slot
-            slot = (slot + 1) & self._mask
-
-    def __contains__(self, key: int) -> bool:
-        return int(self._table[self._slot(key)]) == key
-
-    def add(self, key: int) -> None:
-        self._table[self._slot(key)] = key
-
-
-def _choose(keys: list[int], seen: _TitleSet) -> int | None:
-    """The draw a row keeps (1-based): the first title of good length not chosen before; after
-    ``MAX_ATTEMPTS`` draws, the first of good length even if chosen before; None if ``keys`` end first."""
-    fallback = None
-    for n, key in enumerate(keys, 1):
-        if key and key not in seen:
-            return n
-        if fallback is None and key:
-            fallback = n
-        if n >= MAX_ATTEMPTS and fallback is not None:
-            return fallback
-    return None
-
-
-@dataclass
-class RowPlan:
-    """What the sequential pass decided for every row: code, taxonomy entry and number of attribute draws."""
-
-    codes: np.ndarray  # int64
-    entries: np.ndarray  # int32, index into the profile's taxonomy
-    attempts: np.ndarray  # uint8
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def category3(self, profile: CatalogueProfile) -> np.ndarray:
-        """Each row's category3_code (the split's stratum), as an object array of shared strings."""
-        names = np.array([e.category3 for e in profile.taxonomy], dtype=object)
-        return names[self.entries]
-
-
-Candidates = tuple[int, int, list[int]]
-
-
-def plan_rows(
-    profile: CatalogueProfile,
-    seed: int,
-    rows: int,
-    map_chunks: Callable[[list[range]], Iterable[list[Candidates]]] | None = None,
-) -> RowPlan:
-    """Decide every row's product code, entry and title draw, making titles unique where possible.
-
-    Row i's draws depend on (seed, i) alone; which draw it keeps depends on the titles kept before it. The
-    draws (``row_candidates``, the costly part) may be computed elsewhere: ``map_chunks`` maps a list of
-    row ranges to their candidates, in order (a process pool); the choice is made here, in row order.
-
-    Raises:
-        UserError: more rows than distinct product codes in the profile's range, or a profile entry that
-            cannot make a title of the allowed length.
-    """
-    domain = profile.product_code_max - profile.product_code_min + 1
-    if rows > domain:
-        raise UserError(f"--rows {rows} exceeds the {domain} distinct product codes of the profile")
-    chunks = [range(a, min(rows, a + PLAN_CHUNK)) for a in range(0, rows, PLAN_CHUNK)]
-    if map_chunks is None:
-        results: Iterable[list[Candidates]] = (
-            [row_candidates(profile, seed, i) for i in chunk] for chunk in chunks
-        )
-    else:
-        results = map_chunks(chunks)
-    codes = np.empty(rows, dtype=np.int64)
-    entries = np.empty(rows, dtype=np.int32)
-    attempts = np.empty(rows, dtype=np.uint8)
-    seen = _TitleSet(rows)
-    index = 0
-    for chunk in results:
-        for entry_index, code, keys in chunk:
-            n = _choose(keys, seen)
-            if n is None:  # its first good title was taken: draw on (about one row in ten)
-                keys = row_candidates(profile, seed, index, full=True)[2]
-                n = _choose(keys, seen)
-            if n is None:
-                raise UserError(
-                    f"profile entry {profile.entry_key(entry_index)} cannot make a title of "
-                    f"{TITLE_MIN}-{TITLE_MAX} chars"
-                )
-            seen.add(keys[n - 1])
-            codes[index], entries[index], attempts[index] = code, entry_index, n
-            index += 1
-    return RowPlan(codes, entries, attempts)
+    return plan(profile, seed, rows, map_chunks)

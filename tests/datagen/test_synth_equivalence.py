@@ -8,7 +8,8 @@ from contracts.dataset import layout
 from contracts.dataset.split import _split_counts, _stratum_seed, assign_split_indices, assign_splits
 from datagen.catalogue.profile import builtin_profile
 from datagen.render.product import render_product
-from datagen.synth.sample import plan_rows, row_candidates, sample_latent
+from datagen.synth.plan import chunk_candidates, plan_rows, row_candidates
+from datagen.synth.sample import sample_latent, sample_latents
 
 # sha256 of the raw pixels of rows 0-19, 25, 43, 86, 99 and 127 of seed 3 at 96 px (every pattern and
 # detail kind among them), as rendered before the 1-bit masks: the renderer's speed-ups keep every pixel.
@@ -23,8 +24,24 @@ def test_rendered_pixels_are_unchanged():
     assert digest.hexdigest() == PIXELS_SHA256
 
 
+def test_vectorised_draws_equal_the_row_by_row_ones():
+    """The draws of a chunk of rows, streams stepped together, equal those of each row's own generator."""
+    profile = builtin_profile()
+    for seed in (0, 2**33 + 1):
+        rows = range(500, 900)
+        assert chunk_candidates(profile, seed, rows) == [row_candidates(profile, seed, i) for i in rows]
+
+
+def test_latents_of_a_chunk_equal_the_row_by_row_ones():
+    profile = builtin_profile()
+    attempts = [1, 2, 1, 4, 3, 1]
+    assert sample_latents(profile, 9, 70, attempts) == [
+        sample_latent(profile, 9, 70 + j, a) for j, a in enumerate(attempts)
+    ]
+
+
 def test_plan_is_the_same_with_draws_made_elsewhere():
-    """Candidates computed by another mapper (here: chunk by chunk, as a pool does) give the same plan."""
+    """Candidates computed by another mapper (here: row by row, chunk by chunk) give the same plan."""
     profile = builtin_profile()
     local = plan_rows(profile, 1, 3000)
     calls = []
