@@ -8,7 +8,7 @@ lives in ``contracts.dataset``.
 
 The arrows as plain functions (imported lazily so that `datagen --help` starts fast):
 
-- ``synthesize(SynthConfig) -> Path`` and ``merge_shards(dirs, out)``: `datagen synth`, `synth-merge`;
+- ``synthesize(SynthConfig) -> Path`` and ``merge_shards(data_dir)``: `datagen synth`, `synth-merge`;
 - ``run_import(ImportConfig) -> ImportResult``: `datagen real`;
 - ``fit_profile(data_dir) -> CatalogueProfile``: `datagen fit`;
 - ``compare_datasets(real_dir, synth_dir) -> dict``: `datagen compare`.

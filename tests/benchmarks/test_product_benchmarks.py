@@ -33,8 +33,16 @@ def test_default_benchmark_short_version(tmp_path):
 
 @pytest.mark.slow
 def test_synth_speed_prints_its_figures():
-    out = _module("synth_speed", "--small-rows", "60", "--skip-large", "--image-size", "64")
-    assert "rows" in out and "s" in out
+    """Every case at a small size: the end-to-end run, two scale runs with the goals, streaming and merge."""
+    args = ["--small-rows", "60", "--rows", "60", "--rows", "90", "--image-size", "64"]
+    out = _module(
+        "synth_speed", *args, "--merge-shards", "3", "--merge-rows", "60", "--merge-image-size", "32"
+    )
+    assert "60 rows, end to end" in out and "90 rows, parquet" in out
+    assert "streaming: load_dataset(DIR, streaming=True) to the first row of 90 rows" in out
+    assert "merge: 3 shards of 60 rows (parquet, 32 px)" in out
+    assert "merge: 3 shards of 60 rows (imagefolder, 32 px)" in out
+    assert "peak PSS 90 vs 60 rows" in out
 
 
 @pytest.mark.slow
