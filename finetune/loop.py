@@ -374,6 +374,9 @@ class _Recipe:
             raise UserError("--ema does not work with FSDP's sharded weights: drop --ema, or pass --no-fsdp")
         self.ema = WeightAverage(dist.unwrap(self.wrapped), cfg.ema) if cfg.ema else None
         self.optimizer = build_optimizer(self.wrapped, cfg, procs.device)
+        # The first step starts from no gradients whatever ran before (a stage, the memory probes): a resumed
+        # run starts that way, so an uninterrupted one must too.
+        self.optimizer.zero_grad(set_to_none=True)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
         self.step, self.best_val, self.best_step = 0, math.inf, None
         self.model_flops = 0.0

@@ -136,6 +136,34 @@ def test_sigterm_in_the_encoder_warmup_is_checkpointed_and_resumed_exactly(fast_
     assert len(warmup) == 120
 
 
+@pytest.mark.slow
+def test_kill_between_the_warmup_and_the_first_checkpoint_resumes_exactly(fast_config, tmp_path):
+    """kill -9 after the warm-up's last checkpoint and before fine-tuning's first: --resume goes on from the
+    warm-up's checkpoint and ends with the weights of a whole run, byte for byte (the first steps depend on
+    nothing that checkpoint lacks, stale gradients of the warm-up included)."""
+    changes = {"encoder_warmup": 3, "max_steps": 6, "save_every": 100, "eval_every": 100, "threads": 1}
+    whole = train(fast_config("whole", **changes))
+    proc = subprocess.Popen(
+        _cli_argv(fast_config("parts", **changes, quiet=False)),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    for line in proc.stderr:
+        if line.startswith("finetune step 2/6"):
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    saved = sorted(p.name for p in (tmp_path / "parts" / names.CHECKPOINTS_DIR).iterdir())
+    assert saved == ["warmup-0003-00000"], saved
+    resumed = train(fast_config("parts", **changes, resume=True))
+    assert resumed.steps == 6 and resumed.interrupted is None
+    for sub in (names.MODEL_DIR, names.BEST_DIR):
+        a = (whole.run_dir / sub / "model.safetensors").read_bytes()
+        assert a == (resumed.run_dir / sub / "model.safetensors").read_bytes(), sub
+
+
 def test_progress_goes_to_a_log_as_plain_lines(fast_config, capsys):
     """Not on a terminal (nohup, CI, Slurm): a line per warm-up epoch and per logged step, no bar."""
     train(fast_config(quiet=False, max_steps=2, log_every=1))
