@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -41,6 +42,8 @@ TMP_TAG = ".tmp-"
 OLD_TAG = ".old-"
 LOCK_SUFFIX = ".lock"
 HTML_GENERATOR = "phi3v-catalogue"  # <meta name="generator"> of every HTML page the project writes
+PAGE_KIND_META = "phi3v-catalogue-page"  # <meta name=... content=KIND>: which of the project's pages it is
+EVALUATION_PAGE, COMPARISON_PAGE, FIDELITY_PAGE = "evaluation", "comparison", "fidelity"
 
 
 # -- names of temporary siblings ---------------------------------------------------------------------------
@@ -177,14 +180,49 @@ def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     return recognise
 
 
-def is_our_html(path: Path) -> bool:
-    """Whether ``path`` is an HTML page this project wrote (its generator meta tag)."""
+def _html_head(path: Path) -> bytes:
     try:
         with path.open("rb") as fh:
-            head = fh.read(4096)
+            return fh.read(4096)
     except OSError:
-        return False
-    return f'<meta name="generator" content="{HTML_GENERATOR}">'.encode() in head
+        return b""
+
+
+def is_our_html(path: Path) -> bool:
+    """Whether ``path`` is an HTML page this project wrote (its generator meta tag)."""
+    return f'<meta name="generator" content="{HTML_GENERATOR}">'.encode() in _html_head(path)
+
+
+def page_kind(path: Path) -> str | None:
+    """Which of the project's pages ``path`` is (``EVALUATION_PAGE``, …), from its kind meta tag; None for
+    a page of another author, or one written before pages named their kind."""
+    head = _html_head(path)
+    if f'<meta name="generator" content="{HTML_GENERATOR}">'.encode() not in head:
+        return None
+    found = re.search(rb'<meta name="' + PAGE_KIND_META.encode() + rb'" content="([a-z]+)">', head)
+    return found.group(1).decode() if found else None
+
+
+def our_page(kind: str) -> Callable[[Path], bool]:
+    """A ``recognise`` function: an HTML page this project wrote as a ``kind`` page, never another kind
+    (an evaluation report is not replaced by a comparison). A page of ours from before pages named their
+    kind counts as any kind."""
+
+    def recognise(path: Path) -> bool:
+        return is_our_html(path) and page_kind(path) in (kind, None)
+
+    return recognise
+
+
+def written_by(*generators: str, key: str = "generator") -> Callable[[Path], bool]:
+    """A ``recognise`` function: a JSON object whose ``key`` names one of ``generators`` and that records
+    the version that wrote it (content this project alone writes, not just a file name)."""
+
+    def recognise(path: Path) -> bool:
+        obj = read_json_object(path)
+        return obj is not None and obj.get(key) in generators and "version" in obj
+
+    return recognise
 
 
 def check_replaceable(

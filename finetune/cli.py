@@ -103,6 +103,10 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _count(n: float, noun: str) -> str:
+    return f"{n:g} {noun}" + ("" if n == 1 else "s")
+
+
 def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
@@ -122,16 +126,21 @@ def summary(result: TrainResult) -> str:
             f"continue with `finetune --data ... --out {run} --resume`"
         )
     else:
-        head = f"finished {result.steps} steps ({result.epochs:g} epochs) in {_duration(result.wall_s)}"
-    lines = [
-        head,
-        f"  throughput   {result.samples_per_s:.1f} samples/s, {result.tokens_per_s:,.0f} tokens/s "
-        f"({_duration(result.train_s)} in optimizer steps"
-        + (f", {result.cpu_threads} CPU threads)" if result.cpu_threads else ")"),
-        f"  loss         train {_loss(result.train_loss)}, validation {_loss(result.final_val_loss)}, "
-        f"best validation {_loss(result.best_val_loss)}"
-        + (f" at step {result.best_step}" if result.best_step is not None else ""),
-    ]
+        head = f"finished {_count(result.steps, 'step')} ({_count(result.epochs, 'epoch')}) in " + _duration(
+            result.wall_s
+        )
+    lines = [head]
+    if result.replacing and result.interrupted:
+        lines.append(f"  kept         the run this one replaces stays in {run} until this one finishes")
+    if result.steps or result.stopped_in_warmup is None:  # a stop in the warm-up has no steps to tell of
+        lines += [
+            f"  throughput   {result.samples_per_s:.1f} samples/s, {result.tokens_per_s:,.0f} tokens/s "
+            f"({_duration(result.train_s)} in optimizer steps"
+            + (f", {result.cpu_threads} CPU threads)" if result.cpu_threads else ")"),
+            f"  loss         train {_loss(result.train_loss)}, validation {_loss(result.final_val_loss)}, "
+            f"best validation {_loss(result.best_val_loss)}"
+            + (f" at step {result.best_step}" if result.best_step is not None else ""),
+        ]
     if result.encoder_warmup_s is not None:
         warm = _duration(result.encoder_warmup_s)
         read = result.encoder_val_accuracy

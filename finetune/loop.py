@@ -76,6 +76,7 @@ class TrainResult:
     encoder_warmup_s: float | None = None  # time spent warming up the image encoder (part of wall_s)
     encoder_val_accuracy: float | None = None  # the warm-up head's category accuracy on the validation split
     stopped_in_warmup: tuple[int, int] | None = None  # (epoch, batch) where a signal stopped the warm-up
+    replacing: bool = False  # an --overwrite run: the run it replaces stays in run_dir until it finishes
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -117,13 +118,16 @@ class _Recipe:
         self.frames = data.read_training_splits(cfg.data)
         if not cfg.resume:
             check_method(resolve(cfg))
-        run = Path(cfg.out).expanduser().absolute()
+        # where the run ends up; it writes into ``run``, a replacement beside it under --overwrite
+        run = self.final_dir = Path(cfg.out).expanduser().absolute()
         saved = None
         if procs.is_main:  # the main process claims the dir; the others read what it decided
             self.claim = ckpt.claim_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
             run, saved = self.claim.run, self.claim.saved
         try:
             procs.barrier()
+            if not procs.is_main:
+                run = ckpt.run_being_written(run, resume=cfg.resume)
             if cfg.resume and not procs.is_main:
                 saved = ckpt.read_json(run / names.CONFIG_FILE)
             if cfg.resume and (run / names.MODEL_DIR).is_dir():
@@ -570,8 +574,6 @@ class _Recipe:
             if self.claim is not None:
                 self.claim.failed()
             raise
-        if self.claim is not None:
-            self.claim.started()
         # From here on a signal is taken at the end of a warm-up batch or an optimizer step, which is
         # checkpointed before the run returns.
         handlers = {}
@@ -583,10 +585,13 @@ class _Recipe:
                 self.best_val, self.best_step, self.last_val, self.model_flops = math.inf, None, None, 0.0
                 return self._result(None, 0, 0, 0.0)
             self.setup_training()
-            return self._train()
+            result = self._train()
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
+        if result.interrupted is None and self.claim is not None:
+            self.claim.finish()  # a replacement takes the old run's place only now, whole
+        return result
 
     def _train(self) -> TrainResult:
         cfg, procs = self.cfg, self.procs
@@ -665,7 +670,7 @@ class _Recipe:
             if device_peak and train_s > 0:
                 mfu = procs.sum(self.model_flops) / train_s / (device_peak * procs.world_size)
         result = TrainResult(
-            run_dir=self.run_dir,
+            run_dir=self.final_dir,
             steps=self.step,
             total_steps=self.total_steps,
             epochs=self._epoch(),
@@ -684,6 +689,7 @@ class _Recipe:
             encoder_warmup_s=self.warmup.seconds if self.warmup is not None else None,
             encoder_val_accuracy=self.warmup.val_accuracy if self.warmup is not None else None,
             stopped_in_warmup=self.stopped_in_warmup,
+            replacing=self.run_dir != self.final_dir,
         )
         self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
         self.tracker.finish()

@@ -62,7 +62,7 @@ def test_another_model_needs_a_recipe_for_it(handmade_dataset, tmp_path, capsys)
 
 def test_occupied_run_dir(handmade_dataset, tmp_path, capsys):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "config.json").write_text('{"train": {}}')
+    (tmp_path / "r" / "config.json").write_text('{"train": {}, "versions": {"phi3v-catalogue": "0.1.0"}}')
     err = _fails(["--data", str(handmade_dataset), "--out", str(tmp_path / "r")], capsys)
     assert "--resume" in err and "--overwrite" in err
 

@@ -59,7 +59,9 @@ def test_resume_refuses_changed_flags_and_finished_runs(fast_config):
 
 def test_occupied_run_dir_needs_resume_or_overwrite(fast_config, tmp_path):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / names.CONFIG_FILE).write_text('{"train": {}}')
+    (tmp_path / "run" / names.CONFIG_FILE).write_text(
+        '{"train": {}, "versions": {"phi3v-catalogue": "0.1.0"}}'
+    )
     with pytest.raises(UserError, match="--resume .* --overwrite"):
         train(fast_config())
 
@@ -159,6 +161,39 @@ def test_kill_between_the_warmup_and_the_first_checkpoint_resumes_exactly(fast_c
     assert saved == ["warmup-0003-00000"], saved
     resumed = train(fast_config("parts", **changes, resume=True))
     assert resumed.steps == 6 and resumed.interrupted is None
+    for sub in (names.MODEL_DIR, names.BEST_DIR):
+        a = (whole.run_dir / sub / "model.safetensors").read_bytes()
+        assert a == (resumed.run_dir / sub / "model.safetensors").read_bytes(), sub
+
+
+@pytest.mark.slow
+def test_overwrite_killed_midway_leaves_the_old_run_whole(fast_config, tmp_path):
+    """`finetune --out FINISHED --overwrite` killed (-9) between two checkpoints: the finished run's files
+    are all still there, byte for byte; --resume finishes the replacement, which then takes the run's place
+    and equals a whole run of its settings."""
+    old = train(fast_config("run", max_steps=2))
+    before = {p.relative_to(old.run_dir): p.read_bytes() for p in old.run_dir.rglob("*") if p.is_file()}
+    changes = {"max_steps": 6, "save_every": 2, "eval_every": 2, "seed": 3}
+    whole = train(fast_config("whole", **changes))
+    proc = subprocess.Popen(
+        _cli_argv(fast_config("run", **changes, overwrite=True, quiet=False)),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    for line in proc.stderr:
+        if line.startswith("finetune step 3/6"):
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    after = {p.relative_to(old.run_dir): p.read_bytes() for p in old.run_dir.rglob("*") if p.is_file()}
+    assert after == before
+    with pytest.raises(UserError, match="has not finished"):
+        train(fast_config("run", **changes))
+    resumed = train(fast_config("run", **changes, resume=True))
+    assert resumed.run_dir == old.run_dir and resumed.steps == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run", "whole"]
     for sub in (names.MODEL_DIR, names.BEST_DIR):
         a = (whole.run_dir / sub / "model.safetensors").read_bytes()
         assert a == (resumed.run_dir / sub / "model.safetensors").read_bytes(), sub
