@@ -114,9 +114,27 @@ def unsafe_reason(target: Path) -> str | None:
         return "is the working directory"
     if resolved in cwd.parents:
         return "holds the working directory"
-    if resolved.exists() and os.path.ismount(resolved):
+    if resolved.exists() and is_mount_point(resolved):
         return "is a mount point"
     return None
+
+
+def is_mount_point(path: Path) -> bool:
+    """Whether ``path`` is a mount point, bind mounts of the same file system included (which
+    ``os.path.ismount`` misses: they share the parent's device; renaming over one fails with EBUSY)."""
+    if os.path.ismount(path):
+        return True
+    try:
+        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:  # not Linux: os.path.ismount is all there is
+        return False
+    resolved = str(Path(path).resolve())
+    # field 5 is the mount point, with space, tab, newline and backslash written as octal escapes
+    points = (line.split(" ")[4] for line in lines if line.count(" ") > 4)
+    return any(_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), p) == resolved for p in points)
+
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
 
 
 @dataclass(frozen=True)
@@ -453,7 +471,7 @@ def swap_dir_into_place(tmp: Path, target: Path, *, replace: bool, flag: str = "
     occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
     if occupied and not replace:
         raise UserError(f"{flag} {target} was filled by something else meanwhile: choose another {flag}")
-    if target.exists() and os.path.ismount(target):
+    if target.exists() and is_mount_point(target):
         raise UserError(f"{flag} {target} is a mount point: give a new dir below it")
     if not target.exists():
         os.rename(tmp, target)

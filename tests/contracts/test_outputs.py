@@ -163,3 +163,35 @@ def test_pages_are_recognised_by_their_kind(tmp_path):
         check_replaceable_file(
             pages["evaluation"], our_page(FIDELITY_PAGE), overwrite=True, what="report", flag="--report"
         )
+
+
+@pytest.fixture
+def bind_mount(tmp_path):
+    """An empty dir bind-mounted from the same file system (os.path.ismount does not see it); skipped where
+    mounting is not allowed."""
+    source, target = tmp_path / "source dir", tmp_path / "mounted dir"
+    source.mkdir()
+    target.mkdir()
+    if subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts need root (mount --bind)")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def test_a_bind_mount_is_refused_before_any_work(bind_mount, tmp_path):
+    """--out on an empty bind mount of the same file system: one line naming it, exit 2, from every command
+    that writes a dir (renaming over it would fail with EBUSY after the work)."""
+    assert not os.path.ismount(bind_mount) and unsafe_reason(bind_mount) == "is a mount point"
+    data = tmp_path / "data"
+    synth = ["-m", "datagen.cli", "synth", "--rows", "40", "--image-size", "32", "--quiet", "--out"]
+    subprocess.run([sys.executable, *synth, str(data)], check=True, capture_output=True, timeout=120)
+    for argv in (
+        [*synth, str(bind_mount)],
+        ["-m", "finetune.cli", "--data", str(data), "--out", str(bind_mount), "--wandb", "off"],
+    ):
+        proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "is a mount point" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert list(bind_mount.iterdir()) == []
