@@ -9,6 +9,7 @@ a flag can turn off what a recipe turns on.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ def _option(field: dataclasses.Field, default_recipe: dict[str, Any]) -> Any:
     if field.name not in INVOCATION_FIELDS:
         value = default_recipe.get(field.name, field.default)
         if value is not None:
+            # one bracket: the default recipe's value replaces the field's own default, when it has one
+            kwargs["help"] = re.sub(r" \[[^\]]*\]$", "", kwargs["help"])
             kwargs["help"] += f" [{DEFAULT_RECIPE}: {str(value).lower() if kind == 'bool' else value}]"
         kwargs["default"] = None  # left out: the recipe's value
         if kind == "bool":

@@ -116,6 +116,12 @@ class _Recipe:
         self.claim: ckpt.RunClaim | None = None
         # Everything a user can get wrong is checked before the RUN dir is touched.
         self.frames = data.read_training_splits(cfg.data)
+        if cfg.fsdp and not (procs.distributed and procs.device.type == "cuda"):
+            raise UserError(
+                f"--fsdp shards a model across GPUs (several CUDA processes under torchrun); this run has "
+                f"{procs.world_size} process{'es' if procs.world_size > 1 else ''} on {procs.device.type}: "
+                "drop --fsdp"
+            )
         if not cfg.resume:
             check_method(resolve(cfg))
         # where the run ends up; it writes into ``run``, a replacement beside it under --overwrite
