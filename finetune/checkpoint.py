@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from contracts import run_layout as names
 from contracts.errors import UserError
 from contracts.outputs import (
     OutputLock,
@@ -36,7 +37,6 @@ from contracts.outputs import (
     temp_sibling,
     write_json_atomically,
 )
-from finetune import run_layout as names
 from finetune.config import TrainConfig
 
 

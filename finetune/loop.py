@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from contracts import run_layout as names
 from contracts.errors import UserError
 from contracts.outputs import write_files_atomically, write_json_atomically
 from contracts.task import answer_parts_of
@@ -31,7 +32,6 @@ from contracts.tracking import resolve_wandb_mode
 from finetune import checkpoint as ckpt
 from finetune import data, kernels, memory_fit
 from finetune import distributed as dist
-from finetune import run_layout as names
 from finetune.collate import IGNORE_INDEX, collate_examples
 from finetune.config import TrainConfig, merge_for_resume, resolve
 from finetune.data import encode_splits
@@ -539,8 +539,7 @@ class _Recipe:
                 self.wrapped, self.processor, self.run_dir / names.BEST_DIR, self.cfg, self.procs, merge=False
             )
         if self.procs.is_main and self.cfg.sample_predictions:
-            model, device = dist.unwrap(self.wrapped), self.procs.device
-            samples = sample_predictions(model, self.processor, self.val_frame, self.cfg, device)
+            samples = sample_predictions(dist.unwrap(self.wrapped), self.processor, self.val_frame, self.cfg)
             self.tracker.log_samples(self.step, samples)
 
     def save(self) -> None:

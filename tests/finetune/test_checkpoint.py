@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from contracts import run_layout as names
 from contracts.errors import UserError
 from finetune import checkpoint as ckpt
-from finetune import run_layout as names
 
 
 def _claim(run, **flags):

@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from contracts import run_layout as names
 from contracts.errors import UserError
-from finetune import run_layout as names
 from finetune.checkpoint import latest_checkpoint
 from finetune.loop import train
 from finetune.tracking import read_metrics

@@ -1,4 +1,5 @@
-"""On-disk names of a RUN dir, spelled once.
+"""On-disk names of a RUN dir, spelled once: ``finetune`` writes the dir; ``evaluate`` and ``serve`` read the
+model in it (``phi3v.loading``), so the names stand below both.
 
 RUN/
   config.json              resolved TrainConfig + preset + versions

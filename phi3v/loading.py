@@ -17,11 +17,10 @@ from typing import Any
 import torch
 
 from contracts.errors import UserError
-from finetune.presets import DEFAULT_PRESET, PRESETS, PROCESSOR_KEYS, Preset, build_config
-
-from .phi3v.modeling import Phi3VForCausalLM
-from .phi3v.processing import Phi3VImageProcessor, Phi3VProcessor
-from .phi3v.tokenizer import DEFAULT_VOCAB_SIZE, build_tiny_tokenizer
+from phi3v.modeling import Phi3VForCausalLM
+from phi3v.presets import DEFAULT_PRESET, PRESETS, PROCESSOR_KEYS, Preset, build_config
+from phi3v.processing import Phi3VImageProcessor, Phi3VProcessor
+from phi3v.tokenizer import DEFAULT_VOCAB_SIZE, build_tiny_tokenizer
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 
