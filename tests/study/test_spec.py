@@ -93,3 +93,19 @@ def test_paths_in_the_file_are_relative_to_it(tmp_path, tiny_dataset):
     study = load_study(_write(tiny_dataset.parent, doc))
     assert study.train[0].source.path == str(tiny_dataset.resolve()) and study.train[0].source.rows == 2
     assert study.train[0].curve == "data"
+
+
+@pytest.mark.parametrize("name", ["rows", "recipes", "transfer"])
+def test_the_shipped_studies_parse(tmp_path, tiny_dataset, name):
+    """studies/*.yaml are valid files; transfer.yaml finds the real DATASET at ../out/real beside it."""
+    import shutil
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "studies" / f"{name}.yaml"
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "out").mkdir()
+    shutil.copytree(tiny_dataset, tmp_path / "out" / "real")
+    study = load_study(shutil.copy(shipped, tmp_path / "studies"))
+    grid = cells(study)
+    assert grid and len(grid) == len(study.train) * len(study.recipes) * len(study.seeds)
+    assert study.reference in {c.group for c in grid}
