@@ -44,17 +44,19 @@ def data_dir(out: Path) -> Path:
     return out / "data"
 
 
-def prepare_all(study: Study, out: Path, names: list[str], *, quiet: bool = True) -> dict[str, Prepared]:
+def prepare_all(
+    study: Study, out: Path, names: list[str], *, quiet: bool = True, say=lambda line: None
+) -> dict[str, Prepared]:
     """The test set and the training sets ``names`` (and those they are made from), ready; made as needed.
 
     Raises:
         UserError: a set cannot be made, or the test split shares rows with a training set.
     """
     ready: dict[str, Prepared] = {}
-    ready[TEST_NAME] = _prepare(study, out, TEST_NAME, study.test, ready, quiet)
+    ready[TEST_NAME] = _prepare(study, out, TEST_NAME, study.test, ready, quiet, say)
     for train in study.train:  # in the file's order: a mix or fit comes after what it is made from
         if train.name in _needed(study, names):
-            ready[train.name] = _prepare(study, out, train.name, train.source, ready, quiet)
+            ready[train.name] = _prepare(study, out, train.name, train.source, ready, quiet, say)
     test_codes = _codes(ready[TEST_NAME].path, [study.test_split])
     for name in names:
         shared = test_codes & _codes(ready[name].path, TRAINING_SPLITS)
@@ -96,7 +98,7 @@ def _codes(path: Path, splits) -> set[tuple[int, str]]:
     return codes
 
 
-def _prepare(study: Study, out: Path, name: str, source: Source, ready: dict, quiet: bool) -> Prepared:
+def _prepare(study: Study, out: Path, name: str, source: Source, ready: dict, quiet: bool, say) -> Prepared:
     if source.kind == "data" and not source.rows:
         path = Path(source.path)
         return Prepared(name, path, layout.dataset_fingerprint(path), _rows(path))
@@ -113,6 +115,7 @@ def _prepare(study: Study, out: Path, name: str, source: Source, ready: dict, qu
             and record.get("fingerprint") == layout.dataset_fingerprint(target)
         ):
             return Prepared(name, target, record["fingerprint"], _rows(target))
+        say(f"data {name}: making it under {target}")
         _make(source, target, ready, quiet)
         fingerprint = layout.dataset_fingerprint(target)
         write_json_atomically(record_path, {"definition": definition, "fingerprint": fingerprint})

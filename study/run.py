@@ -98,7 +98,7 @@ def run_study(cfg: StudyConfig, say=print) -> StudyResult:
     grid = cells(study)
     mine = share(grid, cfg.cell)
     _open(out, study, grid, say)
-    ready = prepare_all(study, out, sorted({c.train.name for c in mine}), quiet=True)
+    ready = prepare_all(study, out, sorted({c.train.name for c in mine}), quiet=True, say=say)
     jobs = [_job(study, out, cell, ready, cfg) for cell in mine]
     result = StudyResult(out)
     todo = []
@@ -219,7 +219,7 @@ def _run_cells(todo: list[CellJob], jobs: int, result: StudyResult, say) -> None
     context = multiprocessing.get_context("spawn")
     pending = list(todo)
     running: dict[Any, tuple[CellJob, float]] = {}
-    total = len(todo)
+    total, started = len(todo), 0
     try:
         while pending or running:
             while pending and len(running) < jobs and result.interrupted is None:
@@ -227,7 +227,8 @@ def _run_cells(todo: list[CellJob], jobs: int, result: StudyResult, say) -> None
                 process = context.Process(target=_cell_process, args=(job,), name=f"cell {job.id}")
                 process.start()
                 running[process] = (job, time.monotonic())
-                say(f"cell {total - len(pending) - len(running) + 1}/{total} {job.id}: started")
+                started += 1
+                say(f"cell {started}/{total} {job.id}: started")
             if not running:
                 break
             for sentinel in wait([p.sentinel for p in running], timeout=1.0):
