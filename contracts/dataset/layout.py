@@ -17,7 +17,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from contracts.outputs import OutputKind, json_with_keys
+from contracts.outputs import OutputKind, written_by
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_FRACTIONS: tuple[float, ...] = (0.8, 0.1, 0.1)
@@ -36,6 +36,8 @@ ORACLE_KEY = "oracle"
 FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
 EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside
 INFO_FILE = "dataset_info.json"  # machine-readable twin of the card: generator, version, seed, args, counts
+# dataset_info.json's "generator" in a DATASET dir of ours (`study run` writes samples and mixes of others)
+GENERATORS = ("datagen synth", "datagen real", "study")
 IMAGE_EXT = ".jpg"
 
 IMAGEFOLDER = "imagefolder"
@@ -71,7 +73,7 @@ DATASET_KIND = OutputKind(
         LATENTS_DIR: ("latents-*-of-*.jsonl",),
         SHARDS_DIR: ("shard-*", ".shard-*.lock"),
     },
-    recognise=json_with_keys("generator"),
+    recognise=written_by(*GENERATORS),
 )
 
 
