@@ -17,6 +17,7 @@ from contracts.dataset import layout
 from contracts.errors import run_cli
 from datagen import __version__
 from datagen.config import FORMAT_CHOICES, CompareConfig, FitConfig, ImportConfig, ProfileConfig, SynthConfig
+from datagen.words import quantity
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,14 +77,15 @@ def synth(**kwargs) -> None:
         manifest = json.loads((out / layout.shard_manifest(i, n)).read_text(encoding="utf-8"))
         counts = manifest["split_counts"]
         click.echo(
-            f"wrote shard {i}/{n}: {sum(counts.values())} rows ({_splits(counts)}) into {out} in "
+            f"wrote shard {i}/{n}: {quantity(sum(counts.values()), 'row')} ({_splits(counts)}) into {out} in "
             f"{seconds:.1f} s; when all {n} are done: datagen synth-merge {out}"
         )
         return
     # dataset_info.json read directly: the reader would import pandas just for this line
     counts = json.loads((out / layout.INFO_FILE).read_text(encoding="utf-8"))["split_counts"]
     click.echo(
-        f"wrote {sum(counts.values())} rows ({_splits(counts)}) to {out} ({cfg.layout}) in {seconds:.1f} s"
+        f"wrote {quantity(sum(counts.values()), 'row')} ({_splits(counts)}) to {out} ({cfg.layout}) "
+        f"in {seconds:.1f} s"
     )
 
 
@@ -98,11 +100,11 @@ def synth_merge(data_dir: str) -> None:
     write the index and the card into DATA_DIR (no image is copied)."""
     from datagen.synth.run import merge_shards
 
-    path, count, done_before = merge_shards(data_dir)
+    path, shards, done_before = merge_shards(data_dir)
     if done_before:
         click.echo(f"{path} is a finished dataset already: nothing to merge")
     else:
-        click.echo(f"merged {count} shards into {path}")
+        click.echo(f"merged {quantity(shards, 'shard')} into {path}")
 
 
 @click.command("real")
@@ -132,11 +134,12 @@ def real(**kwargs: Any) -> None:
     splits = ", ".join(f"{s} {n}" for s, n in result.split_counts.items())
     left_out = ", ".join(f"{r} {n}" for r, n in result.failed_by_reason.items())
     click.echo(
-        f"read {result.rows_read} rows; imported {result.imported} ({splits}); "
+        f"read {quantity(result.rows_read, 'row')}; imported {result.imported} ({splits}); "
         f"left out {result.failed}" + (f" ({left_out})" if left_out else "")
     )
     click.echo(
-        f"images: {result.urls} distinct URLs, {result.cache_hits} from cache, {result.downloaded} downloaded"
+        f"images: {quantity(result.urls, 'distinct URL')}, {result.cache_hits} from cache, "
+        f"{result.downloaded} downloaded"
     )
     click.echo(f"wrote {result.out} (rows left out are listed in {layout.FAILURES_FILE})")
 

@@ -45,6 +45,7 @@ from datagen.fit.silhouettes import FALLBACK_SILHOUETTE, for_kids, silhouette_fo
 from datagen.fit.titles import VOCAB_KINDS, Lexicon
 from datagen.fit.words import colour_rgb, word_spec
 from datagen.stats import most_frequent, read_table
+from datagen.words import quantity
 
 MIN_CODE_DOMAIN = 1_000_000  # synth draws unique codes from the range: leave room for more rows than seen
 SIGMA_PRIOR_ROWS = 3.0  # small entries borrow this many rows' worth of the catalogue-wide sigma
@@ -281,8 +282,9 @@ def fit_table(df: pd.DataFrame, name: str = "fit", source: str = "") -> Catalogu
     ratio = home["full_price_eur"].to_numpy(dtype=float) / home["full_price"].to_numpy(dtype=float)
     learned = sum(1 for section, _ in grammar.words if section != "colours")
     description = (
-        f"Fitted by datagen fit from {source or 'a table'} ({len(df)} rows, {len(entries)} entries, "
-        f"{learned} title words learned)"
+        f"Fitted by datagen fit from {source or 'a table'} ({quantity(len(df), 'row')}, "
+        f"{quantity(len(entries), 'entry', 'entries')}, "
+        f"{quantity(learned, 'title word')} learned)"
     )
     if fallbacks:
         description += f"; drawn as {FALLBACK_SILHOUETTE} for lack of a keyword: {', '.join(fallbacks)}"

@@ -23,6 +23,7 @@ from datagen.catalogue.profile import CatalogueProfile
 from datagen.synth.card import build_info, render_card
 from datagen.synth.shards import RUN_KEYS, describe_difference, manifest_name, read_manifests
 from datagen.synth.sink import metadata_writer
+from datagen.words import quantity
 
 
 def _rerun(label: str) -> str:
@@ -125,8 +126,8 @@ def _check_images(root: Path, manifests: list[dict], count: int) -> None:
             have = sum(1 for e in os.scandir(folder) if e.name.endswith(layout.IMAGE_EXT))
             if have != n:
                 raise UserError(
-                    f"{folder} holds {have - n} images that no shard of this run wrote (left by another "
-                    "run?): remove them, or start the run in a new dir"
+                    f"{folder} holds {quantity(have - n, 'image')} that no shard of this run wrote "
+                    "(left by another run?): remove them, or start the run in a new dir"
                 )
 
 

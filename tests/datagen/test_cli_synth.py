@@ -7,6 +7,7 @@ import pytest
 from contracts.errors import run_cli
 from datagen.cli import group, synth
 from datagen.config import SynthConfig
+from datagen.words import quantity
 
 
 def _run(argv, capsys):
@@ -94,3 +95,18 @@ def test_sharded_run_and_merge_print_one_line_each(tmp_path, capsys):
     code, out, _ = _run(["synth-merge", str(tmp_path / "d")], capsys)
     assert code == 0 and out == f"merged 2 shards into {tmp_path / 'd'}\n"
     assert (tmp_path / "d" / "data" / "train-00001-of-00002.parquet").is_file()
+
+
+def test_summaries_count_in_the_right_number(tmp_path, capsys):
+    """A job of one row says "1 row", a merge of one shard "1 shard"; more are plural."""
+    args = ["synth", "--out", str(tmp_path / "d"), "--rows", "3", "--image-size", "32", "--workers", "1"]
+    args += ["--format", "parquet", "--rows-per-file", "1"]
+    code, out, _ = _run([*args, "--shard", "1/3"], capsys)
+    assert code == 0 and "wrote shard 1/3: 1 row (" in out
+    code, out, _ = _run(["synth", "--out", str(tmp_path / "one"), "--rows", "3", "--image-size", "32",
+                         "--workers", "1", "--shard", "1/1"], capsys)  # fmt: skip
+    assert code == 0 and "wrote shard 1/1: 3 rows (" in out
+    code, out, _ = _run(["synth-merge", str(tmp_path / "one")], capsys)
+    assert code == 0 and out == f"merged 1 shard into {tmp_path / 'one'}\n"
+    assert [quantity(n, "entry", "entries") for n in (0, 1, 2)] == ["0 entries", "1 entry", "2 entries"]
+    assert quantity(3040, "row", sep=True) == "3,040 rows"

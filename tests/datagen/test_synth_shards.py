@@ -125,7 +125,7 @@ def _state(root):
         ("other_seed", r"shard 3/3 comes from another run than shard 1/3 \(seed 5, not 0\)"),
         ("other_count", "holds shards of runs in 3 and in 4 jobs"),
         ("other_version", r"shard 2/3 comes from another run .*written by datagen 0\.0\.1"),
-        ("stray_image", r"holds 1 images that no shard of this run wrote"),
+        ("stray_image", r"holds 1 image that no shard of this run wrote"),
     ],
 )
 def test_merge_refuses_bad_shards_naming_them(tmp_path, capsys, damage, match):
