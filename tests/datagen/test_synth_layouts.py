@@ -129,3 +129,29 @@ def test_auto_format_picks_parquet_for_large_runs():
     assert SynthConfig(rows=PARQUET_FROM_ROWS).layout == "parquet"
     assert SynthConfig(rows=PARQUET_FROM_ROWS, format="imagefolder").layout == "imagefolder"
     assert SynthConfig(rows=10, format="parquet").content_args()["format"] == "parquet"
+
+
+def test_overwrite_replaces_only_a_parquet_dataset_of_ours(tmp_path):
+    """--overwrite replaces a parquet DATASET dir this project wrote (in a temp sibling, renamed at the end);
+    one holding a file of the user's under data/, or whose dataset_info.json another tool wrote, stays
+    whole."""
+    from contracts.errors import UserError
+
+    def run(out, **change):
+        cfg = dict(out=str(out), rows=6, image_size=32, workers=1, quiet=True, format="parquet", seed=1)
+        return synthesize(SynthConfig(**{**cfg, **change}))
+
+    out = run(tmp_path / "d")
+    first = sorted(p.name for p in (out / layout.DATA_DIR).iterdir())
+    again = run(out, overwrite=True, seed=2)
+    assert sorted(p.name for p in (again / layout.DATA_DIR).iterdir()) == first
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temp sibling left
+    (out / layout.DATA_DIR / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="notes.txt"):
+        run(out, overwrite=True)
+    (out / layout.DATA_DIR / "notes.txt").unlink()
+    info = json.loads((out / layout.INFO_FILE).read_text())
+    (out / layout.INFO_FILE).write_text(json.dumps({k: v for k, v in info.items() if k != "version"}))
+    with pytest.raises(UserError, match="not a DATASET dir written by this project"):
+        run(out, overwrite=True)
+    assert sorted(p.name for p in (out / layout.DATA_DIR).iterdir()) == first
