@@ -55,7 +55,8 @@ _ARROW_DTYPES = {"string": ("string", "large_string"), "int64": ("int64",), "flo
 
 # -- schema --------------------------------------------------------------------------------------------------
 def disk_schema(path: str | Path) -> dict[str, str]:
-    """Column -> type as stored: a DATASET dir's first metadata parquet, or a table file's frame."""
+    """Column -> type as stored: a DATASET dir's first metadata parquet, a parquet or JSONL file's own types,
+    or, for a CSV file (text only), the DBQ types its cells are read as."""
     path = Path(path).expanduser()
     if path.is_dir():
         import pyarrow.parquet as pq
@@ -67,7 +68,16 @@ def disk_schema(path: str | Path) -> dict[str, str]:
         return {}
     from datagen.real.sources import load_file
 
-    frame = pd.DataFrame.from_records(load_file(path)[:1000])
+    records = load_file(path)[:1000]
+    if path.suffix.lower() == ".csv":
+        # A CSV cell has no type: each column has the DBQ type its cells coerce to, as `datagen real --from`
+        # and ``read_table`` read it (a column none of whose cells fits its type is refused there).
+        from datagen.real.rows import coerce_rows
+
+        coerce_rows(records)
+        columns = dict.fromkeys(c for r in records for c in r)
+        return {c: COLUMNS.get(c, "string") for c in columns}
+    frame = pd.DataFrame.from_records(records)
     return {c: str(t) for c, t in frame.dtypes.items()}
 
 
