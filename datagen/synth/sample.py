@@ -3,8 +3,10 @@
 A row's latent is a function of (profile, seed, row index, attempts) only, so any worker or shard can rebuild
 it. ``plan_rows`` is the one sequential pass: it draws every row's category and title (cheap, no rendering),
 redraws a row's attributes (same category, same stream) up to ``MAX_ATTEMPTS`` times while its title is out
-of the 8-71 character range or already taken, and records how many draws each row used. Splits are then
-computed from all rows' (product_code, category3) and rows can be rendered in any order, anywhere.
+of the 8-71 character range or already taken (by an earlier row, or by the source of a fitted profile: see
+``CatalogueProfile.is_source_title``; never kept at all under ``fit --no-copies``), and records how many
+draws each row used. Splits are then computed from all rows' (product_code, category3) and rows can be
+rendered in any order, anywhere.
 
 Product codes come from a keyed Feistel permutation of the row index over the profile's code range, so they
 are unique without any global bookkeeping.
@@ -221,21 +223,26 @@ def plan_rows(profile: CatalogueProfile, seed: int, rows: int) -> RowPlan:
     for index in range(rows):
         _, entry_index, draws = _draws(cp, seed, index)
         entry = profile.taxonomy[entry_index]
-        chosen = fallback = None
+        chosen = fallback = source_fallback = None
         for n, attrs in enumerate(draws, 1):
             title = build_title(attrs, entry, profile)
-            if _title_ok(title, seen):
+            source = profile.is_source_title(title)  # a fitted profile's source titles count as taken
+            if _title_ok(title, seen) and not source:
                 chosen = (n, title)
                 break
-            if fallback is None and _title_ok(title, None):
-                fallback = (n, title)
-            if n >= MAX_ATTEMPTS and fallback is not None:
-                chosen = fallback  # a duplicate title, kept: the option space of this entry is exhausted
+            if _title_ok(title, None):
+                if not source:
+                    fallback = fallback or (n, title)
+                elif not profile.excludes_source_titles:
+                    source_fallback = source_fallback or (n, title)
+            if n >= MAX_ATTEMPTS and (fallback or source_fallback) is not None:
+                # the option space of this entry is exhausted: a repeated title is kept, a source one last
+                chosen = fallback or source_fallback
                 break
             if n >= 50 * MAX_ATTEMPTS:
-                raise UserError(
-                    f"profile entry {profile.entry_key(entry_index)} cannot make a title of 8-71 chars"
-                )
+                unless = " other than a source title" if profile.excludes_source_titles else ""
+                key = profile.entry_key(entry_index)
+                raise UserError(f"profile entry {key} cannot make a title of 8-71 chars{unless}")
         n, title = chosen  # type: ignore[misc]
         seen.add(title)
         codes.append(product_code(index, seed, profile.product_code_min, profile.product_code_max))
