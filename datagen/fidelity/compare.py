@@ -15,6 +15,9 @@ What is measured:
 The **overall score** is ``schema x (0.75 x quality + 0.25 x titles)``: the schema score (share of the 17
 columns present in both with the same type) gates everything, SDMetrics' quality carries most of the weight,
 and titles, which SDMetrics sees only through their length, add their vocabulary.
+
+``compare_datasets`` adds the other two questions, privacy and utility, judged against the rows the fit never
+saw, with real-vs-synthetic detection and one verdict (``datagen.fidelity.judge``).
 """
 
 from __future__ import annotations

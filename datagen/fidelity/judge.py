@@ -24,7 +24,7 @@ from datagen.fidelity.holdout import SPLIT, Holdout, find_holdout
 from datagen.fidelity.verdict import verdict
 
 IMAGE_PATH = "image_path"
-MAX_IMAGE_ROWS = 3000  # per part (real train, real test, synthetic): image features cost about 1 ms each
+MAX_IMAGE_ROWS = 1500  # per part (real train, real test, synthetic), sampled: about 1-2 ms of features each
 PRIVACY_COLUMNS = ("product_code", "title", *privacy.CATEGORY_COLUMNS, privacy.PRICE)
 UTILITY_COLUMNS = ("title", *privacy.CATEGORY_COLUMNS, privacy.PRICE)
 
@@ -169,25 +169,22 @@ def judge(
     elif len(test) == 0 or len(train) == 0:
         skip("utility not measured: no real rows to train or test on")
     else:
-        features = None
+        images = None
         if _has_images(train) and _has_images(test) and _has_images(synth):
-            parts = {
-                "real_train": _sampled(train, seed),
-                "real_test": _sampled(test, seed),
-                "synth": _sampled(synth, seed),
-            }
-            paths = [p for t in parts.values() for p in t[IMAGE_PATH].astype(str)]
-            x = image_features(paths, quiet)
+            parts = {"real_train": train, "real_test": test, "synth": synth}
+            parts = {k: _sampled(t, seed + i) for i, (k, t) in enumerate(parts.items())}
+            x = image_features([p for t in parts.values() for p in t[IMAGE_PATH].astype(str)], quiet)
             bounds = np.cumsum([0, *(len(t) for t in parts.values())])
-            features = {k: x[a:b] for k, a, b in zip(parts, bounds[:-1], bounds[1:], strict=True)}
-            train, test, synth_u = parts["real_train"], parts["real_test"], parts["synth"]
+            images = {
+                k: (x[a:b], t["category3_code"].astype(str).to_numpy())
+                for (k, t), a, b in zip(parts.items(), bounds[:-1], bounds[1:], strict=True)
+            }
         else:
-            synth_u = synth
             skip("category from image and image detection skipped: both sides need images (DATASET dirs)")
-        out["utility"] = {**utility.utility(train, test, synth_u, features, seed), "test": test_how}
-        if features is not None:
-            real_x = np.concatenate([features["real_train"], features["real_test"]])
-            out["detection"]["images"] = detection.image_detection(real_x, features["synth"], seed)
+        out["utility"] = {**utility.utility(train, test, synth, images, seed), "test": test_how}
+        if images is not None:
+            real_x = np.concatenate([images["real_train"][0], images["real_test"][0]])
+            out["detection"]["images"] = detection.image_detection(real_x, images["synth"][0], seed)
 
     lacking = _lacking(tuple(COLUMN_NAMES), real=real, synthetic=synth)
     if lacking is None:
