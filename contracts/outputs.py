@@ -43,7 +43,7 @@ OLD_TAG = ".old-"
 LOCK_SUFFIX = ".lock"
 HTML_GENERATOR = "phi3v-catalogue"  # <meta name="generator"> of every HTML page the project writes
 PAGE_KIND_META = "phi3v-catalogue-page"  # <meta name=... content=KIND>: which of the project's pages it is
-EVALUATION_PAGE, COMPARISON_PAGE, FIDELITY_PAGE = "evaluation", "comparison", "fidelity"
+EVALUATION_PAGE, COMPARISON_PAGE, FIDELITY_PAGE, STUDY_PAGE = "evaluation", "comparison", "fidelity", "study"
 
 
 # -- names of temporary siblings ---------------------------------------------------------------------------
@@ -317,6 +317,10 @@ def lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}{LOCK_SUFFIX}"
 
 
+class OutputBusy(UserError):
+    """Another live run holds the output's lock (the message names it)."""
+
+
 class OutputLock:
     """An exclusive, ``flock``-held lock on ``target``, in the file ``.NAME.lock`` beside it.
 
@@ -331,11 +335,13 @@ class OutputLock:
         self._fd: int | None = None
         self._made: list[Path] = []  # parent dirs the lock created, removed again if still empty
 
-    def acquire(self) -> OutputLock:
-        """Take the lock.
+    def acquire(self, *, wait: bool = False) -> OutputLock:
+        """Take the lock; with ``wait``, wait for another run that holds it to end (the jobs of one study
+        sharing a dataset) instead of refusing.
 
         Raises:
-            UserError: another live run holds it (named), or the lock file cannot be created.
+            UserError: another live run holds it (named) and ``wait`` is off, or the lock file cannot be
+                created.
         """
         if self._fd is not None or fcntl is None:
             return self
@@ -357,12 +363,12 @@ class OutputLock:
                     f"cannot write into {self.path.parent} ({exc.strerror}): choose another {self.flag}"
                 ) from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except OSError:
                 holder = _describe_holder(fd)
                 os.close(fd)
                 self._made = []  # the holder uses them
-                raise UserError(
+                raise OutputBusy(
                     f"{self.flag} {self.target} is being written by another run ({holder}): wait for it to "
                     f"end, or choose another {self.flag}"
                 ) from None

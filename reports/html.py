@@ -158,3 +158,9 @@ def render_comparison(context: Mapping[str, Any]) -> str:
     """Several evaluations side by side: ``systems``, ``metric_groups`` (cells with ``delta``),
     ``warnings``, ``inputs``."""
     return render_template("compare.html.j2", {**context, "page_kind": "comparison"})
+
+
+def render_study(context: Mapping[str, Any]) -> str:
+    """A study's cells: ``groups`` (rows of the table, with ``cells`` per metric), ``metric_columns``,
+    ``plots`` (learning curves), ``sources``, ``systems``, ``verdicts``, ``cells``, ``notes``."""
+    return render_template("study.html.j2", {**context, "page_kind": "study"})

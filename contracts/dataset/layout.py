@@ -21,7 +21,8 @@ ORACLE_KEY = "oracle"
 FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
 EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside
 INFO_FILE = "dataset_info.json"  # machine-readable twin of the card: generator, version, seed, args, counts
-GENERATORS = ("datagen synth", "datagen real")  # dataset_info.json's "generator" in a DATASET dir of ours
+# dataset_info.json's "generator" in a DATASET dir of ours (`study run` writes samples and mixes of others)
+GENERATORS = ("datagen synth", "datagen real", "study")
 IMAGE_EXT = ".jpg"
 
 # What a DATASET dir holds: `--overwrite` replaces such a dir only, and only when it holds nothing else.
