@@ -168,20 +168,31 @@ def profile(**kwargs: Any) -> None:
 @click.command("fit")
 @click.argument("data_dir", type=click.Path(exists=True))
 @_option(FitConfig, "out", "--out", "-o", type=click.Path(dir_okay=False))
+@_option(FitConfig, "holdout", type=float)
+@_option(FitConfig, "seed", type=int)
+@_option(FitConfig, "copies")
 @_option(FitConfig, "overwrite")
 def fit(**kwargs: Any) -> None:
     """Learn a catalogue profile (taxonomy, prices, title words, constants) from a DATASET dir or DBQ file.
 
     `datagen synth --profile PROFILE.json` then generates data that mimics it, in its country and currency.
+    A share of the products (--holdout) is kept out and recorded in the profile, so `datagen compare` can
+    judge a synthetic dataset made from it against rows the fit never saw.
     """
-    from datagen.fit.profile import write_fitted_profile
+    from datagen.fit.run import write_fitted_profile
 
-    profile, out = write_fitted_profile(FitConfig(**kwargs))
+    result, out = write_fitted_profile(FitConfig(**kwargs))
+    profile = result.profile
     click.echo(
         f"{len(profile.taxonomy)} product types, {profile.country_code} {profile.currency_code} "
         f"(EUR rate {profile.eur_rate:g}), prices {profile.price_min:,.2f}-{profile.price_max:,.2f}"
     )
     click.echo(profile.description)
+    if result.widened:
+        click.echo(
+            f"widened {len(result.widened)} product types whose options could only repeat source titles: "
+            + ", ".join(result.widened)
+        )
     click.echo(f"wrote {out} (use it with: datagen synth --profile {out})")
 
 
@@ -189,6 +200,7 @@ def fit(**kwargs: Any) -> None:
 @click.argument("real_dir", type=click.Path(exists=True))
 @click.argument("synth_dir", type=click.Path(exists=True))
 @_option(CompareConfig, "report", type=click.Path(dir_okay=False))
+@_option(CompareConfig, "holdout", type=click.Path(exists=True), metavar="DIR")
 @_option(CompareConfig, "images", type=int)
 @_option(CompareConfig, "seed", type=int)
 @_option(CompareConfig, "overwrite")
@@ -196,14 +208,17 @@ def fit(**kwargs: Any) -> None:
 def compare(**kwargs: Any) -> None:
     """Measure a synthetic DATASET dir against a real one: an HTML report and its JSON twin.
 
-    Schema diff, SDMetrics quality (column shapes, column pair trends), side-by-side statistics, category,
-    price and title-length charts, title vocabulary overlap, sample images, and one overall score =
-    schema x (0.75 x SDMetrics quality + 0.25 x titles). REAL_DIR may also be a DBQ table file (no images).
+    Fidelity: schema diff, SDMetrics quality (column shapes, column pair trends), side-by-side statistics,
+    charts, title vocabulary, sample images, and one overall score = schema x (0.75 x SDMetrics quality +
+    0.25 x titles). Privacy, against the rows `datagen fit --holdout` kept out (or --holdout DIR): copies,
+    distance to closest record, disclosure, each beside the holdout's own figure. Utility: models trained on
+    synthetic against real rows, tested on real rows. Detection: real-vs-synthetic classifiers. Then one
+    verdict. REAL_DIR may also be a DBQ table file (no images).
     """
     from datagen.fidelity.compare import write_comparison
 
     cfg = CompareConfig(**kwargs)
-    result, html_path, json_path = write_comparison(cfg)
+    result, html_path, json_path = write_comparison(cfg, lambda line: click.echo(f"note: {line}", err=True))
     if not cfg.quiet:
         q, overall = result["quality"], result["overall"]
         click.echo(
@@ -212,6 +227,7 @@ def compare(**kwargs: Any) -> None:
             + ("n/a" if q["column_pair_trends"] is None else f"{q['column_pair_trends']:.3f}")
             + f"); titles {result['titles']['score']:.3f}; schema {result['schema']['score']:.0%}"
         )
+        click.echo(result["verdict"]["text"])
     click.echo(f"wrote {html_path} and {json_path}")
 
 

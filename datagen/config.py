@@ -217,15 +217,48 @@ class ProfileConfig:
     json: bool = field(default=False, metadata={"help": "print JSON instead of text."})
 
 
+DEFAULT_HOLDOUT = 0.2  # a fifth of the products: enough rows to judge, most of the source left to learn from
+
+
+def check_holdout_fraction(fraction: object, flag: str = "--holdout") -> float:
+    """``fraction`` as a float if strictly between 0 and 1, else UserError naming ``flag``."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise UserError(
+            f"{flag} must be a fraction strictly between 0 and 1 (e.g. {DEFAULT_HOLDOUT}), got {fraction!r}: "
+            "the fit keeps that share of the products out so `datagen compare` can judge it"
+        )
+    return float(fraction)
+
+
 @dataclass
 class FitConfig:
     """How `datagen fit` learns a catalogue profile from a DATASET dir."""
 
     data_dir: str = field(metadata={"help": "DATASET dir to learn from (real or imported)."})
     out: str = field(metadata={"help": "profile JSON file to write."})
+    holdout: float = field(
+        default=DEFAULT_HOLDOUT,
+        metadata={
+            "help": "share of the products kept out of the fit (by product code, stratified by category3), "
+            "so `datagen compare` can judge privacy and utility against rows the fit never saw."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "seed choosing the held-out products."})
+    copies: bool = field(
+        default=True,
+        metadata={
+            "help": "--no-copies: synthesis from the profile never emits a source title (so no source row); "
+            "by default a source title is redrawn where the options allow, as a catalogue avoids repeats."
+        },
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace a profile this project wrote at --out."}
     )
+
+    def __post_init__(self) -> None:
+        check_holdout_fraction(self.holdout)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed must be a non-negative whole number, got {self.seed!r}")
 
 
 @dataclass
@@ -235,8 +268,15 @@ class CompareConfig:
     real_dir: str = field(metadata={"help": "DATASET dir of the real data."})
     synth_dir: str = field(metadata={"help": "DATASET dir of the synthetic data."})
     report: str = field(default="fidelity.html", metadata={"help": "HTML report to write (JSON beside it)."})
+    holdout: str | None = field(
+        default=None,
+        metadata={
+            "help": "DATASET dir or DBQ table of real rows the fit never saw (then REAL holds only the fit's "
+            "rows); default: the holdout the synthetic data's profile records (`datagen fit --holdout`)."
+        },
+    )
     images: int = field(default=12, metadata={"help": "sample images shown per dataset."})
-    seed: int = field(default=0, metadata={"help": "seed choosing the sample images."})
+    seed: int = field(default=0, metadata={"help": "seed choosing the sample images and the metrics' draws."})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing report of ours."})
     quiet: bool = field(default=False, metadata={"help": "no progress output."})
 

@@ -1,7 +1,8 @@
 """Baselines: peers of a model on the same split, answering in the same text format, scored by the same code.
 
 - ``majority``: the most frequent training category, its most frequent title, the median training price.
-- ``nearest``: the training item whose image is closest under ``features.embed_image``; its answer copied.
+- ``nearest``: the training item whose image is closest under ``contracts.image_features.embed_image``;
+  its answer copied.
 - ``probe``: scikit-learn on the same features: logistic regression for the category, ridge regression on
   log price, and the title of the nearest training image within the predicted category.
 - ``oracle``: the answers the generator derived from each row's latent attributes (``latents.jsonl``,
@@ -20,8 +21,8 @@ import pandas as pd
 
 from contracts.dataset import layout
 from contracts.errors import UserError
+from contracts.image_features import standardize
 from contracts.task import build_answer
-from evaluation.features import standardize
 
 BASELINES: tuple[str, ...] = ("majority", "nearest", "probe", "oracle")
 NEEDS_TRAIN = frozenset({"majority", "nearest", "probe"})

@@ -170,7 +170,7 @@ def run_baselines(
 ) -> tuple[dict[str, list[str]], dict[str, float]]:
     """Answers of each runnable baseline; those that cannot run here are skipped with a note."""
     from contracts.dataset.reader import load_image, read_latents
-    from evaluation.features import embed_images
+    from contracts.image_features import embed_images
 
     answers: dict[str, list[str]] = {}
     seconds: dict[str, float] = {}

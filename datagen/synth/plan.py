@@ -35,7 +35,8 @@ from datagen.synth.titles import build_title
 PLAN_CHUNK = 2000  # rows whose draws are computed together (by one worker of a pool)
 _MEMO_LIMIT = 200_000  # remembered titles of attribute combinations (the built-in catalogue has ~40,000)
 
-# (entry index, product code, title keys of the row's draws; 0 where the title's length is out of range)
+# (entry index, product code, title keys of the row's draws; 0 where the title's length is out of range,
+# negative where the title is one of a fitted profile's source titles)
 Candidates = tuple[int, int, list[int]]
 
 
@@ -45,19 +46,30 @@ def title_key(title: str) -> int:
     return int.from_bytes(hashlib.blake2b(title.encode("utf-8"), digest_size=8).digest(), "little") or 1
 
 
+def _key(title: str, profile: CatalogueProfile) -> int:
+    """A draw's key for the plan: 0 for a title of bad length, minus the key for a source title."""
+    if not _title_ok(title, None):
+        return 0
+    return -title_key(title) if profile.is_source_title(title) else title_key(title)
+
+
+def _usable(key: int, profile: CatalogueProfile) -> bool:
+    """Whether a draw can be kept at all: a title of good length, not a source title under --no-copies."""
+    return key > 0 or (key < 0 and not profile.excludes_source_titles)
+
+
 def row_candidates(profile: CatalogueProfile, seed: int, index: int) -> Candidates:
     """Row ``index``'s entry, code and draws' keys, row by row: as many draws as ``plan_rows`` can look at
-    (up to ``MAX_ATTEMPTS``, more while none has a title of good length)."""
+    (up to ``MAX_ATTEMPTS``, more while none can be kept)."""
     cp = compiled(profile)
     _, entry_index, draws = _draws(cp, seed, index)
     entry = profile.taxonomy[entry_index]
     keys: list[int] = []
     any_ok = False
     for n, attrs in enumerate(draws, 1):
-        title = build_title(attrs, entry, profile)
-        ok = _title_ok(title, None)
-        keys.append(title_key(title) if ok else 0)
-        any_ok = any_ok or ok
+        key = _key(build_title(attrs, entry, profile), profile)
+        keys.append(key)
+        any_ok = any_ok or _usable(key, profile)
         if (n >= MAX_ATTEMPTS and any_ok) or n >= 50 * MAX_ATTEMPTS:
             break
     return entry_index, product_code(index, seed, profile.product_code_min, profile.product_code_max), keys
@@ -129,9 +141,9 @@ def chunk_candidates(profile: CatalogueProfile, seed: int, rows: range) -> list[
             if key is None:
                 attrs = attrs_at(cp, entry_index, draw[:kinds], draw[kinds])
                 title = build_title(attrs, profile.taxonomy[entry_index], profile)
-                key = vec.memo[combo] = title_key(title) if _title_ok(title, None) else 0
+                key = vec.memo[combo] = _key(title, profile)
             keys.append(key)
-        if any(keys):
+        if any(_usable(k, profile) for k in keys):
             out.append((entry_index, codes[j], keys))
         else:  # no title of good length in the first draws (rare): draw on, row by row
             out.append(row_candidates(profile, seed, rows.start + j))
@@ -170,16 +182,20 @@ class _TitleSet:
                 self._table[self._slot(k)] = k
 
 
-def _choose(keys: list[int], seen: _TitleSet) -> int | None:
-    """The draw a row keeps (1-based), or None if ``keys`` hold no title of good length."""
-    fallback = None
+def _choose(keys: list[int], seen: _TitleSet, exclude_source: bool) -> int | None:
+    """The draw a row keeps (1-based): the first new title that is no source title; after ``MAX_ATTEMPTS``
+    draws, the first repeated title, else (unless ``exclude_source``) the first source title; None if
+    ``keys`` hold no title it may keep."""
+    fallback = source_fallback = None
     for n, key in enumerate(keys, 1):
-        if key and key not in seen:
+        if key > 0 and key not in seen:
             return n
-        if fallback is None and key:
+        if fallback is None and key > 0:
             fallback = n
-        if n >= MAX_ATTEMPTS and fallback is not None:
-            return fallback
+        if source_fallback is None and key < 0 and not exclude_source:
+            source_fallback = n
+        if n >= MAX_ATTEMPTS and (fallback or source_fallback) is not None:
+            return fallback or source_fallback
     return None
 
 
@@ -230,13 +246,14 @@ def plan_rows(
     index = 0
     for chunk in results:
         for entry_index, code, keys in chunk:
-            n = _choose(keys, seen)
+            n = _choose(keys, seen, profile.excludes_source_titles)
             if n is None:
+                unless = " other than a source title" if profile.excludes_source_titles else ""
                 raise UserError(
                     f"profile entry {profile.entry_key(entry_index)} cannot make a title of "
-                    f"{TITLE_MIN}-{TITLE_MAX} chars"
+                    f"{TITLE_MIN}-{TITLE_MAX} chars{unless}"
                 )
-            seen.add(keys[n - 1])
+            seen.add(abs(keys[n - 1]))
             codes[index], entries[index], attempts[index] = code, entry_index, n
             index += 1
     return RowPlan(codes, entries, attempts)

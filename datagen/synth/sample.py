@@ -3,8 +3,9 @@
 A row's latent is a function of (profile, seed, row index, attempts) only, so any worker or shard can rebuild
 it. ``plan_rows`` (``datagen.synth.plan``) decides ``attempts`` for every row: it redraws a row's attributes
 (same category, same stream) up to ``MAX_ATTEMPTS`` times while its title is out of the 8-71 character range
-or already taken. Splits are then computed from all rows' (product_code, category3) and rows can be rendered
-in any order, anywhere.
+or already taken (by an earlier row, or by the source of a fitted profile: see
+``CatalogueProfile.is_source_title``; never kept at all under ``fit --no-copies``). Splits are then computed
+from all rows' (product_code, category3) and rows can be rendered in any order, anywhere.
 
 Product codes come from a keyed Feistel permutation of the row index over the profile's code range, so they
 are unique without any global bookkeeping.
