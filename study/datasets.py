@@ -168,14 +168,21 @@ def _make(source: Source, target: Path, ready: dict[str, Prepared], quiet: bool)
 
 
 def _fit(source: Path, target: Path) -> Path:
-    """The profile `datagen fit` learns from ``source``'s train and validation splits only: its test split
-    stays unseen, as the study's test set may be drawn from it."""
+    """The profile `datagen fit` learns from ``source``'s train and validation splits only (its test split
+    stays unseen, as the study's test set may be drawn from it), with every source title guarded as
+    `datagen fit` guards them (synthesis redraws a title the source has, test split included)."""
     import pandas as pd
 
+    from datagen.fit.copies import guard_titles
+    from datagen.fit.holdout import codes_digest
     from datagen.fit.profile import fit_table
 
-    frames = [read_split(source, s) for s in TRAINING_SPLITS if s in available_splits(source)]
+    present = available_splits(source)
+    frames = [read_split(source, s) for s in TRAINING_SPLITS if s in present]
     profile = fit_table(pd.concat(frames, ignore_index=True), name=f"fit:{source.name}", source=str(source))
+    every = pd.concat([read_split(source, s) for s in present], ignore_index=True)
+    salt = codes_digest(every["product_code"].astype(np.int64).to_numpy())[:16]
+    profile, _ = guard_titles(profile, every["title"].astype(str), salt)
     path = target.parent / f"{target.name}.profile.json"
     write_json_atomically(path, profile.to_dict())
     return path
