@@ -329,7 +329,7 @@ def compare(cfg: CompareConfig) -> ComparisonResult:
     comparison["split"] = first.get("split")
     comparison["dataset"] = {k: (first.get("dataset") or {}).get(k) for k in ("path", "fingerprint")}
     comparison["inputs"] = [{"name": s.name, "role": s.role, **s.source} for s in systems]
-    comparison["notes"] = _notes(reports, comparison)
+    comparison["notes"] = [*comparison.get("notes", []), *_notes(reports, comparison)]
     context = build_compare_context(comparison)
     markdown = to_markdown(comparison)
     if paths is not None:

@@ -141,7 +141,20 @@ def build_comparison(
         ],  # fmt: skip
         "leaderboard": leaderboard,
         "comparisons": [comparisons[i] for _, i in ranking if i != ref],
+        "notes": _resolution_notes(comparisons.values(), n_resamples, alpha),
     }
+
+
+def _resolution_notes(comparisons, n_resamples: int, alpha: float) -> list[str]:
+    """Say so when too few resamples make a bootstrap verdict impossible: the smallest bootstrap p is
+    1 / (1 + B), and Holm multiplies the smallest of m p-values by m."""
+    tested = max((sum(m["test"] == "paired bootstrap" and m["p_value"] is not None for m in c["metrics"])
+                  for c in comparisons), default=0)  # fmt: skip
+    if tested and tested / (1 + n_resamples) >= alpha:
+        return [f"with {n_resamples} bootstrap resamples no metric but category accuracy can be significant "
+                f"after Holm's correction across {tested} metrics (the smallest p is 1/(1 + {n_resamples})): "
+                f"use at least {int(tested / alpha)} resamples"]  # fmt: skip
+    return []
 
 
 def _compare(

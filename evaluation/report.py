@@ -82,7 +82,6 @@ def report_comparison(doc: Mapping, rows: Sequence[Mapping]) -> dict | None:
     comparison["split"] = doc.get("split")
     comparison["dataset"] = {"path": data.get("path"), "fingerprint": data.get("fingerprint")}
     comparison["inputs"] = [{"name": s.name, "role": s.role, **s.source} for s in systems]
-    comparison["notes"] = []
     return comparison
 
 
@@ -113,7 +112,7 @@ def build_report_context(
         "subtitle": _subtitle(doc),
         "generated_at": doc.get("created_at", ""),
         "generator": f"evaluate {doc.get('code', {}).get('version', '')}".strip(),
-        "notes": list(doc.get("notes", [])),
+        "notes": list(doc.get("notes", [])) + list((comparison or {}).get("notes", [])),
         "cards": cards,
         "bootstrap": doc.get("bootstrap", {"n_resamples": 0, "seed": 0}),
         "systems": systems,

@@ -137,3 +137,13 @@ def test_one_system_alone():
     assert comparison["comparisons"] == []
     assert not any(c["best"] for c in comparison["leaderboard"][0]["metrics"].values())
     assert np.isfinite(comparison["leaderboard"][0]["metrics"]["category_accuracy"]["value"])
+
+
+def test_too_few_resamples_are_told():
+    """With 100 resamples Holm's correction over 17 bootstrap p-values (each at least 1/101) can never reach
+    0.05: a note says so and how many resamples it takes; 1,000 are enough."""
+    golds = _golds(40)
+    systems = [_system("a", "model", golds, 0.7), _system("b", "model", golds, 0.5)]
+    (note,) = build_comparison(systems, n_resamples=100)["notes"]
+    assert "with 100 bootstrap resamples" in note and "at least 320 resamples" in note
+    assert build_comparison(systems, n_resamples=1000)["notes"] == []
