@@ -9,10 +9,10 @@ state them:
   interval here equals the one in its metrics.json. Every system is scored on the same resample, and the
   difference of the aggregated metric (system − reference) is taken resample by resample: medians, macro-F1
   and RMSLE pair as well as means do. The 95% interval of a difference is its 2.5th and 97.5th percentile.
-- **p-value of a difference.** The two-sided paired bootstrap test, which centres the bootstrap differences
-  δ*_b on the null (Efron & Tibshirani 1993, §16.4; the paired form is Koehn 2004's):
-  p = (1 + #{b : |δ*_b − δ̂| ≥ |δ̂|}) / (1 + B). Identical systems give δ̂ = 0 and p = 1; the smallest
-  possible p is 1 / (1 + B).
+- **p-value of a difference.** The two-sided paired bootstrap test, which shifts the bootstrap
+  differences δ*_b to the null by subtracting the observed δ̂ (Efron & Tibshirani 1993, ch. 16; the form
+  Berg-Kirkpatrick et al. 2012 use for NLP metrics): p = (1 + #{b : |δ*_b − δ̂| ≥ |δ̂|}) / (1 + B).
+  Identical systems give δ̂ = 0 and p = 1; the smallest possible p is 1 / (1 + B).
 - **Category accuracy.** McNemar's exact test (scipy's two-sided binomial test with p = ½ on the discordant
   rows, the ones exactly one of the two systems got right) replaces the bootstrap p; per category too.
 - **Correction.** Holm's step-down adjustment across the metrics of one comparison, and separately across
