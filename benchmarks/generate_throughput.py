@@ -27,10 +27,10 @@ from typing import Any
 import torch
 
 from benchmarks import harness, synthetic_rows
-from evaluation.predict import STATIC_WIDTH_MULTIPLE, collate_prompts, compile_decoding, generate_answers
 from finetune import flops
-from finetune.loading import load_model
-from finetune.presets import PRESETS
+from phi3v.generate import STATIC_WIDTH_MULTIPLE, collate_prompts, compile_decoding, generate_answers
+from phi3v.loading import load_model
+from phi3v.presets import PRESETS
 
 COLUMNS = [
     ("mode", "mode", ""),

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from finetune.phi3v.chat import END, build_prompt
+from phi3v.chat import END, build_prompt
 
 MAX_LENGTH = 512
 ACCUMULATION_STEPS = 64

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contracts import run_layout as names
 from contracts.dataset.reader import read_info
 from datagen.config import SynthConfig
 from datagen.synth.run import synthesize
 from evaluation.config import EvalConfig
 from evaluation.run import evaluate
-from finetune import run_layout as names
 from finetune import train
 from finetune.config import DEFAULT_RECIPE
 from finetune.recipe import from_recipe

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from contracts.errors import UserError
 from contracts.outputs import (
+    COMPARISON_PAGE,
     check_replaceable_file,
     claim_output,
-    is_our_html,
     json_with_keys,
+    our_page,
     write_files_atomically,
 )
 from contracts.task import parse_answer
@@ -299,8 +300,12 @@ def output_paths(cfg: CompareConfig) -> ComparisonPaths:
 def _check_outputs(paths: ComparisonPaths, overwrite: bool) -> None:
     from evaluation.comparison_text import is_our_markdown
 
-    for path, recognise in ((paths.html, is_our_html), (paths.json, json_with_keys("schema_version",
-                            "leaderboard")), (paths.markdown, is_our_markdown)):  # fmt: skip
+    recognisers = (
+        (paths.html, our_page(COMPARISON_PAGE)),
+        (paths.json, json_with_keys("schema_version", "leaderboard")),
+        (paths.markdown, is_our_markdown),
+    )
+    for path, recognise in recognisers:
         check_replaceable_file(path, recognise, overwrite=overwrite, what="comparison file", flag="--report")
 
 

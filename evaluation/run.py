@@ -25,10 +25,11 @@ import pandas as pd
 from contracts.dataset import layout
 from contracts.errors import UserError
 from contracts.outputs import (
+    EVALUATION_PAGE,
     check_replaceable_file,
     claim_output,
-    is_our_html,
     json_with_keys,
+    our_page,
     write_files_atomically,
 )
 from evaluation import baselines as bl
@@ -117,7 +118,7 @@ def _is_predictions(path: Path) -> bool:
 def check_report_files(paths: OutputPaths, overwrite: bool) -> None:
     """Refuse to replace a report file this project did not write, or one it did without ``overwrite``."""
     recognisers = {
-        paths.report: is_our_html,
+        paths.report: our_page(EVALUATION_PAGE),
         paths.metrics: json_with_keys("schema_version", "metrics"),
         paths.predictions: _is_predictions,
     }

@@ -3,7 +3,7 @@ collects the answers, scores them and writes the report.
 
     torchrun --nproc-per-node 8 -m evaluation.cli --model RUN --data DATASET --report OUT
 
-Each process takes rows ``rank, rank + world, ...`` (``Processes`` of ``finetune.distributed``: gloo on
+Each process takes rows ``rank, rank + world, ...`` (``Processes`` of ``phi3v.processes``: gloo on
 CPUs, NCCL on GPUs, one GPU per process). A failure in any process before generation starts is told to the
 others (``ready``), so none of them waits for an answer that will not come.
 """
@@ -20,14 +20,14 @@ def start_processes() -> Any | None:
     """The process group when launched by torchrun (``WORLD_SIZE`` > 1); None for a single process."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
-    from finetune.distributed import start_processes as start
+    from phi3v.processes import start_processes as start
 
     return start()
 
 
 def stop_processes(procs: Any | None) -> None:
     if procs is not None:
-        from finetune.distributed import stop_processes as stop
+        from phi3v.processes import stop_processes as stop
 
         stop(procs)
 

@@ -27,11 +27,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from contracts import run_layout as names
 from contracts.dataset import layout
 from contracts.dataset.reader import IMAGE_PATH, available_splits, load_image, read_dataset, read_split
 from contracts.errors import UserError
 from contracts.task import answers_of
-from finetune import run_layout as names
 from finetune.config import TrainConfig
 
 TRAIN, VALIDATION = "train", "validation"

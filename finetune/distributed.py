@@ -1,7 +1,6 @@
-"""Processes and devices: one, or several under torchrun (DDP; FSDP for full fine-tuning of big models).
-
-torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; without them the run is one process.
-CUDA processes talk over NCCL, CPU ones over gloo (that is how the tests run two processes on a laptop).
+"""Training across processes: threads per process, DDP (FSDP for full fine-tuning of big models) and the
+states they hold. The process group itself (``Processes``, ``start_processes``) is ``phi3v.processes``, which
+evaluation joins too.
 """
 
 from __future__ import annotations
@@ -10,60 +9,15 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from contracts.errors import UserError
-
-
-@dataclass
-class Processes:
-    """This process's place in the run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    def barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
-
-    def sum(self, value: float) -> float:
-        """Sum of ``value`` over all processes (float64 on the wire)."""
-        return self._reduce(value, dist.ReduceOp.SUM)
-
-    def max(self, value: float) -> float:
-        """Largest ``value`` of all processes."""
-        return self._reduce(value, dist.ReduceOp.MAX)
-
-    def _reduce(self, value: float, op: Any) -> float:
-        if not self.distributed:
-            return float(value)
-        t = torch.tensor([value], dtype=torch.float64, device=self._wire)
-        dist.all_reduce(t, op=op)
-        return float(t.item())
-
-    def any(self, flag: bool) -> bool:
-        return self.sum(1.0 if flag else 0.0) > 0
-
-    @property
-    def _wire(self) -> torch.device:
-        return self.device if self.device.type == "cuda" else torch.device("cpu")
-
+from phi3v.processes import Processes as Processes
+from phi3v.processes import start_processes as start_processes
+from phi3v.processes import stop_processes as stop_processes
 
 # Small matmuls gain little from many threads.
 AUTO_THREADS_CAP = 4
@@ -105,32 +59,6 @@ def cpu_threads(requested: int, procs: Processes) -> int:
     free = min(cores, int(idle + 0.3)) if idle is not None else cores
     local = int(os.environ.get("LOCAL_WORLD_SIZE", procs.world_size)) or 1
     return max(1, min(free, AUTO_THREADS_CAP) // local)
-
-
-def start_processes() -> Processes:
-    """Join the process group when launched by torchrun; pick this process's device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    cuda = torch.cuda.is_available()
-    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(
-            backend="nccl" if cuda else "gloo", rank=rank, world_size=world, timeout=timedelta(minutes=30)
-        )
-    return Processes(rank=rank, world_size=world, local_rank=local, device=device)
-
-
-def stop_processes(procs: Processes) -> None:
-    """Leave the process group. Every rank first waits for the others, then gloo's threads get a moment to
-    free the last collectives' buffers, which needs the GIL: tearing the group down holds the GIL while it
-    joins those threads, and would wait forever for one still freeing (a hang at the end of a run)."""
-    if procs.distributed and dist.is_initialized():
-        dist.barrier()
-        time.sleep(0.2)
-        dist.destroy_process_group()
 
 
 def wrap_model(

@@ -1,7 +1,7 @@
 """Writing a model out of a run: RUN/model and RUN/best, each loadable on its own.
 
 Besides weights and processor files, an export gets the published checkpoint's config keys (``auto_map``
-with the base's code files when its folder holds them, ``finetune.phi3v.export_format``) and a model card
+with the base's code files when its folder holds them, ``phi3v.export_format``) and a model card
 (``finetune.model_card``) from what the RUN dir records, so it loads and reads where Phi-3-Vision is used.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from contracts import run_layout as names
 from finetune import checkpoint as ckpt
 from finetune import distributed as dist
 from finetune import lora, model_card
-from finetune import run_layout as names
 from finetune.config import TrainConfig
-from finetune.loading import base_model_source, load_model
-from finetune.phi3v.export_format import finish_export
+from phi3v.export_format import finish_export
+from phi3v.loading import base_model_source, load_model
 
 
 def export_model(
@@ -29,7 +29,7 @@ def export_model(
     """Write ``dest`` atomically: full weights (full fine-tuning), adapters (LoRA), or merged weights +
     adapters.
 
-    What ``dest`` holds loads with ``finetune.loading.load_model(dest)``, except an adapters-only dir (LoRA
+    What ``dest`` holds loads with ``phi3v.loading.load_model(dest)``, except an adapters-only dir (LoRA
     with ``merge=False``, the best checkpoint during training), which ``finalize_best`` merges at the end.
     ``dest`` is RUN/model or RUN/best: its card is written from the RUN dir around it.
     """

@@ -146,7 +146,7 @@ def merged_state_dict(peft_model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_merged(peft_model: nn.Module, dest: Path) -> None:
     """Write merged full weights to ``dest`` (no peft needed to load) and the adapters to ``dest/adapter``."""
-    from finetune import run_layout as names
+    from contracts import run_layout as names
 
     base = peft_model.get_base_model()
     base.save_pretrained(dest, state_dict=merged_state_dict(peft_model))

@@ -16,8 +16,8 @@ from contracts.errors import UserError
 from contracts.task import QUESTION, answers_of
 from finetune import flops, lora
 from finetune.config import TrainConfig
-from finetune.loading import load_model
-from finetune.presets import PRESETS
+from phi3v.loading import load_model
+from phi3v.presets import PRESETS
 
 
 @dataclass

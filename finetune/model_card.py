@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from finetune import run_layout as names
+from contracts import run_layout as names
 from finetune.config import TrainConfig
-from finetune.phi3v.chat import build_prompt
-from finetune.presets import HUB_ID
 from finetune.recipe import RECIPE_FIELDS
 from finetune.tracking import WARMUP_SPLIT, read_metrics
+from phi3v.chat import build_prompt
+from phi3v.presets import HUB_ID
 
 CARD_FILE = "README.md"
 LIBRARY_NAME = "transformers"
@@ -216,7 +216,7 @@ def render(card: ModelCard) -> str:
         "",
         "## Loading",
         "",
-        "- With the project that trained it: `finetune.loading.load_model(DIR)`, or `evaluate --model DIR`.",
+        "- With the project that trained it: `phi3v.loading.load_model(DIR)`, or `evaluate --model DIR`.",
         "- Tokenizer and processor files are in the published checkpoint's form: `AutoTokenizer` of "
         "transformers 4.x and 5.x loads them.",
     ]

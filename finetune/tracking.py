@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts import run_layout as names
 from contracts.outputs import temp_sibling
-from finetune import run_layout as names
 
 _RUN_ID_FILE = "run-id"
 WARMUP_SPLIT = "encoder_warmup"  # the "split" of the warm-up's records in metrics.jsonl

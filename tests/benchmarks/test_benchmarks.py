@@ -10,7 +10,7 @@ import torch
 
 from benchmarks import generate_throughput, harness, reference_recipe, synthetic_rows, train_throughput
 from finetune import flops
-from finetune.loading import load_model
+from phi3v.loading import load_model
 
 # the smallest settings that still run every code path: one 112-px crop grid, one step, a 64^3 peak
 TINY = ["--device", "cpu", "--preset", "tiny", "--num-crops", "1", "--image-size", "112", "--peak-size", "64"]

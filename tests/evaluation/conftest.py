@@ -86,13 +86,3 @@ def eval_dataset(tmp_path_factory):
 @pytest.fixture(scope="session")
 def eval_dataset_no_latents(tmp_path_factory):
     return write_eval_dataset(tmp_path_factory.mktemp("eval-real") / "data", latents=False)
-
-
-@pytest.fixture
-def fresh_dynamo():
-    """Compiled code of one test must not count towards another's recompile limit."""
-    import torch
-
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()

@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
+from contracts import run_layout
 from contracts.errors import UserError
 from evaluation.config import EvalConfig
 from evaluation.metrics import METRICS
 from evaluation.run import evaluate
-from finetune import run_layout
 
 
 def _cfg(data, report=None, **kw):
@@ -163,9 +163,9 @@ def test_compile_decodes_the_same_answers_or_says_why_not(eval_dataset, monkeypa
 @pytest.fixture(scope="module")
 def tiny_run_dir(eval_dataset, tmp_path_factory):
     """A RUN dir as finetune writes it: model/ and best/ (untrained tiny), config.json, dataset.json."""
+    from contracts import run_layout
     from contracts.dataset.layout import dataset_fingerprint
-    from finetune import run_layout
-    from finetune.loading import load_model
+    from phi3v.loading import load_model
 
     run = tmp_path_factory.mktemp("runs") / "tiny-run"
     model, processor = load_model("tiny")

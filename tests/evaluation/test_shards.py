@@ -19,8 +19,8 @@ def _worker(rank: int, world: int, port: int, cfg: EvalConfig) -> None:
 
 
 def _run_dir(tmp_path, eval_dataset):
-    from finetune import run_layout
-    from finetune.loading import load_model
+    from contracts import run_layout
+    from phi3v.loading import load_model
 
     run = tmp_path / "run"
     model, processor = load_model("tiny", seed=3)

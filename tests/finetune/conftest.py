@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from contracts.dataset.writer import DatasetWriter
-
-# microsoft/Phi-3-vision-128k-instruct's published config, processor and tokenizer files (no code, no
-# weights), which stand in ../shared beside the repository (as in CI)
-PUBLISHED_PHI3V = Path(__file__).resolve().parents[3] / "shared" / "reference" / "phi3v-published"
 
 _CATEGORIES = [
     ("WOMAN", "OUTERWEAR", "TRENCH COATS"),
@@ -111,18 +106,3 @@ def fast_config(tmp_path: Path, handmade_dataset: Path):
         return TrainConfig(**values)
 
     return make
-
-
-@pytest.fixture
-def published_phi3v(tmp_path: Path) -> Path:
-    """The published Phi-3-Vision files in a fresh dir, as the hub lays them out."""
-    if not PUBLISHED_PHI3V.is_dir():
-        pytest.skip(
-            f"the published Phi-3-Vision files are not at {PUBLISHED_PHI3V} (../shared beside the repo)"
-        )
-    root = tmp_path / "published"
-    root.mkdir()
-    for path in PUBLISHED_PHI3V.iterdir():
-        if path.name != "README.md":
-            shutil.copyfile(path, root / path.name)
-    return root

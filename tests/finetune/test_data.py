@@ -57,7 +57,7 @@ def test_encode_and_cache_round_trip(tmp_path, handmade_dataset):
 def test_text_alone_and_images_made_on_demand_equal_the_kept_encoding(handmade_dataset):
     """keep_pixels=False encodes the same text and image sizes without the HD transform's pixels, and
     ``image_source`` makes, image for image, the pixels a kept encoding holds."""
-    from finetune.loading import load_model
+    from phi3v.loading import load_model
 
     _, processor = load_model("tiny", overrides={"num_crops": 4}, corpus=["Product: Category: Full Price:"])
     frame = data.read_training_splits(handmade_dataset)["train"]

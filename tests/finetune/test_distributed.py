@@ -7,7 +7,7 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from finetune import run_layout as names
+from contracts import run_layout as names
 from finetune.loop import train
 from finetune.tracking import read_metrics
 from tests.processes import free_port, join_as

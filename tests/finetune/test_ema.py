@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from contracts import run_layout as names
 from contracts.errors import UserError
-from finetune import run_layout as names
 from finetune.checkpoint import latest_checkpoint, load_checkpoint
 from finetune.config import TrainConfig, merge_for_resume, resolve
 from finetune.ema import WeightAverage

@@ -10,8 +10,8 @@ from contracts.task import AnswerParts
 from finetune import data
 from finetune.config import TrainConfig, resolve
 from finetune.encoder_warmup import EncoderWarmup, Targets, augment_views, build_targets
-from finetune.loading import load_model
 from finetune.recipe import from_recipe
+from phi3v.loading import load_model
 
 
 def _toy(n: int = 64, side: int = 112) -> tuple[torch.Tensor, Targets]:

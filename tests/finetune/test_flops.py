@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from finetune import flops as F
-from finetune.phi3v.modeling import Phi3VForCausalLM
-from finetune.presets import build_config
+from phi3v.modeling import Phi3VForCausalLM
+from phi3v.presets import build_config
 
 # decoder: hidden 8, intermediate 16, 2 layers, 2 query heads of 4, 1 KV head, vocab 10
 DEC = F.DecoderShape(hidden=8, intermediate=16, layers=2, heads=2, kv_heads=1, vocab=10)

@@ -8,12 +8,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from contracts import run_layout as names
 from contracts.errors import UserError
-from finetune import run_layout as names
-from finetune.loading import load_model
 from finetune.loop import train
 from finetune.model import model_overrides
 from finetune.tracking import read_metrics
+from phi3v.loading import load_model
 
 
 def _losses(run, split="train"):

@@ -8,13 +8,13 @@ import dataclasses
 import pytest
 import torch
 
+from contracts import run_layout as names
 from contracts.errors import UserError
 from finetune import lora
-from finetune import run_layout as names
 from finetune.config import TrainConfig, resolve
-from finetune.loading import load_model
 from finetune.loop import train
 from finetune.model import model_overrides, tokenizer_corpus
+from phi3v.loading import load_model
 
 
 @pytest.fixture(scope="module")

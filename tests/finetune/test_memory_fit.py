@@ -12,9 +12,9 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 from torch import nn
 
+from contracts import run_layout as names
 from contracts.errors import UserError
 from finetune import loop, memory_fit
-from finetune import run_layout as names
 from finetune.memory_fit import SAFETY, Fit, candidates, choose, describe, trainable_bytes
 from finetune.tracking import read_metrics
 from tests.processes import free_port, join_as

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
+from contracts import run_layout as names
 from finetune import model_card
-from finetune import run_layout as names
 from finetune.config import TrainConfig, resolve
 from finetune.loop import train
 from finetune.model_card import ModelCard, card_for_run, front_matter, render, run_figures
-from finetune.presets import HUB_ID
 from finetune.tracking import read_metrics
+from phi3v.presets import HUB_ID
 
 RECORDS = [
     {"step": 0, "split": "encoder_warmup", "epoch": 1, "loss": 2.0, "val_accuracy": 0.5},

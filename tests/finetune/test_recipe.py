@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
+from contracts import run_layout as names
 from contracts.errors import UserError
-from finetune import run_layout as names
 from finetune.config import DEFAULT_RECIPE, resolve
 from finetune.model import model_overrides
-from finetune.presets import PRESETS, build_config
 from finetune.recipe import RECIPE_FIELDS, from_recipe, read_recipe, recipe_names
+from phi3v.presets import PRESETS, build_config
 
 
 @pytest.mark.parametrize("name", recipe_names())

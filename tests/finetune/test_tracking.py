@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from finetune import run_layout as names
+from contracts import run_layout as names
 from finetune.tracking import (
     WARMUP_SPLIT,
     Sample,

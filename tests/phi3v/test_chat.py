@@ -1,7 +1,7 @@
 """Phi-3's chat format around the task: the prompt, and what training appends to it."""
 
 from contracts.task import build_answer
-from finetune.phi3v.chat import END, build_prompt
+from phi3v.chat import END, build_prompt
 
 
 def test_prompt_and_answer_make_the_missions_training_target():

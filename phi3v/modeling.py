@@ -14,7 +14,7 @@ import inspect
 
 import torch
 from torch import nn
-from transformers import GenerationMixin
+from transformers import AutoModelForCausalLM, GenerationMixin
 from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
@@ -262,5 +262,7 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
             **kwargs,
         )
 
+
+AutoModelForCausalLM.register(Phi3VConfig, Phi3VForCausalLM, exist_ok=True)
 
 __all__ = ["Phi3VForCausalLM", "Phi3VModel", "Phi3VPreTrainedModel"]

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from contracts.task import build_answer
-from finetune.loading import load_model
-from finetune.phi3v.chat import END, IMAGE_TAG, build_prompt
-from finetune.phi3v.export_format import finish_export
-from finetune.phi3v.processing import Phi3VProcessor
+from phi3v.chat import END, IMAGE_TAG, build_prompt
+from phi3v.export_format import finish_export
+from phi3v.loading import load_model
+from phi3v.processing import Phi3VProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 TF4_PYTHON = ROOT / ".venv-tf4" / "bin" / "python"

@@ -11,9 +11,9 @@ from PIL import Image
 
 from contracts.errors import UserError
 from contracts.task import build_answer
-from finetune.phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer
-from finetune.phi3v.chat import END, build_prompt
-from finetune.phi3v.processing import hd_grid
+from phi3v import Phi3VImageProcessor, Phi3VProcessor, build_tiny_tokenizer
+from phi3v.chat import END, build_prompt
+from phi3v.processing import hd_grid
 
 ANSWER = build_answer("Check and Leather Card Case", "WALLETS & CARD CASES", 390.0)
 

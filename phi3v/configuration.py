@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import CLIPVisionConfig, Phi3Config
+from transformers import AutoConfig, CLIPVisionConfig, Phi3Config
 from transformers.configuration_utils import SubConfigSpec
 
 CLIP_VIT_L14_336_NAME = "openai/clip-vit-large-patch14-336"
@@ -160,5 +160,8 @@ class Phi3VConfig(Phi3Config):
         """Merged image tokens per crop: (patch grid / 2)^2, 144 for 336-px crops with patch 14."""
         return int(self.img_processor["num_img_tokens"])
 
+
+# The hub's config.json names model_type phi3_v: AutoConfig resolves it here, without remote code.
+AutoConfig.register(Phi3VConfig.model_type, Phi3VConfig, exist_ok=True)
 
 __all__ = ["Phi3VConfig", "CLIP_VIT_L14_336", "HUB_EMBD_LAYER"]

@@ -190,7 +190,7 @@ class Phi3VProcessor:
       `<|image_k|>` is expanded to that image's token count of -k ids, `attention_mask` (1, T), `pixel_values`
       (n, num_crops + 1, 3, c, c), `image_sizes` (n, 2). Without images: the tokenized text alone.
     - `encode_example(image, answer)` -> dict of 1-D `input_ids`, `labels` (or None), `pixel_values`
-      (num_crops + 1, 3, c, c), `image_sizes` (2,); the prompt is `finetune.phi3v.chat.build_prompt()`.
+      (num_crops + 1, 3, c, c), `image_sizes` (2,); the prompt is `phi3v.chat.build_prompt()`.
     - `decode_answer(token_ids)` -> the answer text (special tokens skipped, stops at `<|end|>`).
     - `stop_token_ids`: ids that end generation (`<|end|>` and the tokenizer's eos).
     - `save_pretrained(dir)` / `Phi3VProcessor.from_pretrained(dir, **image_overrides)`: tokenizer files (in

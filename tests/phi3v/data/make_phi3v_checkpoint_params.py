@@ -13,7 +13,7 @@ Built from public facts only, not from our model code (so the naming test is not
   `model.embed_tokens.weight`: the shards hold 8.29 GB in bf16, i.e. 4,146,621,440 parameters, which is this
   list.
 
-Run: python tests/finetune/data/make_phi3v_checkpoint_params.py
+Run: python tests/phi3v/data/make_phi3v_checkpoint_params.py
 """
 
 import json

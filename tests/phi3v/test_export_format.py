@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from contracts.task import QUESTION, build_answer
-from finetune.loading import load_model
-from finetune.phi3v.chat import IMAGE_TAG, build_prompt
-from finetune.phi3v.export_format import finish_export, legacy_tokenizer_json
-from finetune.phi3v.processing import Phi3VProcessor
+from phi3v.chat import IMAGE_TAG, build_prompt
+from phi3v.export_format import finish_export, legacy_tokenizer_json
+from phi3v.loading import load_model
+from phi3v.processing import Phi3VProcessor
 
 # config.json keys that record how a file was made, not the model: the rest is the architecture
 NOT_ARCHITECTURE = {"_name_or_path", "_attn_implementation", "auto_map"}
@@ -97,7 +97,7 @@ def test_auto_map_only_beside_its_code(tiny, tmp_path, published_phi3v, code):
 
 def test_hub_config_saves_without_auto_map(tmp_path, published_phi3v):
     """A model loaded from the hub's config.json saves without the auto_map of code it does not hold."""
-    from finetune.phi3v import Phi3VConfig
+    from phi3v import Phi3VConfig
 
     config = Phi3VConfig.from_dict(_read(published_phi3v / "config.json"))
     config.save_pretrained(tmp_path)
@@ -158,28 +158,3 @@ def test_merges_written_as_strings_unless_a_piece_holds_a_space():
     assert legacy_tokenizer_json(data)["model"]["merges"] == ["Ġ t", "e r"]
     spaced = {"model": {"type": "BPE", "merges": [["a b", "c"]]}}
     assert legacy_tokenizer_json(spaced) == spaced
-
-
-@pytest.mark.slow
-def test_run_from_a_base_with_code_exports_it(tiny, tmp_path, fast_config, published_phi3v):
-    """Fine-tuning a local model whose folder holds its code files: RUN/model and RUN/best get the files, the
-    base's auto_map, and a card with the base's licence saying so."""
-    from finetune import model_card
-    from finetune.loop import train
-
-    base = tmp_path / "base"
-    _export(tiny, base, None)
-    for name, text in CODE.items():
-        (base / name).write_text(text)
-    files = ("config.json", "preprocessor_config.json")
-    published = {name: _read(published_phi3v / name)["auto_map"] for name in files}
-    for name, auto_map in published.items():
-        (base / name).write_text(json.dumps({**_read(base / name), "auto_map": auto_map}))
-    (base / "README.md").write_text("---\nlicense: mit\n---\n")
-    run = train(fast_config(model=str(base), max_steps=2)).run_dir
-    for kind in ("model", "best"):
-        out = run / kind
-        assert {name: _read(out / name).get("auto_map") for name in published} == published
-        assert sorted(p.name for p in out.glob("*.py")) == sorted(CODE)
-        card = (out / model_card.CARD_FILE).read_text()
-        assert model_card.front_matter(card)["license"] == "mit" and "trust_remote_code=True" in card

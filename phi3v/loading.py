@@ -17,11 +17,10 @@ from typing import Any
 import torch
 
 from contracts.errors import UserError
-from finetune.presets import DEFAULT_PRESET, PRESETS, PROCESSOR_KEYS, Preset, build_config
-
-from .phi3v.modeling import Phi3VForCausalLM
-from .phi3v.processing import Phi3VImageProcessor, Phi3VProcessor
-from .phi3v.tokenizer import DEFAULT_VOCAB_SIZE, build_tiny_tokenizer
+from phi3v.modeling import Phi3VForCausalLM
+from phi3v.presets import DEFAULT_PRESET, PRESETS, PROCESSOR_KEYS, Preset, build_config
+from phi3v.processing import Phi3VImageProcessor, Phi3VProcessor
+from phi3v.tokenizer import DEFAULT_VOCAB_SIZE, build_tiny_tokenizer
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 
@@ -29,10 +28,10 @@ ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 def _check_attn(attn_implementation: str | None) -> str:
     attn = attn_implementation or "sdpa"
     if attn not in ATTN_IMPLEMENTATIONS:
-        raise UserError(f"attn_implementation {attn!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
+        raise UserError(f"--attn-implementation {attn!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         raise UserError(
-            "attn_implementation flash_attention_2 needs the flash-attn package: install it or use sdpa"
+            "--attn-implementation flash_attention_2 needs the flash-attn package: install it or use sdpa"
         )
     return attn
 

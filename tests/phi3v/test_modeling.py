@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 
 from contracts.task import build_answer
 from finetune.collate import collate_examples
-from finetune.loading import load_model
 from finetune.loss import answer_loss_sum
 from finetune.model import enable_checkpointing
+from phi3v.loading import load_model
 
 ANSWER = build_answer("EKD Wool Cape", "PONCHOS & CAPES", 2490.0)
 

@@ -1,5 +1,5 @@
 """Named model presets (torchtune style: each preset is a function calling one builder); a preset names one
-model everywhere (``finetune.loading.load_model`` builds or loads it).
+model everywhere (``phi3v.loading.load_model`` builds or loads it).
 
 - `tiny` (the default recipe's model): the Phi-3-Vision classes at ~2M parameters (a 3-layer CLIP with
   14-px patches on one 112-px crop plus the global view, a 2-layer decoder), random init from `seed`, with a
@@ -22,10 +22,9 @@ from typing import Any
 import torch
 
 from contracts.errors import UserError
-
-from .phi3v.configuration import CLIP_VIT_L14_336, CLIP_VIT_L14_336_NAME, Phi3VConfig
-from .phi3v.modeling import Phi3VForCausalLM
-from .phi3v.tokenizer import BOS, DEFAULT_VOCAB_SIZE, ENDOFTEXT, SPECIAL_TOKENS
+from phi3v.configuration import CLIP_VIT_L14_336, CLIP_VIT_L14_336_NAME, Phi3VConfig
+from phi3v.modeling import Phi3VForCausalLM
+from phi3v.tokenizer import BOS, DEFAULT_VOCAB_SIZE, ENDOFTEXT, SPECIAL_TOKENS
 
 HUB_ID = "microsoft/Phi-3-vision-128k-instruct"
 DEFAULT_PRESET = "tiny"

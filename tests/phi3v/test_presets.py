@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from contracts.errors import UserError
-from finetune.loading import load_model
-from finetune.phi3v import Phi3VConfig, Phi3VForCausalLM
-from finetune.presets import DEFAULT_PRESET, PRESETS, build_config, count_parameters
+from phi3v import Phi3VConfig, Phi3VForCausalLM
+from phi3v.loading import load_model
+from phi3v.presets import DEFAULT_PRESET, PRESETS, build_config, count_parameters
 
 CHECKPOINT_PARAMS = Path(__file__).parent / "data" / "phi3v_checkpoint_params.json"
 PHI3V_PARAMS = 4_146_621_440  # sum over the published checkpoint's tensors (8.29 GB in bf16)
@@ -155,7 +155,7 @@ def test_saved_config_keeps_the_hub_rope_keys(tmp_path):
 def test_tiny_vision_attention_starts_mimetic(tmp_path):
     """The tiny preset's CLIP attention starts near W_q^T W_k = 0.7 I and W_v^T W_o^T = -0.4 I (plus a random
     part of std a / sqrt(width)); a model saved and loaded again keeps its own (trained) weights."""
-    from finetune.loading import MIMETIC_QK, MIMETIC_VO
+    from phi3v.loading import MIMETIC_QK, MIMETIC_VO
 
     model = load_model("tiny", dtype=torch.float32, seed=0)[0].requires_grad_(False)
     layers = model.model.vision_embed_tokens.img_processor.vision_model.encoder.layers
