@@ -306,7 +306,7 @@ def _check_outputs(paths: ComparisonPaths, overwrite: bool) -> None:
         (paths.markdown, is_our_markdown),
     )
     for path, recognise in recognisers:
-        check_replaceable_file(path, recognise, overwrite=overwrite, what="comparison file", flag="--report")
+        check_replaceable_file(path, recognise, overwrite=overwrite, what="comparison", flag="--report")
 
 
 def compare(cfg: CompareConfig) -> ComparisonResult:

@@ -264,7 +264,7 @@ def test_outputs_are_replaced_only_with_overwrite(tmp_path, two_runs):
         compare(_cfg(a, b, report=tmp_path / "cmp"))
     compare(_cfg(a, b, report=tmp_path / "cmp", overwrite=True))
     (tmp_path / "cmp" / "comparison.md").write_text("my notes\n")
-    with pytest.raises(UserError, match="not a comparison file written by this project"):
+    with pytest.raises(UserError, match="not a comparison written by this project"):
         compare(_cfg(a, b, report=tmp_path / "cmp", overwrite=True))
     assert (tmp_path / "cmp" / "comparison.md").read_text() == "my notes\n"
 
