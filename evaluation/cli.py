@@ -131,40 +131,47 @@ def group(ctx: click.Context, **kwargs) -> None:
 _CMP = {f.name: f for f in fields(CompareConfig)}
 
 
-@group.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
+def _cmp_option(name: str, **kwargs):
+    """A click option for CompareConfig field ``name``: same name, default and help as the dataclass."""
+    f = _CMP[name]
+    default = None if f.default is MISSING else f.default
+    kwargs.setdefault("default", default)
+    kwargs.setdefault("show_default", default is not None and not kwargs.get("is_flag"))
+    return click.option("--" + name.replace("_", "-"), name, help=f.metadata["help"], **kwargs)
+
+
+@group.command("compare", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--report", "report", type=click.Path(), default=None, help=_CMP["report"].metadata["help"])
+@_cmp_option("report", type=click.Path())
+@_cmp_option("reference")
 @click.option("--baselines/--no-baselines", "baselines", default=True, show_default=True,
               help=_CMP["baselines"].metadata["help"])  # fmt: skip
-@click.option(
-    "--overwrite", "overwrite", is_flag=True, default=False, help=_CMP["overwrite"].metadata["help"]
-)
-def compare_command(inputs: tuple[str, ...], report: str | None, baselines: bool, overwrite: bool) -> None:
-    """Put evaluations side by side: INPUTS are report dirs, report.html or metrics.json paths.
+@_cmp_option("rank_by")
+@_cmp_option("bootstrap", type=int)
+@_cmp_option("seed", type=int)
+@_cmp_option("alpha", type=float)
+@_cmp_option("overwrite", is_flag=True, default=False)
+def compare_command(inputs: tuple[str, ...], **kwargs) -> None:
+    """Compare evaluations of the same rows: a leaderboard, paired differences and verdicts.
 
-    The first input is the reference; the others show their difference to it.
+    \b
+    evaluate compare out/eval                        (the model against its baselines)
+    evaluate compare out/eval out/eval1 --report out/cmp/
+
+    INPUTS are REPORT dirs (or their report.html or metrics.json), each with its predictions.jsonl. The
+    first input's model is the reference (--reference NAME to choose another); the first input's baselines
+    join as systems. Inputs scored on other rows (dataset, split, --limit) are refused. With --report,
+    compare.html, comparison.json and comparison.md are written together.
     """
     from evaluation.compare import compare
+    from evaluation.comparison_text import to_terminal
 
-    result = compare(CompareConfig(inputs=inputs, report=report, baselines=baselines, overwrite=overwrite))
-    ctx = result.context
-    for w in ctx["warnings"]:
-        click.echo(f"warning: {w}", err=True)
-    names = [s["name"] for s in ctx["systems"]]
-    from reports.html import format_value
-
-    width = 32
-    cols = [max(12, len(n) + 2) for n in names]
-    click.echo("".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, cols, strict=True)))
-    for group_ in ctx["metric_groups"]:
-        for row in group_["rows"]:
-            cells = [format_value(c["value"], row["fmt"]) + ("*" if c["best"] else " ") for c in row["cells"]]
-            click.echo(
-                row["label"][: width - 1].ljust(width)
-                + "".join(v.rjust(c) for v, c in zip(cells, cols, strict=True))
-            )
-    if result.report_path is not None:
-        click.echo(f"report: {result.report_path}")
+    result = compare(CompareConfig(inputs=inputs, **kwargs))
+    click.echo(to_terminal(result.comparison))
+    if result.paths is not None:
+        click.echo(f"report: {result.paths.html}")
+        click.echo(f"json: {result.paths.json}")
+        click.echo(f"markdown: {result.paths.markdown}")
 
 
 def main() -> None:

@@ -1,17 +1,22 @@
-"""``evaluate compare A B …``: several evaluations side by side, read from their metrics.json files only.
+"""``evaluate compare A B …``: a leaderboard, paired differences and verdicts of evaluations of the same rows.
 
-Each input is a report dir, its report.html, or its metrics.json. The first input is the reference: every
-other value shows its difference to it. The baselines stored in the first input (scored on the same split)
-can join as extra columns.
+Each input is a REPORT dir, its report.html or its metrics.json; the predictions.jsonl beside it holds every
+row's raw answers, which are parsed and scored again here, so that the systems are compared row by row
+(``evaluation.paired``). The first input's model is the reference unless ``--reference`` names another
+system, and the baselines stored in the first input join as systems: one input alone compares its model
+with its baselines. Inputs scored on other rows (another dataset, split or ``--limit``) are refused.
+
+With ``--report``, three files are written together: compare.html, comparison.json (every figure,
+machine-readable) and comparison.md (the tables, for a pull request).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from contracts.errors import UserError
@@ -19,33 +24,56 @@ from contracts.outputs import (
     COMPARISON_PAGE,
     check_replaceable_file,
     claim_output,
+    json_with_keys,
     our_page,
     write_files_atomically,
 )
+from contracts.task import parse_answer
 from evaluation.config import CompareConfig
-from evaluation.metrics import GROUPS, METRICS, METRICS_BY_NAME
-from evaluation.report import metric_row
-from evaluation.run import METRICS_FILE, resolve_report_path
+from evaluation.leaderboard import System, build_comparison, role_of
+from evaluation.metrics import METRICS_BY_NAME, score_items
+from evaluation.run import METRICS_FILE, PREDICTIONS_FILE, SCHEMA_VERSION, resolve_report_path
+from evaluation.scoring import check_rows
 
 COMPARE_FILE = "compare.html"
-SHARE_METRICS = ("category_accuracy", "title_share_ge_90", "title_exact_match", "price_within_25pct")
+COMPARISON_JSON = "comparison.json"
+COMPARISON_MD = "comparison.md"
 
 
 @dataclass
-class Evaluation:
-    """One column of the comparison."""
+class LoadedReport:
+    """One input: its metrics document and its prediction rows (in file order)."""
 
-    name: str
-    kind: str
-    metrics: dict
-    path: str
+    directory: Path
     doc: dict
+    rows: list[dict]
+
+    @property
+    def label(self) -> str:
+        return str(self.directory)
+
+
+@dataclass
+class ComparisonPaths:
+    html: Path
+    json: Path
+    markdown: Path
 
 
 @dataclass
 class ComparisonResult:
-    context: dict
-    report_path: Path | None
+    comparison: dict  # what comparison.json holds
+    context: dict  # what compare.html draws
+    markdown: str
+    paths: ComparisonPaths | None
+
+    @property
+    def report_path(self) -> Path | None:
+        """The compare.html written, if any."""
+        return self.paths.html if self.paths else None
+
+
+# -- reading --------------------------------------------------------------------------------------------
 
 
 def metrics_path_of(path: str | Path) -> Path:
@@ -61,10 +89,11 @@ def metrics_path_of(path: str | Path) -> Path:
 
 
 def load_evaluation(path: str | Path) -> dict:
-    """Read and check one metrics.json.
+    """Read and check one metrics.json: its shape and its schema version.
 
     Raises:
-        UserError: missing, unreadable, or not an evaluate metrics document.
+        UserError: missing, unreadable, not an evaluate metrics document, or of another schema version (the
+            message says how to re-score it).
     """
     p = metrics_path_of(path)
     try:
@@ -73,133 +102,252 @@ def load_evaluation(path: str | Path) -> dict:
         raise UserError(f"cannot read {p}: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict) or "model" not in doc:
         raise UserError(f"{p} is not an evaluate metrics.json (no 'model' and 'metrics')")
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or version < SCHEMA_VERSION:
+        raise UserError(
+            f"{p} is from an older evaluate (schema version {version}, this one reads {SCHEMA_VERSION}): "
+            f"re-score it with `evaluate --from-predictions {p.parent / PREDICTIONS_FILE} --report NEW_DIR` "
+            "and compare NEW_DIR"
+        )
+    if version > SCHEMA_VERSION:
+        raise UserError(
+            f"{p} was written by a newer evaluate (schema version {version}, this one reads "
+            f"{SCHEMA_VERSION}): update phi3v-catalogue to compare it"
+        )
     return doc
 
 
-def collect(inputs: Sequence[str], include_baselines: bool) -> tuple[list[Evaluation], list[str]]:
-    """The columns (models, then the reference's baselines) and the warnings about comparability."""
-    evaluations: list[Evaluation] = []
-    docs = [(str(metrics_path_of(i)), load_evaluation(i)) for i in inputs]
-    for path, doc in docs:
-        model = doc.get("model") or {}
-        name = str(model.get("name") or Path(path).parent.name)
-        evaluations.append(Evaluation(name, str(model.get("kind") or "model"), doc["metrics"], path, doc))
-    _dedupe_names(evaluations)
-    if include_baselines and docs:
-        path, first = docs[0]
-        taken = {e.name for e in evaluations}
-        for name, entry in (first.get("baselines") or {}).items():
-            if name not in taken and isinstance(entry, Mapping) and isinstance(entry.get("metrics"), dict):
-                evaluations.append(Evaluation(name, "baseline", entry["metrics"], path, first))
-    warnings = []
-    ref = docs[0][1]
-    for path, doc in docs[1:]:
-        for what, key in (("dataset", "fingerprint"),):
-            a, b = (ref.get("dataset") or {}).get(key), (doc.get("dataset") or {}).get(key)
-            if a and b and a != b:
-                warnings.append(
-                    f"{path} was scored on another {what} than {docs[0][0]}: numbers are not comparable"
-                )
-        if doc.get("split") != ref.get("split") or doc.get("n") != ref.get("n"):
-            warnings.append(
-                f"{path} scored split {doc.get('split')!r} ({doc.get('n')} items), the reference "
-                f"{ref.get('split')!r} ({ref.get('n')} items)"
-            )
-    return evaluations, warnings
+def read_predictions(path: Path) -> list[dict]:
+    """The rows of a predictions.jsonl, checked to hold what scoring needs.
 
-
-def _dedupe_names(evaluations: list[Evaluation]) -> None:
-    seen: dict[str, int] = {}
-    for e in evaluations:
-        seen[e.name] = seen.get(e.name, 0) + 1
-    for e in evaluations:
-        if seen[e.name] > 1:
-            e.name = f"{e.name} ({Path(e.path).parent.name})"
-
-
-def comparison_rows(evaluations: Sequence[Evaluation], names: Sequence[str]) -> list[dict]:
-    """Metric rows across the evaluations, best marked, each cell with its delta to the first column."""
+    Raises:
+        UserError: missing, unreadable, not JSON lines, or rows without raw answers and gold fields.
+    """
+    if not path.is_file():
+        raise UserError(
+            f"no {PREDICTIONS_FILE} beside {path.parent / METRICS_FILE}: paired statistics need every row's "
+            "answer; compare whole REPORT dirs (rerun `evaluate --report` if it is gone)"
+        )
     rows = []
-    for name in names:
-        row = metric_row(name, [e.metrics.get(name) for e in evaluations])
-        ref = row["cells"][0]["value"] if row["cells"] else None
-        for i, cell in enumerate(row["cells"]):
-            value = cell["value"]
-            if i == 0 or not _finite(value) or not _finite(ref):
-                cell["delta"] = None
-                continue
-            cell["delta"] = value - ref
-            cell["delta_good"] = (value - ref > 0) == row["higher_is_better"] or value == ref
-        rows.append(row)
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 (lineno names the bad line below)
+                if line.strip():
+                    rows.append(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}): rerun the evaluation") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    try:
+        check_rows(rows)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}: it is not an evaluate predictions file") from None
+    if not rows:
+        raise UserError(f"{path} holds no predictions: rerun the evaluation")
     return rows
 
 
-def build_comparison_context(evaluations: Sequence[Evaluation], warnings: Sequence[str]) -> dict:
-    """The context of ``compare.html.j2``."""
-    from reports import plots
+def load_report(path: str | Path) -> LoadedReport:
+    """One input: its metrics.json (checked) and the predictions.jsonl beside it."""
+    metrics_path = metrics_path_of(path)
+    doc = load_evaluation(metrics_path)
+    return LoadedReport(metrics_path.parent, doc, read_predictions(metrics_path.parent / PREDICTIONS_FILE))
 
-    groups = []
-    for key, title in GROUPS.items():
-        names = [m.name for m in METRICS if m.group == key]
-        groups.append({"title": title, "rows": comparison_rows(evaluations, names)})
-    series = {
-        e.name: [(e.metrics.get(n) or {}).get("value") or 0.0 for n in SHARE_METRICS] for e in evaluations
-    }
-    chart = plots.grouped_bars(
-        [METRICS_BY_NAME[n].label for n in SHARE_METRICS],
-        series,
-        title="Shares of items right (higher is better)",
-        ylabel="share of items",
-        horizontal=True,
+
+# -- the same rows --------------------------------------------------------------------------------------
+
+
+def _row_keys(rows: Sequence[dict]) -> list[tuple]:
+    """Each row's identity: its product code and which occurrence of that code it is (codes are unique in a
+    DATASET dir; the occurrence keeps rows apart where they are not)."""
+    seen: Counter = Counter()
+    keys = []
+    for row in rows:
+        code = row.get("product_code", ("index", row.get("index")))
+        seen[code] += 1
+        keys.append((code, seen[code]))
+    return keys
+
+
+def rows_difference(a: LoadedReport, b: LoadedReport) -> str | None:
+    """What makes ``b``'s rows other than ``a``'s, in a few words; None when they are the same rows."""
+    fa, fb = ((r.doc.get("dataset") or {}).get("fingerprint") for r in (a, b))
+    if fa and fb and fa != fb:
+        return f"dataset fingerprint {str(fa)[:12]} vs {str(fb)[:12]}"
+    if a.doc.get("split") != b.doc.get("split"):
+        return f"split {a.doc.get('split')!r} vs {b.doc.get('split')!r}"
+    if len(a.rows) != len(b.rows):
+        la, lb = ((r.doc.get("config") or {}).get("limit") for r in (a, b))
+        limits = f", --limit {la or 'none'} vs {lb or 'none'}" if la != lb else ""
+        return f"{len(a.rows)} rows vs {len(b.rows)}{limits}"
+    ka, kb = _row_keys(a.rows), _row_keys(b.rows)
+    known = set(ka)
+    missing = [k for k in kb if k not in known]
+    if missing:
+        return f"{len(missing)} of its rows are not in the other (first: product {missing[0][0]})"
+    gold_a = {k: row["gold"] for k, row in zip(ka, a.rows, strict=True)}
+    for k, row in zip(kb, b.rows, strict=True):
+        if not _same_gold(gold_a[k], row["gold"]):
+            return f"product {k[0]} has another gold answer"
+    return None
+
+
+def _same_gold(x: dict, y: dict) -> bool:
+    if str(x["title"]) != str(y["title"]) or str(x["category3_code"]) != str(y["category3_code"]):
+        return False
+    return math.isclose(float(x["full_price"]), float(y["full_price"]), rel_tol=1e-12, abs_tol=1e-9)
+
+
+def aligned_rows(reports: Sequence[LoadedReport]) -> list[list[dict]]:
+    """Every input's rows in the first input's order.
+
+    Raises:
+        UserError: an input was scored on other rows (one line naming what differs).
+    """
+    first = reports[0]
+    out = [first.rows]
+    order = _row_keys(first.rows)
+    for other in reports[1:]:
+        what = rows_difference(first, other)
+        if what:
+            raise UserError(
+                f"cannot compare {other.label} with {first.label}: they were scored on different rows "
+                f"({what}); compare evaluations of the same DATASET dir, --split and --limit"
+            )
+        by_key = dict(zip(_row_keys(other.rows), other.rows, strict=True))
+        out.append([by_key[k] for k in order])
+    return out
+
+
+# -- systems ---------------------------------------------------------------------------------------------
+
+
+def _scores(answers: Sequence[str], golds: Sequence[dict]):
+    return score_items([parse_answer(a) for a in answers], golds)
+
+
+def collect_systems(reports: Sequence[LoadedReport], include_baselines: bool) -> list[System]:
+    """One system per input (its model), then the first input's baselines; rows aligned to the first's."""
+    rows_of = aligned_rows(reports)
+    golds = [row["gold"] for row in rows_of[0]]
+    systems = []
+    for report, rows in zip(reports, rows_of, strict=True):
+        model = report.doc.get("model") or {}
+        name = str(model.get("name") or report.directory.name)
+        source = {"input": report.label, "kind": model.get("kind") or "model", "spec": model.get("spec")}
+        role = role_of(name, model.get("kind"))
+        systems.append(System(name, _scores([r["raw"] for r in rows], golds), role, source))
+    _dedupe(systems, reports)
+    if include_baselines:
+        first = reports[0]
+        stored = list((first.doc.get("baselines") or {}).keys())
+        found = stored + [n for row in first.rows for n in row.get("baselines", {}) if n not in stored]
+        taken = {s.name for s in systems}
+        for name in dict.fromkeys(found):
+            if name in taken:
+                continue
+            answers = [str(row.get("baselines", {}).get(name, "")) for row in rows_of[0]]
+            source = {"input": first.label, "kind": "baseline", "spec": name}
+            systems.append(System(name, _scores(answers, golds), role_of(name, "baseline"), source))
+    return systems
+
+
+def _dedupe(systems: list[System], reports: Sequence[LoadedReport]) -> None:
+    counts = Counter(s.name for s in systems)
+    for system, report in zip(systems, reports, strict=True):
+        if counts[system.name] > 1:
+            system.name = f"{system.name} ({report.directory.name})"
+    counts = Counter(s.name for s in systems)
+    for k, system in enumerate(systems, 1):
+        if counts[system.name] > 1:
+            system.name = f"{system.name} #{k}"
+
+
+def _notes(reports: Sequence[LoadedReport], comparison: dict) -> list[str]:
+    """What a reader should know: inputs without a fingerprint, stored metrics that the scorer no longer
+    reproduces (the parser or a metric changed since they were written)."""
+    notes = []
+    for report in reports:
+        if not (report.doc.get("dataset") or {}).get("fingerprint"):
+            notes.append(f"{report.label} records no dataset fingerprint: its rows were matched by product "
+                         "code and gold answer")  # fmt: skip
+    values = {row["name"]: row["metrics"] for row in comparison["leaderboard"]}
+    for report in reports:
+        name = next((s["name"] for s in comparison["inputs"] if s["input"] == report.label), None)
+        for metric, stored in (report.doc.get("metrics") or {}).items():
+            now = (values.get(name) or {}).get(metric, {}).get("value")
+            old = stored.get("value") if isinstance(stored, dict) else None
+            if _finite(now) and _finite(old) and not math.isclose(now, old, rel_tol=1e-9, abs_tol=1e-12):
+                label = METRICS_BY_NAME[metric].label if metric in METRICS_BY_NAME else metric
+                notes.append(
+                    f"{report.label}: its metrics.json says {label} {old:.4g}, its predictions score "
+                    f"{now:.4g} now (the scorer changed since); the comparison uses the predictions. "
+                    f"Re-score with `evaluate --from-predictions {report.directory / PREDICTIONS_FILE}`"
+                )
+                break
+    return notes
+
+
+# -- the command ------------------------------------------------------------------------------------------
+
+
+def output_paths(cfg: CompareConfig) -> ComparisonPaths:
+    html = resolve_report_path(cfg.report, COMPARE_FILE)
+    return ComparisonPaths(html, html.parent / COMPARISON_JSON, html.parent / COMPARISON_MD)
+
+
+def _check_outputs(paths: ComparisonPaths, overwrite: bool) -> None:
+    from evaluation.comparison_text import is_our_markdown
+
+    recognisers = (
+        (paths.html, our_page(COMPARISON_PAGE)),
+        (paths.json, json_with_keys("schema_version", "leaderboard")),
+        (paths.markdown, is_our_markdown),
     )
-    inputs = []
-    for e in evaluations:
-        data = e.doc.get("dataset") or {}
-        inputs.append({"name": e.name, "kind": e.kind, "path": e.path, "split": e.doc.get("split"),
-                       "n": e.doc.get("n"), "fingerprint": str(data.get("fingerprint") or "")[:12],
-                       "created": e.doc.get("created_at")})  # fmt: skip
-    return {
-        "title": f"Comparison of {len(evaluations)} evaluations",
-        "subtitle": " · ".join(e.name for e in evaluations),
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "generator": "evaluate compare",
-        "reference": evaluations[0].name,
-        "warnings": list(warnings),
-        "systems": [{"name": e.name, "kind": e.kind} for e in evaluations],
-        "metric_groups": groups,
-        "plots": [{"title": "Shares", "uri": chart, "caption": "Each system's share of items right."}],
-        "input_columns": [
-            {"key": "name", "label": "name"},
-            {"key": "kind", "label": "kind"},
-            {"key": "split", "label": "split"},
-            {"key": "n", "label": "n", "fmt": "int"},
-            {"key": "fingerprint", "label": "dataset fingerprint"},
-            {"key": "created", "label": "created"},
-            {"key": "path", "label": "metrics.json"},
-        ],
-        "inputs": inputs,
-    }
+    for path, recognise in recognisers:
+        check_replaceable_file(path, recognise, overwrite=overwrite, what="comparison", flag="--report")
 
 
 def compare(cfg: CompareConfig) -> ComparisonResult:
-    """Build the comparison of ``cfg.inputs`` and write ``cfg.report`` (one self-contained HTML file)."""
+    """Compare ``cfg.inputs`` row by row; write compare.html, comparison.json and comparison.md if asked.
+
+    Raises:
+        UserError: an unreadable input, one of an older schema, inputs scored on other rows, an unknown
+            ``--reference``, or report files this project did not write.
+    """
+    from evaluation.compare_page import build_compare_context
+    from evaluation.comparison_text import to_markdown
     from reports import render_comparison
 
-    target = None
-    if cfg.report:
-        target = resolve_report_path(cfg.report, COMPARE_FILE)
-        check_replaceable_file(
-            target, our_page(COMPARISON_PAGE), overwrite=cfg.overwrite, what="comparison", flag="--report"
-        )
-    evaluations, warnings = collect(cfg.inputs, cfg.baselines)
-    context = build_comparison_context(evaluations, warnings)
-    if target is not None:
-        with claim_output(target, flag="--report"):
-            check_replaceable_file(
-                target, our_page(COMPARISON_PAGE), overwrite=cfg.overwrite, what="comparison", flag="--report"
-            )
-            write_files_atomically({target: render_comparison(context).encode("utf-8")}, flag="--report")
-    return ComparisonResult(context=context, report_path=target)
+    paths = output_paths(cfg) if cfg.report else None
+    if paths is not None:
+        _check_outputs(paths, cfg.overwrite)
+    reports = [load_report(i) for i in cfg.inputs]
+    systems = collect_systems(reports, cfg.baselines)
+    names = [s.name for s in systems]
+    if cfg.reference is not None and cfg.reference not in names:
+        raise UserError(f"--reference {cfg.reference!r} is not one of the systems: {', '.join(names)}")
+    comparison = build_comparison(systems, reference=cfg.reference, n_resamples=cfg.bootstrap, seed=cfg.seed,
+                                  alpha=cfg.alpha, rank_by=cfg.rank_by)  # fmt: skip
+    first = reports[0].doc
+    comparison["split"] = first.get("split")
+    comparison["dataset"] = {k: (first.get("dataset") or {}).get(k) for k in ("path", "fingerprint")}
+    comparison["inputs"] = [{"name": s.name, "role": s.role, **s.source} for s in systems]
+    comparison["notes"] = [*comparison.get("notes", []), *_notes(reports, comparison)]
+    context = build_compare_context(comparison)
+    markdown = to_markdown(comparison)
+    if paths is not None:
+        page = render_comparison(context)
+        data = json.dumps(comparison, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        with claim_output(paths.html, flag="--report"):
+            _check_outputs(paths, cfg.overwrite)
+            write_files_atomically(
+                {paths.json: data.encode("utf-8"), paths.markdown: markdown.encode("utf-8"),
+                 paths.html: page.encode("utf-8")},
+                flag="--report",
+            )  # fmt: skip
+    return ComparisonResult(comparison=comparison, context=context, markdown=markdown, paths=paths)
 
 
 def _finite(x: object) -> bool:

@@ -138,23 +138,56 @@ class EvalConfig:
 
 @dataclass
 class CompareConfig:
-    """Put several evaluations side by side from their metrics.json files."""
+    """Compare evaluations of the same rows: leaderboard, paired differences, verdicts."""
 
     inputs: tuple[str, ...] = field(
         default=(),
-        metadata={"help": "report dirs, report.html paths or metrics.json paths; the first is the reference"},
+        metadata={"help": "REPORT dirs (or their report.html or metrics.json), each with predictions.jsonl"},
     )
-    report: str | None = field(default=None, metadata={"help": "write the comparison HTML here"})
+    report: str | None = field(
+        default=None,
+        metadata={
+            "help": "write compare.html here (a path ending in .html, or a dir); comparison.json and "
+            "comparison.md go beside it. Without it, the comparison is only printed"
+        },
+    )
+    reference: str | None = field(
+        default=None,
+        metadata={"help": "the system the others are tested against (default: the first input's model)"},
+    )
     baselines: bool = field(
-        default=True, metadata={"help": "also show the baselines stored in the first input's metrics.json"}
+        default=True, metadata={"help": "the baselines stored in the first input join as systems"}
+    )
+    rank_by: str = field(
+        default="category_accuracy",
+        metadata={"help": "the metric that orders the leaderboard (ties: the other headline metrics)"},
+    )
+    bootstrap: int = field(
+        default=1000,
+        metadata={"help": "paired bootstrap resamples (p-values are multiples of 1/(1 + N)); at least 100"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the bootstrap resamples"})
+    alpha: float = field(
+        default=0.05, metadata={"help": "significance level of the verdicts, after Holm's correction"}
     )
     overwrite: bool = field(
-        default=False, metadata={"help": "replace a comparison written before at --report"}
+        default=False, metadata={"help": "replace the comparison files written before at --report"}
     )
 
     def __post_init__(self) -> None:
+        from evaluation.metrics import METRICS_BY_NAME
+
         self.inputs = tuple(self.inputs)
         if len(self.inputs) < 1:
             raise UserError(
                 "evaluate compare needs at least one evaluation: evaluate compare A B … --report cmp.html"
             )
+        if self.bootstrap < 100:
+            raise UserError(
+                f"--bootstrap must be at least 100 (p-values are multiples of 1/(1 + N)), "
+                f"got {self.bootstrap}"
+            )
+        if not 0 < self.alpha < 1:
+            raise UserError(f"--alpha must lie between 0 and 1, got {self.alpha}")
+        if self.rank_by not in METRICS_BY_NAME:
+            raise UserError(f"--rank-by must be one of {', '.join(METRICS_BY_NAME)}; got {self.rank_by!r}")

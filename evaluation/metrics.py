@@ -161,20 +161,48 @@ def items_to_columns(
 # -- aggregations over a (B, n) matrix of resampled item scores ---------------------------------------------
 
 
-def _mean(key: str) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    return lambda cols: np.nanmean(cols[key], axis=-1)
+@dataclass(frozen=True)
+class ColumnAggregate:
+    """How a metric aggregates its item column(s), stated as data so that other code can read the recipe.
+
+    Calling it aggregates a ``(B, n)`` matrix of resampled items. ``evaluation.paired`` reads ``kind`` and
+    ``column`` to compute the same aggregate from resampling weights (one matrix product instead of one
+    gathered copy per column): ``mean`` and ``median`` skip NaN (not applicable) items, ``share_at_least``
+    counts them as misses, ``root_mean`` is the square root of the NaN-skipping mean, ``macro_f1`` reads the
+    ``gold_code`` and ``pred_code`` columns.
+    """
+
+    kind: str
+    column: str = ""
+    threshold: float = 0.0
+
+    def __call__(self, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.kind == "mean":
+            return np.nanmean(cols[self.column], axis=-1)
+        if self.kind == "median":
+            return np.nanmedian(cols[self.column], axis=-1)
+        if self.kind == "share_at_least":
+            return np.mean(cols[self.column] >= self.threshold, axis=-1)
+        if self.kind == "root_mean":
+            return np.sqrt(np.nanmean(cols[self.column], axis=-1))
+        if self.kind == "macro_f1":
+            return _macro_f1(cols)
+        raise ValueError(f"unknown aggregate kind {self.kind!r}")
 
 
-def _median(key: str) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    return lambda cols: np.nanmedian(cols[key], axis=-1)
+def _mean(key: str) -> ColumnAggregate:
+    return ColumnAggregate("mean", key)
 
 
-def _share_at_least(key: str, threshold: float) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    return lambda cols: np.mean(cols[key] >= threshold, axis=-1)
+def _median(key: str) -> ColumnAggregate:
+    return ColumnAggregate("median", key)
 
 
-def _rmsle(cols: Mapping[str, np.ndarray]) -> np.ndarray:
-    return np.sqrt(np.nanmean(cols["price_sle"], axis=-1))
+def _share_at_least(key: str, threshold: float) -> ColumnAggregate:
+    return ColumnAggregate("share_at_least", key, threshold)
+
+
+_rmsle = ColumnAggregate("root_mean", "price_sle")
 
 
 def _macro_f1(cols: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -201,6 +229,9 @@ def _macro_f1(cols: Mapping[str, np.ndarray]) -> np.ndarray:
     return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
+_macro_f1_aggregate = ColumnAggregate("macro_f1")
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One metric: how to aggregate item columns, which way is better, and how to show it."""
@@ -217,7 +248,7 @@ class MetricSpec:
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("category_accuracy", "Category accuracy", "category", True, "pct", _mean("category_correct"),
                "share of items whose category3_code matches (case and spaces normalised)"),
-    MetricSpec("category_macro_f1", "Category macro-F1", "category", True, "float3", _macro_f1,
+    MetricSpec("category_macro_f1", "Category macro-F1", "category", True, "float3", _macro_f1_aggregate,
                "mean F1 over the gold categories present"),
     MetricSpec("title_token_sort_ratio_mean", "Title similarity, mean", "title", True, "float1",
                _mean("title_token_sort_ratio"), "rapidfuzz token_sort_ratio (0-100), unreadable title = 0"),

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from contracts.dataset.images import image_source
+from evaluation.compare_page import build_board, source_label_note
+from evaluation.leaderboard import build_comparison, role_of, systems_from_rows
 from evaluation.metrics import (
     GROUPS,
     HEADLINE,
@@ -30,23 +32,29 @@ THUMB_SIZE = 128
 
 
 def systems_of(doc: Mapping) -> list[dict]:
-    """Column headers: the evaluated model first, then its baselines."""
+    """Column headers: the evaluated model first, then its baselines; ``kind`` is the role (model,
+    baseline, or ceiling for the oracle: the answers synthetic data allows, not a competitor)."""
     model = doc["model"]
-    systems = [{"name": model.get("name", "model"), "kind": model.get("kind", "model"), "key": None}]
-    for name in doc.get("baselines", {}):
-        systems.append({"name": name, "kind": "baseline", "key": name})
+    name = model.get("name", "model")
+    systems = [{"name": name, "kind": role_of(model.get("spec") or name, model.get("kind")), "key": None}]
+    for baseline in doc.get("baselines", {}):
+        systems.append({"name": baseline, "kind": role_of(baseline, "baseline"), "key": baseline})
     return systems
 
 
-def metric_row(name: str, values: Sequence[Mapping | None]) -> dict:
-    """One table row: a metric's cells across systems, the best one(s) marked."""
+def metric_row(name: str, values: Sequence[Mapping | None], contenders: Sequence[bool] | None = None) -> dict:
+    """One table row: a metric's cells across systems, the best one(s) among the ``contenders`` marked
+    (default: all; a ceiling is not one)."""
     spec = METRICS_BY_NAME[name]
     cells = [{"value": (v or {}).get("value"), "ci95": (v or {}).get("ci95"), "best": False} for v in values]
-    finite = [c["value"] for c in cells if _finite(c["value"])]
+    competing = [True] * len(cells) if contenders is None else list(contenders)
+    finite = [c["value"] for c, ok in zip(cells, competing, strict=True) if ok and _finite(c["value"])]
     if len(finite) > 1:
         best = max(finite) if spec.higher_is_better else min(finite)
-        for c in cells:
-            c["best"] = _finite(c["value"]) and math.isclose(c["value"], best, rel_tol=1e-12, abs_tol=1e-12)
+        for c, ok in zip(cells, competing, strict=True):
+            c["best"] = (
+                ok and _finite(c["value"]) and math.isclose(c["value"], best, rel_tol=1e-12, abs_tol=1e-12)
+            )
     return {
         "name": name,
         "label": spec.label,
@@ -55,6 +63,27 @@ def metric_row(name: str, values: Sequence[Mapping | None]) -> dict:
         "description": spec.description,
         "cells": cells,
     }
+
+
+def report_comparison(doc: Mapping, rows: Sequence[Mapping]) -> dict | None:
+    """The leaderboard and paired verdicts of the model and its baselines, which answered the same rows
+    (the model is the reference); None without baselines. Resampled as the metrics were (same count and
+    seed), so the intervals equal those of metrics.json."""
+    baselines = list(doc.get("baselines", {}))
+    if not baselines or not rows:
+        return None
+    model = doc["model"]
+    systems = systems_from_rows(
+        rows, model.get("name", "model"), model.get("spec"), model.get("kind"), baselines
+    )
+    boot = doc.get("bootstrap") or {}
+    comparison = build_comparison(systems, n_resamples=int(boot.get("n_resamples", 1000)),
+                                  seed=int(boot.get("seed", 0)))  # fmt: skip
+    data = doc.get("dataset") or {}
+    comparison["split"] = doc.get("split")
+    comparison["dataset"] = {"path": data.get("path"), "fingerprint": data.get("fingerprint")}
+    comparison["inputs"] = [{"name": s.name, "role": s.role, **s.source} for s in systems]
+    return comparison
 
 
 def _system_metrics(doc: Mapping) -> list[Mapping]:
@@ -67,13 +96,14 @@ def build_report_context(
     """The context of ``report.html.j2`` (see ``reports.html.render_report``)."""
     per_system = _system_metrics(doc)
     systems = systems_of(doc)
+    contenders = [s["kind"] != "ceiling" for s in systems]
     model_name = systems[0]["name"]
     groups = []
     for key, title in GROUPS.items():
         names = [m.name for m in METRICS if m.group == key]
-        groups.append(
-            {"title": title, "rows": [metric_row(n, [s.get(n) for s in per_system]) for n in names]}
-        )
+        metric_rows = [metric_row(n, [s.get(n) for s in per_system], contenders) for n in names]
+        groups.append({"title": title, "rows": metric_rows})
+    comparison = report_comparison(doc, rows)
     cards = []
     for name in CARDS:
         spec, metric = METRICS_BY_NAME[name], doc["metrics"][name]
@@ -83,11 +113,13 @@ def build_report_context(
         "subtitle": _subtitle(doc),
         "generated_at": doc.get("created_at", ""),
         "generator": f"evaluate {doc.get('code', {}).get('version', '')}".strip(),
-        "notes": list(doc.get("notes", [])),
+        "notes": list(doc.get("notes", [])) + list((comparison or {}).get("notes", [])),
         "cards": cards,
         "bootstrap": doc.get("bootstrap", {"n_resamples": 0, "seed": 0}),
         "systems": systems,
-        "headline": [metric_row(n, [s.get(n) for s in per_system]) for n in HEADLINE],
+        "headline": [metric_row(n, [s.get(n) for s in per_system], contenders) for n in HEADLINE],
+        "comparison": comparison,
+        "board": build_board(comparison) if comparison else None,
         "metric_groups": groups,
         "per_category": _per_category(doc),
         "confusion": _confusion(doc),
@@ -129,7 +161,7 @@ def _per_category(doc: Mapping) -> dict:
         "Rows are the gold categories, largest first. Accuracy within a category is its recall; precision "
         "counts every item predicted as that category. Intervals: 95% bootstrap within the category."
     )
-    return {"columns": columns, "rows": rows, "note": note}
+    return {"columns": columns, "rows": rows, "note": note, "source_note": source_label_note(list(per_cat))}
 
 
 def _confusion(doc: Mapping) -> dict:
@@ -187,7 +219,8 @@ def _plots(doc: Mapping, rows: Sequence[Mapping], systems: Sequence[Mapping], pe
                 bins=list(range(0, 105, 5)),
                 title="Title similarity (token_sort_ratio)",
                 xlabel="token_sort_ratio (0–100); unreadable title = 0",
-                vlines={f"good ≥ {TITLE_GOOD:.0f}": TITLE_GOOD},
+                vlines={f"counted right: similarity ≥ {TITLE_GOOD:.0f}": TITLE_GOOD},
+                vline_values=False,
             ),
             "caption": "How close each predicted title is to the true one.",
         },
@@ -223,7 +256,7 @@ def gallery_item(row: Mapping, images: bool = True) -> dict:
     uri = image_data_uri_or_placeholder(image_source(row.get("image_path")), THUMB_SIZE) if images else ""
     return {
         "image_uri": uri,
-        "caption": f"{row.get('product_code', '')} · {row.get('file_name', '')}",
+        "caption": _caption(row),
         "fields": [
             {"name": "title", "gold": gold["title"], "pred": parsed.get("title"),
              "ok": scores["title_token_sort_ratio"] >= TITLE_GOOD,
@@ -237,6 +270,13 @@ def gallery_item(row: Mapping, images: bool = True) -> dict:
         ],
         "raw": _shorten(str(row.get("raw", "")), 300),
     }  # fmt: skip
+
+
+def _caption(row: Mapping) -> str:
+    """The product code, and the image's file name only when it says more than ``<code>.jpg``."""
+    code, file_name = str(row.get("product_code", "")), str(row.get("file_name", ""))
+    stem = file_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return code if not file_name or stem == code else f"{code} · {file_name}"
 
 
 def _galleries(rows: Sequence[Mapping], n: int, seed: int, images: bool) -> list[dict]:

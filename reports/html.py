@@ -65,11 +65,26 @@ def format_delta(value: Any, kind: str = "float3") -> str:
         return "—"
     if not math.isfinite(x):
         return "—"
+    x += 0.0  # -0.0 reads as +0
     if kind == "pct":
         return f"{100 * x:+.1f} pp"
     if kind == "usd":
         return f"+${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
     return ("+" if x >= 0 else "") + format_value(x, kind)
+
+
+def format_p(value: Any) -> str:
+    """A p-value: '<0.001' below a thousandth, else three decimals; '—' when there is none."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "—"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def format_delta_ci(ci: Sequence[Any] | None, kind: str = "float3") -> str:
+    """'[lo, hi]' of a difference's interval, each end signed in the metric's unit; '' when absent."""
+    if not ci or len(ci) != 2 or ci[0] is None or ci[1] is None:
+        return ""
+    return f"[{format_delta(ci[0], kind)}, {format_delta(ci[1], kind)}]"
 
 
 def format_ci(ci: Sequence[Any] | None, kind: str = "float3") -> str:
@@ -118,6 +133,8 @@ def make_environment() -> jinja2.Environment:
         fmt=format_value,
         fmt_delta=format_delta,
         fmt_ci=format_ci,
+        fmt_delta_ci=format_delta_ci,
+        fmt_p=format_p,
         image_uri=safe_image_uri,
         pretty_json=pretty_json,
         arrow=arrow,

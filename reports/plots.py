@@ -103,9 +103,14 @@ def histogram(
     title: str = "",
     xlabel: str = "",
     vlines: Mapping[str, float] | None = None,
+    vline_values: bool = True,
     color: str = PALETTE[0],
 ) -> str:
-    """Histogram of finite ``values`` with optional labelled vertical lines (e.g. ``{"median": 0.12}``)."""
+    """Histogram of finite ``values`` with optional labelled vertical lines (e.g. ``{"median": 0.12}``).
+
+    A line's legend entry is its name followed by ``= value``; with ``vline_values=False`` the name alone
+    (for a name that states its value already, such as "good title: similarity ≥ 90").
+    """
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     with matplotlib.rc_context(_STYLE):
         fig = _figure(5.2, 3.2)
@@ -119,7 +124,7 @@ def histogram(
                         color=PALETTE[(i + 1) % len(PALETTE)],
                         lw=1.2,
                         ls="--",
-                        label=f"{plain_text(name)} = {x:.3g}",
+                        label=f"{plain_text(name)} = {x:.3g}" if vline_values else plain_text(name, 60),
                     )
             if vlines:
                 ax.legend(frameon=False)
@@ -225,6 +230,46 @@ def grouped_bars(
                 bbox_to_anchor=(0.5, -0.2 if horizontal else -0.3),
                 ncol=min(len(series), 4),
             )
+        ax.set_title(plain_text(title, 80))
+        return figure_to_data_uri(fig)
+
+
+def difference_intervals(
+    labels: Sequence[str],
+    series: Mapping[str, Sequence[tuple[float, float, float] | None]],
+    *,
+    title: str = "",
+    xlabel: str = "",
+) -> str:
+    """Paired differences with their intervals: one row per label, a dot and whisker per series, a line at 0.
+
+    ``series`` maps a name to one ``(difference, low, high)`` per label (None: not drawn).
+    """
+    n_lab, n_series = len(labels), max(len(series), 1)
+    step = 0.8 / n_series
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(6.4, max(2.6, 0.32 * n_lab * max(1.0, n_series / 2) + 1.2))
+        ax = fig.add_subplot()
+        ax.axvline(0.0, color="#1d2329", lw=0.9)
+        for k, (name, values) in enumerate(series.items()):
+            color = PALETTE[k % len(PALETTE)]
+            ys, xs, lows, highs = [], [], [], []
+            for i, v in enumerate(values):
+                if v is None or not all(math.isfinite(float(t)) for t in v):
+                    continue
+                ys.append(i - 0.4 + step * (k + 0.5))
+                xs.append(float(v[0]))
+                lows.append(float(v[0]) - float(v[1]))
+                highs.append(float(v[2]) - float(v[0]))
+            if xs:
+                ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", ms=4, capsize=2, lw=1.2, color=color,
+                            label=plain_text(name))  # fmt: skip
+        ax.set_yticks(range(n_lab), [plain_text(c, 28) for c in labels])
+        ax.set_ylim(n_lab - 0.5, -0.5)
+        ax.set_xlabel(plain_text(xlabel, 90))
+        if len(series) > 1:
+            ncol = min(len(series), 4)
+            ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=ncol)
         ax.set_title(plain_text(title, 80))
         return figure_to_data_uri(fig)
 

@@ -3,12 +3,13 @@ print what they promise."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from benchmarks import train_default
+from benchmarks import paired_speed, train_default
 
 
 def _module(name: str, *args: str, timeout: int = 300) -> str:
@@ -49,7 +50,9 @@ def test_synth_speed_prints_its_figures():
 def test_interruptions_round_on_synth_finds_nothing_wrong(tmp_path):
     """One SIGTERM and one kill -9 round of datagen synth: the checks run and pass."""
     out = _module("interruptions", "--rounds", "1", "--commands", "synth", "--workdir", str(tmp_path / "w"))
-    assert "synth     SIGTERM" in out and "synth     SIGKILL" in out and "FAILED" not in out
+    rows = {line.split()[2]: line.split() for line in out.splitlines() if line.startswith("synth     -")}
+    assert set(rows) == {"SIGTERM", "SIGKILL"} and "FAILED" not in out
+    assert all(row[-1] == "0" for row in rows.values())  # no failures in either row of the table
 
 
 @pytest.mark.slow
@@ -68,3 +71,24 @@ def test_privacy_utility_judges_three_fits_and_times_the_section(tmp_path):
     assert "no-copies: " in out and "zero titles copied yes" in out  # the promise holds at any size
     assert "privacy and utility" in out.split("## Time", 1)[1]
     assert (work / "profile-no-copies.json").is_file()
+
+
+def test_paired_speed_benchmark_reports_its_figure(tmp_path, capsys):
+    """paired_speed at a small size: it times the whole comparison and prints the figure against the goal."""
+    argv = [
+        "--systems",
+        "3",
+        "--rows",
+        "60",
+        "--resamples",
+        "200",
+        "--repeats",
+        "1",
+        "--json",
+        str(tmp_path / "p.json"),
+    ]
+    figures = paired_speed.main(argv)
+    out = capsys.readouterr().out
+    assert "3 systems × 60 rows × 200 resamples" in out and "the 5 s goal" in out
+    assert json.loads((tmp_path / "p.json").read_text()) == json.loads(json.dumps(figures))
+    assert figures["seconds_best"] > 0 and set(figures["verdicts"]) == {"system-1", "system-2"}

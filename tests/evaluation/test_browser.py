@@ -42,10 +42,15 @@ def _chromium() -> str:
     return path
 
 
+WIDTH = 1400  # the page width the reports are checked at: nothing may scroll out of sight
+
+
 def _open(browser, page_path: Path, screenshot: Path) -> tuple[str, list[str]]:
-    """Load a file in a fresh page; return its visible text and every URL the page requested."""
+    """Load a file in a fresh page 1,400 px wide; return its visible text and every URL the page requested.
+
+    Fails when the page or any of its tables is wider than the window (columns scrolled out of sight)."""
     requests: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+    context = browser.new_context(viewport={"width": WIDTH, "height": 900}, offline=True)
     page = context.new_page()
     page.on("request", lambda r: requests.append(r.url))
     page.goto(page_path.as_uri(), wait_until="load")
@@ -54,8 +59,15 @@ def _open(browser, page_path: Path, screenshot: Path) -> tuple[str, list[str]]:
     broken = page.evaluate(
         "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
     )
+    page_width = page.evaluate("document.documentElement.scrollWidth")
+    scrolling = page.evaluate(
+        "Array.from(document.querySelectorAll('.table-wrap')).filter(w => w.scrollWidth > w.clientWidth)"
+        ".map(w => (w.querySelector('table').id || w.innerText.slice(0, 40)) + ': ' + w.scrollWidth)"
+    )
     context.close()
     assert broken == 0, f"{broken} images did not render"
+    assert page_width <= WIDTH, f"{page_path.name} is {page_width} px wide"
+    assert scrolling == [], f"{page_path.name}: tables wider than the page: {scrolling}"
     return text, requests
 
 
@@ -90,3 +102,8 @@ def test_report_in_headless_chromium(eval_dataset, tmp_path):
         assert shown in text, f"{name} = {shown} not visible"
     assert "<script>alert(1)</script>" in text  # the hostile title, shown as text
     assert "majority" in cmp_text and (shots / "report.png").stat().st_size > 10_000
+    # the oracle is the ceiling, shown apart; the leaderboard and verdicts are on both pages
+    assert "ceiling" in text and "Leaderboard" in text and "Paired differences to nearest" in text
+    assert "Paired differences to nearest" in cmp_text and "Category accuracy per category" in cmp_text
+    code = str(result.rows[1]["product_code"])
+    assert f"{code} · {code}.jpg" not in text  # a sample card names its product once

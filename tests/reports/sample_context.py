@@ -114,33 +114,40 @@ def build_report_context() -> dict:
         ],
         "metadata": [["model", HOSTILE], ["samples/s", "12.5"], ["dataset", {"fingerprint": "abc"}]],
         "config": {"model": HOSTILE, "split": "test"},
+        "board": _board(),
     }
+
+
+def _board() -> dict:
+    from evaluation.compare_page import build_board
+
+    return build_board(hostile_comparison())
+
+
+def hostile_comparison() -> dict:
+    """A comparison (as comparison.json holds it) of systems and categories with hostile names."""
+    from contracts.task import ParsedAnswer
+    from evaluation.leaderboard import System, build_comparison
+    from evaluation.metrics import score_items
+
+    golds = [{"title": HOSTILE, "category3_code": c, "full_price": 100.0 + i}
+             for i, c in enumerate([HOSTILE, "N.A.", "SCARVES"] * 4)]  # fmt: skip
+    right = [ParsedAnswer(g["title"], g["category3_code"], g["full_price"]) for g in golds]
+    wrong = [ParsedAnswer("x", "y", 5.0) for _ in golds]
+    systems = [
+        System("run-a", score_items(right, golds)),
+        System(HOSTILE, score_items(wrong, golds), "baseline"),
+        System("oracle", score_items(right, golds), "ceiling"),
+    ]
+    comparison = build_comparison(systems, n_resamples=100)
+    comparison.update(split="test", dataset={"path": HOSTILE, "fingerprint": "abc"},
+                      inputs=[{"name": HOSTILE, "role": "baseline", "input": HOSTILE}],
+                      notes=[f"different datasets: {HOSTILE}"])  # fmt: skip
+    return comparison
 
 
 def comparison_context() -> dict:
-    systems = [{"name": "run-a", "kind": ""}, {"name": HOSTILE, "kind": ""}]
-    row = {
-        "name": "category_accuracy",
-        "label": "Category accuracy",
-        "fmt": "pct",
-        "higher_is_better": True,
-        "cells": [
-            {"value": 0.5, "ci95": [0.4, 0.6], "best": False, "delta": None},
-            {"value": 0.7, "ci95": [0.6, 0.8], "best": True, "delta": 0.2, "delta_good": True},
-        ],
-    }
-    return {
-        "title": "Comparison",
-        "subtitle": "2 evaluations",
-        "generated_at": "2026-11-24T07:00:00Z",
-        "reference": "run-a",
-        "warnings": [f"different datasets: {HOSTILE}"],
-        "systems": systems,
-        "metric_groups": [{"title": "Category", "rows": [row]}],
-        "plots": [],
-        "input_columns": [{"key": "name", "label": "name"}, {"key": "path", "label": "metrics.json"}],
-        "inputs": [
-            {"name": "run-a", "path": "/x/metrics.json"},
-            {"name": HOSTILE, "path": "/y/metrics.json"},
-        ],
-    }
+    """The compare page's context of ``hostile_comparison``."""
+    from evaluation.compare_page import build_compare_context
+
+    return build_compare_context(hostile_comparison())

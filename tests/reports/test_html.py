@@ -117,3 +117,21 @@ def test_data_strings_are_isolated_from_their_line():
     assert "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert str(html.isolate("abc\u202edef")) == "<bdi>abc\u202edef</bdi>"
     assert str(html.isolate("<b>")) == "<bdi>&lt;b&gt;</bdi>"
+
+
+def test_p_values_and_difference_intervals_format():
+    """p below a thousandth reads '<0.001'; a difference's interval is signed at both ends in its unit."""
+    assert [html.format_p(p) for p in (0.0004, 0.0123, 1.0, None, float("nan"))] == [
+        "<0.001", "0.012", "1.000", "—", "—"
+    ]  # fmt: skip
+    assert html.format_delta_ci([-0.013, 0.053], "pct") == "[-1.3 pp, +5.3 pp]"
+    assert html.format_delta_ci([-12.5, 3.0], "usd") == "[-$12.50, +$3.00]"
+    assert html.format_delta(-0.0, "float3") == "+0.000" and html.format_delta_ci(None) == ""
+
+
+def test_leaderboard_and_verdicts_escape_hostile_names():
+    """System and category names in the leaderboard, differences and per-category tables are escaped text."""
+    page = html.render_comparison(comparison_context())
+    assert 'id="leaderboard"' in page and 'id="differences"' in page and 'id="categories"' in page
+    assert "<script" not in page.lower()
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
