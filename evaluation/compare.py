@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from contracts.errors import UserError
+from contracts.metrics import GROUPS, METRICS, METRICS_BY_NAME
 from contracts.outputs import (
     COMPARISON_PAGE,
     check_replaceable_file,
@@ -23,7 +24,6 @@ from contracts.outputs import (
     write_files_atomically,
 )
 from evaluation.config import CompareConfig
-from evaluation.metrics import GROUPS, METRICS, METRICS_BY_NAME
 from evaluation.report import metric_row
 from evaluation.run import METRICS_FILE, resolve_report_path
 

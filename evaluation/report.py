@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from evaluation.metrics import (
+from contracts.metrics import (
     GROUPS,
     HEADLINE,
     METRICS,
