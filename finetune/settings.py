@@ -90,14 +90,19 @@ def decide(
     Args:
         flags: values by field name; only the ``given`` ones are read.
         recipe: a recipe name or file ('' for none: TrainConfig's defaults).
-        given: the fields the user gave; None: every field of ``flags`` (a library call with a full config).
+        given: the fields the user gave (the command line knows); None, for a library call with a whole
+            config: the fields whose value is not the recipe's (or TrainConfig's default).
         saved: the run being resumed, or None for a new run.
 
     Raises:
         UserError: a bad recipe or value; on resume, given flags that differ from the run's settings (all
             named in one line, each with the run's value), or a run that used a setting this version lacks.
     """
-    typed = set(flags) if given is None else {name for name in given if name in flags}
+    if given is None:  # a library call says no more than its values: those that are not the recipe's
+        baseline = _asked(flags, {"data", "out"} & set(flags), recipe)
+        typed = {name for name in flags if name not in FIELDS or flags[name] != getattr(baseline, name)}
+    else:
+        typed = {name for name in given if name in flags}
     asked = _asked(flags, typed, recipe)
     if saved is None:
         return resolve(asked)

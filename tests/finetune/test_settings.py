@@ -107,10 +107,12 @@ def test_a_run_saved_before_fit_memory_existed_resumes_without_fitting():
     assert (cfg.fit_memory, cfg.batch_size) == (False, 4)
 
 
-def test_a_library_call_counts_every_field_as_given():
-    """train(cfg) without `given`: the whole config is what the caller asked for."""
-    saved = resolve(TrainConfig(**D, max_steps=4)).to_dict()
-    same = {**saved, "resume": True}
-    assert decide(same, saved=saved).max_steps == 4
+def test_a_library_call_gives_the_values_that_are_not_the_recipes():
+    """train(cfg) without `given` (no command line to ask): a value other than the recipe's is given, one
+    equal to it takes the saved run's."""
+    saved = resolve(TrainConfig(**D, max_steps=4, ema=0.9)).to_dict()
+    assert decide({**saved, "resume": True}, saved=saved).max_steps == 4
+    fresh = TrainConfig(**D, resume=True).to_dict()  # every field at its default
+    assert (decide(fresh, saved=saved).ema, decide(fresh, saved=saved).max_steps) == (0.9, 4)
     with pytest.raises(UserError, match="--max-steps 5"):
-        decide({**same, "max_steps": 5}, saved=saved)
+        decide({**fresh, "max_steps": 5}, saved=saved)
