@@ -88,7 +88,7 @@ def train(cfg: TrainConfig, given: Collection[str] | None = None) -> TrainResult
     """Fine-tune as ``cfg`` says; see the module docstring.
 
     ``given``: the fields the user gave (the CLI's flags), which on ``--resume`` must agree with the saved
-    run (``settings.decide``); None: every field of ``cfg`` counts as given (a library call).
+    run (``settings.decide``); None, a library call: the fields whose value is not its recipe's.
 
     Raises:
         UserError: bad data, occupied RUN, impossible method, a NaN loss, running out of GPU memory.
