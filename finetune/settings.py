@@ -99,8 +99,9 @@ def decide(
             named in one line, each with the run's value), or a run that used a setting this version lacks.
     """
     if given is None:  # a library call says no more than its values: those that are not the recipe's
-        baseline = _asked(flags, {"data", "out"} & set(flags), recipe)
-        typed = {name for name in flags if name not in FIELDS or flags[name] != getattr(baseline, name)}
+        where = {"data", "out"} & set(flags)  # no recipe sets them: always the caller's
+        baseline = _asked(flags, where, recipe)
+        typed = where | {n for n in flags if n not in FIELDS or flags[n] != getattr(baseline, n)}
     else:
         typed = {name for name in given if name in flags}
     asked = _asked(flags, typed, recipe)

@@ -112,6 +112,8 @@ def test_a_library_call_gives_the_values_that_are_not_the_recipes():
     equal to it takes the saved run's."""
     saved = resolve(TrainConfig(**D, max_steps=4, ema=0.9)).to_dict()
     assert decide({**saved, "resume": True}, saved=saved).max_steps == 4
+    new = TrainConfig(data="d2", out="o2", max_steps=3).to_dict()
+    assert (decide(new).data, decide(new).out, decide(new).max_steps) == ("d2", "o2", 3)
     fresh = TrainConfig(**D, resume=True).to_dict()  # every field at its default
     assert (decide(fresh, saved=saved).ema, decide(fresh, saved=saved).max_steps) == (0.9, 4)
     with pytest.raises(UserError, match="--max-steps 5"):
