@@ -563,11 +563,8 @@ class _Recipe:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            if not self.warm_up():
-                self.step, self.steps_per_epoch = 0, max(1, self.steps_per_epoch)
-                self.best, self.best_loss, self.last_val = validation.Best(self.cfg.best_metric), None, None
-                self.last_metrics, self.model_flops = {}, 0.0
-                return self._result(None, 0, 0, 0.0)
+            if not self.warm_up():  # stopped in the warm-up: nothing of fine-tuning ran or is reported
+                return self._report(self._stopped_in_warmup())
             self.setup_training()
             result = self._train()
         finally:
@@ -644,7 +641,37 @@ class _Recipe:
                 self.prefetch.cancel()
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
-        return self._result(loss, samples, tokens, train_s)
+        return self._report(self._result(loss, samples, tokens, train_s))
+
+    def _stopped_in_warmup(self) -> TrainResult:
+        """What a run stopped in its encoder warm-up did: no optimizer step, no validation."""
+        cuda = self.procs.device.type == "cuda"
+        return TrainResult(
+            run_dir=self.final_dir,
+            steps=0,
+            total_steps=self.total_steps,
+            epochs=0.0,
+            train_loss=None,
+            final_val_loss=None,
+            best_val_loss=None,
+            best_step=None,
+            wall_s=time.perf_counter() - self.started,
+            train_s=0.0,
+            samples_per_s=0.0,
+            tokens_per_s=0.0,
+            peak_memory_gb=torch.cuda.max_memory_allocated(self.procs.device) / 2**30 if cuda else None,
+            interrupted=self.stop_signal,
+            cpu_threads=None if cuda else torch.get_num_threads(),
+            stopped_in_warmup=self.stopped_in_warmup,
+            replacing=self.run_dir != self.final_dir,
+            best_metric=self.cfg.best_metric,
+        )
+
+    def _report(self, result: TrainResult) -> TrainResult:
+        """``result`` into the tracker's summary; the tracker closes."""
+        self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
+        self.tracker.finish()
+        return result
 
     def _result(self, loss: float | None, samples: int, tokens: int, train_s: float) -> TrainResult:
         procs = self.procs
@@ -655,7 +682,7 @@ class _Recipe:
             device_peak = peak_flops(procs.device)
             if device_peak and train_s > 0:
                 mfu = procs.sum(self.model_flops) / train_s / (device_peak * procs.world_size)
-        result = TrainResult(
+        return TrainResult(
             run_dir=self.final_dir,
             steps=self.step,
             total_steps=self.total_steps,
@@ -680,6 +707,3 @@ class _Recipe:
             best_value=self.best.value,
             final_metrics=self.last_metrics,
         )
-        self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
-        self.tracker.finish()
-        return result
