@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.metrics import ItemScores, score_items
 from contracts.task import ParsedAnswer
 from evaluation.leaderboard import System, build_comparison
-from evaluation.metrics import ItemScores, score_items
 
 GOAL_S = 5.0
 TITLES = ("Check Cashmere Scarf", "EKD Wool Cape", "Mini Frances Bag", "Cropped Nylon Quilted Jacket")

@@ -2,10 +2,14 @@
 
     python -m benchmarks.train_default                      # the full run (targets: <= 15 min on 2 CPU cores)
     python -m benchmarks.train_default --rows 40 --max-steps 3   # a quick look (what CI runs, via a test)
+    python -m benchmarks.train_default --max-steps 16 --encoder-warmup 0   # the cost of validation answers
 
 Prints the machine load, the wall time of each stage and the learning goals with their targets: category
 accuracy >= 0.90, mean title token_sort_ratio >= 85, median absolute percentage price error <= 15%, >= 99% of
 answers parsed, on the test split, as `evaluate` measures them; plus the oracle's ceiling on the same rows.
+It also prints what the validation answers (the recipe's --eval-rows, scored at each validation) cost: their
+seconds (``answer_s`` of RUN/metrics.jsonl) against the optimizer steps' seconds and finetune's wall time
+(target: at most 10% of the training time).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from evaluation.config import EvalConfig
 from evaluation.run import evaluate
 from finetune import train
 from finetune.config import DEFAULT_RECIPE
-from finetune.recipe import from_recipe
+from finetune.settings import from_recipe
+from finetune.tracking import read_metrics
 
 # metric key of evaluate's metrics.json -> (label, target, higher is better, scale for printing)
 GOALS: dict[str, tuple[str, float, bool, float]] = {
@@ -74,6 +79,13 @@ def run_benchmark(
         "cpu_threads": result.cpu_threads,
         "encoder_warmup_s": result.encoder_warmup_s,
     }
+    validations = [r for r in read_metrics(run) if r.get("split") == "validation"]
+    figures["answers"] = {
+        "validations": len(validations),
+        "rows": cfg.eval_rows,
+        "seconds": sum(r.get("answer_s") or 0.0 for r in validations),
+        "last": {k: validations[-1].get(k) for k in GOALS} if validations else {},
+    }
     figures["load_after_train"] = _load()
     start = time.perf_counter()
     doc = evaluate(
@@ -98,6 +110,22 @@ def run_benchmark(
     return figures
 
 
+def _answers_line(figures: dict[str, Any]) -> str:
+    a, t = figures.get("answers") or {}, figures["train"]
+    if not a.get("rows"):
+        return "validation answers: off (--eval-rows 0)"
+    seconds, rest = a["seconds"], t["wall_s"] - a["seconds"]
+    # an epoch's step time, from this run's seconds per step (a short run measures it without a whole epoch)
+    per_epoch = seconds / max(1, a["validations"]) * t["epochs"] / max(1e-9, t["train_s"])
+    return (
+        f"validation answers: {a['rows']} rows x {a['validations']} validations, {seconds:.1f} s in all "
+        f"({seconds / max(1, a['validations']):.1f} s each) = {seconds / max(1e-9, t['train_s']):.1%} of the "
+        f"optimizer steps' {t['train_s']:.0f} s, {seconds / max(1e-9, rest):.1%} of the rest of finetune's "
+        f"wall time; one validation's answers = {per_epoch:.1%} of one epoch's optimizer steps "
+        f"({t['steps'] / max(1e-9, t['epochs']):.0f} steps, validated once an epoch; target <= 10%)"
+    )
+
+
 def format_figures(figures: dict[str, Any]) -> str:
     t = figures["train"]
     lines = [
@@ -109,6 +137,7 @@ def format_figures(figures: dict[str, Any]) -> str:
         f"evaluate {figures['eval_s']:.0f} s "
         f"(generation {figures['generation_s'] or 0:.0f} s, target <= 60 s)",
         f"validation loss: best {t['best_val_loss']}, final {t['final_val_loss']}",
+        _answers_line(figures),
         f"{'goal':<32}{'model':>10}{'target':>10}{'oracle':>10}  met",
     ]
     for key, (label, target, higher, scale) in GOALS.items():
@@ -129,9 +158,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3040)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=0, help="cap the run (0: the default schedule)")
+    parser.add_argument("--epochs", type=float, default=0, help="epochs of the run (0: the recipe's)")
+    parser.add_argument("--eval-rows", type=int, default=-1, help="rows answered (-1: recipe)")
+    parser.add_argument("--encoder-warmup", type=int, default=-1, help="warm-up epochs (-1: recipe)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    changes = {"max_steps": args.max_steps} if args.max_steps else {}
+    changes: dict[str, Any] = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.epochs:
+        changes["epochs"] = args.epochs
+    if args.encoder_warmup >= 0:
+        changes["encoder_warmup"] = args.encoder_warmup
+    if args.eval_rows >= 0:
+        changes["eval_rows"] = args.eval_rows
     figures = run_benchmark(Path(args.work), rows=args.rows, seed=args.seed, train_changes=changes)
     print(format_figures(figures))
     print(f"RUN dir: {figures['run_dir']} ({names.METRICS_FILE} has the curves)")

@@ -33,12 +33,13 @@ from torch import nn
 
 from benchmarks import harness, reference_recipe, synthetic_rows
 from finetune import data, flops, kernels
-from finetune.collate import IGNORE_INDEX, collate_examples
+from finetune.collate import collate_examples
 from finetune.config import KERNEL_CHOICES, TrainConfig, resolve
 from finetune.loss import answer_loss_sum
 from finetune.model import model_overrides, tokenizer_corpus
 from phi3v.loading import load_model
 from phi3v.presets import PRESETS
+from phi3v.processing import IGNORE_INDEX
 
 METHODS = ("lora-bf16", "full-bf16", "qlora", "reference")
 PRODUCT_METHOD = {"lora-bf16": "lora", "full-bf16": "full", "qlora": "qlora"}

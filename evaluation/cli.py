@@ -44,7 +44,7 @@ def _option(name: str, **kwargs):
 
 def format_summary(doc: dict) -> str:
     """A plain-text table of the headline metrics: the model, then each baseline."""
-    from evaluation.metrics import METRICS
+    from contracts.metrics import METRICS
     from reports.html import format_value
 
     systems = [(doc["model"].get("name", "model"), doc["metrics"])]

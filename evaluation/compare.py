@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import UserError
+from contracts.metrics import METRICS_BY_NAME, score_items
 from contracts.outputs import (
     COMPARISON_PAGE,
     check_replaceable_file,
@@ -31,7 +32,6 @@ from contracts.outputs import (
 from contracts.task import parse_answer
 from evaluation.config import CompareConfig
 from evaluation.leaderboard import System, build_comparison, role_of
-from evaluation.metrics import METRICS_BY_NAME, score_items
 from evaluation.run import METRICS_FILE, PREDICTIONS_FILE, SCHEMA_VERSION, resolve_report_path
 from evaluation.scoring import check_rows
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from contracts.metrics import GROUPS, normalize_category
 from evaluation.comparison_text import describe, headline_metrics, rank_label
-from evaluation.metrics import GROUPS, normalize_category
 from reports import plots
 
 SOURCE_LABEL = "N.A"  # normalised form of the source's own category3_code "N.A."

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from evaluation.metrics import HEADLINE
+from contracts.metrics import HEADLINE
 from reports.html import arrow, format_ci, format_delta, format_delta_ci, format_p, format_value
 
 MARKDOWN_MARK = "<!-- comparison written by evaluate compare (phi3v-catalogue) -->"

@@ -175,7 +175,7 @@ class CompareConfig:
     )
 
     def __post_init__(self) -> None:
-        from evaluation.metrics import METRICS_BY_NAME
+        from contracts.metrics import METRICS_BY_NAME
 
         self.inputs = tuple(self.inputs)
         if len(self.inputs) < 1:

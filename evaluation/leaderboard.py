@@ -18,9 +18,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from contracts.metrics import HEADLINE, METRICS, METRICS_BY_NAME, ItemScores, MetricSpec, score_items
 from contracts.task import parse_answer
 from evaluation import paired
-from evaluation.metrics import HEADLINE, METRICS, METRICS_BY_NAME, ItemScores, MetricSpec, score_items
 
 SCHEMA_VERSION = 1
 CEILING_NAMES = frozenset({"oracle"})  # baselines that bound what is reachable rather than compete

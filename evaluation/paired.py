@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluation.metrics import ColumnAggregate, ItemScores, MetricSpec
+from contracts.metrics import ColumnAggregate, ItemScores, MetricSpec
 
 BETTER = "better"
 WORSE = "worse"

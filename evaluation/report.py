@@ -12,9 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from contracts.dataset.images import image_source
-from evaluation.compare_page import build_board, source_label_note
-from evaluation.leaderboard import build_comparison, role_of, systems_from_rows
-from evaluation.metrics import (
+from contracts.metrics import (
     GROUPS,
     HEADLINE,
     METRICS,
@@ -23,6 +21,8 @@ from evaluation.metrics import (
     TITLE_GOOD,
     top_confusions,
 )
+from evaluation.compare_page import build_board, source_label_note
+from evaluation.leaderboard import build_comparison, role_of, systems_from_rows
 from reports import plots
 from reports.embed import image_data_uri_or_placeholder
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from contracts.task import parse_answer
-from evaluation.metrics import (
+from contracts.metrics import (
     GOLD_FIELDS,
     compute_metrics,
     confusion_matrix,
@@ -18,6 +17,7 @@ from evaluation.metrics import (
     score_item,
     score_items,
 )
+from contracts.task import parse_answer
 
 
 def make_prediction_rows(

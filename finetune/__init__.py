@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from finetune.config import TrainConfig
-from finetune.recipe import from_recipe
+from finetune.settings import from_recipe
 
 __all__ = ["TrainConfig", "TrainResult", "from_recipe", "train"]
 

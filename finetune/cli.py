@@ -17,8 +17,9 @@ import click
 from click.core import ParameterSource
 
 from contracts.errors import UserError, run_cli
-from finetune.config import DEFAULT_RECIPE, TrainConfig
-from finetune.recipe import INVOCATION_FIELDS, from_recipe, read_recipe, recipe_names
+from finetune.config import DEFAULT_RECIPE, VAL_LOSS, TrainConfig
+from finetune.recipe import INVOCATION_FIELDS, read_recipe, recipe_names
+from finetune.settings import from_recipe
 
 if TYPE_CHECKING:  # the loop imports torch: loaded only once the flags are known to be good
     from finetune.loop import TrainResult
@@ -26,6 +27,8 @@ if TYPE_CHECKING:  # the loop imports torch: loaded only once the flags are know
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str}
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 _METAVARS = {"data": "DIR", "out": "RUN", "model": "PRESET|PATH|HUB_ID", "recipe": "NAME|FILE"}
+# Where a value the user gave comes from (a flag left out has its default: the recipe's value)
+_GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 def _option(field: dataclasses.Field, default_recipe: dict[str, Any]) -> Any:
@@ -77,24 +80,25 @@ def command(**values: Any) -> None:
     torchrun --nproc-per-node 8 -m finetune.cli --recipe phi3v-full --data DATASET --out RUN
 
     A recipe (finetune/recipes/*.yaml, or a file of your own) sets the training fields below; every flag
-    given overrides it. With --resume, the run's own saved settings hold, and a flag that differs from
-    them is refused.
+    given overrides it. With --resume, the run's own saved settings hold, and a flag given with another
+    value than the run's is refused (a flag counts as given when typed, even with the recipe's value).
     """
+    ctx = click.get_current_context()
+    given = {name for name in values if ctx.get_parameter_source(name) in _GIVEN}  # typed, even if equal
     recipe = values.pop("recipe")
-    given = {k: v for k, v in values.items() if v is not None}
-    recipe_given = click.get_current_context().get_parameter_source("recipe") is not ParameterSource.DEFAULT
-    if "model" in given and not recipe_given and not values["resume"]:
+    flags = {name: values[name] for name in given if name != "recipe"}
+    if "model" in flags and "recipe" not in given and not values["resume"]:
         default_model = read_recipe(DEFAULT_RECIPE).get("model")
-        if given["model"] != default_model:
+        if flags["model"] != default_model:
             raise UserError(
-                f"--model {given['model']} needs a recipe made for it; the default {DEFAULT_RECIPE} trains "
+                f"--model {flags['model']} needs a recipe made for it; the default {DEFAULT_RECIPE} trains "
                 f"the {default_model} preset from scratch: add --recipe (one of {', '.join(recipe_names())}, "
                 "or a YAML file)"
             )
-    cfg = from_recipe(recipe, **given)
+    cfg = from_recipe(recipe, **flags)
     from finetune.loop import train
 
-    result = train(cfg)
+    result = train(cfg, given=given)
     if not values["quiet"] or result.interrupted:  # how to continue is said even with --quiet
         click.echo(summary(result), err=True)
     if result.interrupted in _SIGNAL_EXIT:
@@ -144,6 +148,13 @@ def summary(result: TrainResult) -> str:
             f"best validation {_loss(result.best_val_loss)}"
             + (f" at step {result.best_step}" if result.best_step is not None else ""),
         ]
+        if result.final_metrics:
+            from finetune.validation import metrics_text
+
+            lines.append(f"  answers      {metrics_text(result.final_metrics)} (last validation)")
+        if result.best_metric != VAL_LOSS and result.best_step is not None:
+            value = "n/a" if result.best_value is None else f"{result.best_value:.4g}"
+            lines.append(f"  best         {result.best_metric} {value} at step {result.best_step}")
     if result.encoder_warmup_s is not None:
         warm = _duration(result.encoder_warmup_s)
         read = result.encoder_val_accuracy
@@ -157,7 +168,8 @@ def summary(result: TrainResult) -> str:
         )
         lines.append(f"  GPU          peak memory {result.peak_memory_gb:.1f} GiB{mfu}")
     if not result.interrupted:
-        lines.append(f"  written      {run}/model (final), {run}/best (lowest validation loss)")
+        kept = "lowest validation loss" if result.best_metric == VAL_LOSS else f"best {result.best_metric}"
+        lines.append(f"  written      {run}/model (final), {run}/best ({kept})")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from phi3v.processing import IGNORE_INDEX
 
 
 def collate_examples(

@@ -1,8 +1,9 @@
 """TrainConfig: every knob of `finetune`, one field per CLI flag (``lora_rank`` <-> ``--lora-rank``).
 
 Its defaults are generic; a recipe (``finetune.recipe``, a YAML file) sets a training setup's own values and
-flags override both. ``resolve`` fills the few defaults that follow from the method (LoRA alpha, a frozen
-image encoder for LoRA); the resolved config is what RUN/config.json and RUN/recipe.yaml record.
+flags override both (``finetune.settings.decide`` is where that is decided). ``resolve`` fills the few
+defaults that follow from the method (LoRA alpha, a frozen image encoder for LoRA); the resolved config is
+what RUN/config.json and RUN/recipe.yaml record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.errors import UserError
+from contracts.metrics import METRICS_BY_NAME
 from contracts.tracking import WANDB_CHOICES, WANDB_HELP
 
 KERNEL_CHOICES = ("auto", "liger", "off")
@@ -21,6 +23,8 @@ METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_LORA_TARGETS = "qkv_proj,o_proj,gate_up_proj,down_proj"
 DEFAULT_RECIPE = "tiny-cpu"
+VAL_LOSS = "val_loss"  # --best-metric of the validation loss; the others are the task's (contracts.metrics)
+BEST_METRICS = (VAL_LOSS, *METRICS_BY_NAME)
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
@@ -130,7 +134,20 @@ class TrainConfig:
     keep_last: int = _f(2, "checkpoints kept in RUN/checkpoints (the best is kept apart in RUN/best)")
     log_every: int = _f(10, "write train loss/lr/throughput every N optimizer steps")
     max_val_examples: int = _f(0, "cap on validation examples per validation; 0: the whole split")
-    sample_predictions: int = _f(8, "validation images whose generated answers are logged at each validation")
+    eval_rows: int = _f(
+        0,
+        "at each validation the model also answers the first N validation rows, decoded and scored as "
+        "`evaluate` does (category accuracy, title score, price error, parse rate: metrics.jsonl, the "
+        "progress line, W&B); 0: the loss alone (each recipe sets its own)",
+    )
+    best_metric: str = _f(
+        VAL_LOSS,
+        "what RUN/best keeps: val_loss (the lowest) or a task metric of those answers, e.g. "
+        "category_accuracy or price_median_ape (its direction is the metric's; needs --eval-rows)",
+    )
+    sample_predictions: int = _f(
+        8, "validation images whose answers (with the image) go to samples.jsonl and W&B at each validation"
+    )
     threads: int = _f(
         0,
         "torch CPU threads; 0: on CPU the idle cores (at most 4) shared by its processes, else the default",
@@ -174,6 +191,11 @@ class TrainConfig:
             (self.log_every >= 1, "--log-every must be at least 1"),
             (self.max_val_examples >= 0, "--max-val-examples must be 0 or more"),
             (self.sample_predictions >= 0, "--sample-predictions must be 0 or more"),
+            (self.eval_rows >= 0, "--eval-rows must be 0 or more (0: the validation loss alone)"),
+            (
+                self.best_metric in BEST_METRICS,
+                f"--best-metric {self.best_metric!r} is no metric: choose one of {', '.join(BEST_METRICS)}",
+            ),
             (self.threads >= 0, "--threads must be 0 or more"),
             (self.stop_after >= 0, "--stop-after must be 0 or more"),
             (
@@ -206,13 +228,19 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     and refuse settings that cannot go together.
 
     Raises:
-        UserError: an encoder warm-up with a frozen encoder, or a weight average under FSDP.
+        UserError: an encoder warm-up with a frozen encoder, a task metric to keep the best by without
+            validation answers, or a weight average under FSDP.
     """
     freeze_vision = cfg.freeze_vision if cfg.freeze_vision is not None else cfg.method != "full"
     if cfg.encoder_warmup and (cfg.method != "full" or freeze_vision):
         raise UserError(
             "--encoder-warmup trains the image encoder, which this run keeps frozen: "
             "use it with --method full (without --freeze-vision), or pass --encoder-warmup 0"
+        )
+    if cfg.best_metric != VAL_LOSS and not cfg.eval_rows:
+        raise UserError(
+            f"--best-metric {cfg.best_metric} is measured on the validation answers, which --eval-rows 0 "
+            "turns off: give --eval-rows N, or --best-metric val_loss"
         )
     if cfg.ema and cfg.fsdp:
         # said before the RUN dir is claimed; FSDP chosen automatically is caught when the model is wrapped
@@ -222,70 +250,3 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2.0 * cfg.lora_rank,
         freeze_vision=freeze_vision,
     )
-
-
-# Fields that may differ between a run and its --resume (they do not change what is computed).
-RESUMABLE_CHANGES = frozenset(
-    {
-        "data",
-        "out",  # a RUN dir may move
-        "resume",
-        "overwrite",
-        "quiet",
-        "threads",
-        "wandb",
-        "wandb_project",
-        "stop_after",
-        "recipe",  # the saved run's values are compared field by field below
-        "pixel_memory_gib",  # where the pixels are made changes no result
-    }
-)
-
-
-# The fields --fit-memory chooses. On --resume of a run that chose them, flags asking for the same examples
-# per step agree with its choice: the first invocation's flags (--batch-size 8, split as 4 x 2) resume it.
-FITTED_FIELDS = frozenset({"batch_size", "grad_accum", "gradient_checkpointing"})
-
-# What a run saved before a field existed ran with: resuming it keeps that, not today's default.
-ABSENT_IN_OLDER_RUNS: dict[str, Any] = {"ema": 0.0, "fit_memory": False}
-# Fields older runs saved that this version no longer has, with the value under which nothing is lost.
-REMOVED_FIELDS: dict[str, Any] = {"shift": 0.0, "token_noise": 0.0}
-
-
-def merge_for_resume(saved: dict[str, Any], cfg: TrainConfig, baseline: TrainConfig) -> TrainConfig:
-    """The config a --resume continues with: the saved run's values, except flags that may change.
-
-    ``baseline`` is what ``cfg`` would be without any flag (its recipe's values). A field equal to it was not
-    set, and takes the saved value; one set to something else than the saved run used is refused, because
-    the resumed run would no longer end where the uninterrupted one would.
-
-    Raises:
-        UserError: a flag conflicts with the saved run, or the run used a setting this version lacks.
-    """
-    lost = [k for k, off in REMOVED_FIELDS.items() if saved.get(k, off) != off]
-    if lost:
-        raise UserError(
-            f"the run in --out used --{lost[0].replace('_', '-')}, which this version no longer has: it "
-            "cannot be resumed exactly; start a new run with --overwrite"
-        )
-    values: dict[str, Any] = {}
-    conflicts = []
-    saved = {**ABSENT_IN_OLDER_RUNS, **saved}
-    fitted = (
-        saved["fit_memory"] and cfg.batch_size * cfg.grad_accum == saved["batch_size"] * saved["grad_accum"]
-    )
-    for name in TrainConfig.__dataclass_fields__:
-        value = getattr(cfg, name)
-        if name in RESUMABLE_CHANGES or name not in saved:
-            values[name] = value
-        elif value == getattr(baseline, name) or value == saved[name] or (fitted and name in FITTED_FIELDS):
-            values[name] = saved[name]
-        else:
-            conflicts.append(f"--{name.replace('_', '-')} {value!r} (the run used {saved[name]!r})")
-    if conflicts:
-        raise UserError(
-            f"--resume continues the run with its own settings, but these flags differ: "
-            f"{'; '.join(conflicts)}: "
-            "drop them, or start a new run with --overwrite"
-        )
-    return resolve(TrainConfig(**values))

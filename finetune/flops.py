@@ -42,13 +42,14 @@ from dataclasses import dataclass
 
 import torch
 
+from phi3v.processing import IGNORE_INDEX
+
 # Training modes of a part of the model
 TRAIN = "train"  # weights trained: forward + input gradient + weight gradient (6N)
 BACKPROP = "backprop"  # frozen, but gradients flow through it to trained parts below (4N)
 FORWARD = "forward"  # frozen and nothing below trains: forward only (2N)
 MODES = (TRAIN, BACKPROP, FORWARD)
 
-IGNORE_INDEX = -100  # labels where no loss is computed (finetune.collate's)
 METHOD_FULL = "full"
 METHOD_LORA = "lora"
 

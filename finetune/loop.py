@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,22 +31,23 @@ from contracts.outputs import write_files_atomically, write_json_atomically
 from contracts.task import answer_parts_of
 from contracts.tracking import resolve_wandb_mode
 from finetune import checkpoint as ckpt
-from finetune import data, kernels, memory_fit
+from finetune import data, kernels, memory_fit, validation
 from finetune import distributed as dist
-from finetune.collate import IGNORE_INDEX, collate_examples
-from finetune.config import TrainConfig, merge_for_resume, resolve
+from finetune.collate import collate_examples
+from finetune.config import VAL_LOSS, TrainConfig, resolve
 from finetune.data import encode_splits
 from finetune.ema import WeightAverage
 from finetune.encoder_warmup import EncoderWarmup, WarmupResult, build_targets, global_views
 from finetune.export import export_model, finalize_best
 from finetune.flops import peak_flops
 from finetune.loss import answer_loss_sum
-from finetune.model import build_model, check_method, enable_checkpointing
+from finetune.model import build_model, check_method
 from finetune.optim import build_optimizer, build_scheduler
 from finetune.progress import Progress
-from finetune.recipe import from_recipe, recipe_text
-from finetune.samples import sample_predictions
+from finetune.recipe import recipe_text
+from finetune.settings import decide
 from finetune.tracking import WARMUP_SPLIT, Tracker, up_to_step, up_to_warmup_epoch
+from phi3v.processing import IGNORE_INDEX
 
 OOM_HINT = (
     "out of GPU memory: try a smaller --batch-size with a larger --grad-accum, --gradient-checkpointing, "
@@ -63,7 +65,7 @@ class TrainResult:
     epochs: float
     train_loss: float | None
     final_val_loss: float | None
-    best_val_loss: float | None
+    best_val_loss: float | None  # the validation loss of the validation RUN/best keeps
     best_step: int | None
     wall_s: float
     train_s: float
@@ -77,10 +79,16 @@ class TrainResult:
     encoder_val_accuracy: float | None = None  # the warm-up head's category accuracy on the validation split
     stopped_in_warmup: tuple[int, int] | None = None  # (epoch, batch) where a signal stopped the warm-up
     replacing: bool = False  # an --overwrite run: the run it replaces stays in run_dir until it finishes
+    best_metric: str = VAL_LOSS  # what RUN/best keeps (--best-metric)
+    best_value: float | None = None  # its value at best_step
+    final_metrics: dict[str, float | None] = dataclasses.field(default_factory=dict)  # the last answers'
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, given: Collection[str] | None = None) -> TrainResult:
     """Fine-tune as ``cfg`` says; see the module docstring.
+
+    ``given``: the fields the user gave (the CLI's flags), which on ``--resume`` must agree with the saved
+    run (``settings.decide``); None, a library call: the fields whose value is not its recipe's.
 
     Raises:
         UserError: bad data, occupied RUN, impossible method, a NaN loss, running out of GPU memory.
@@ -94,7 +102,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         torch.use_deterministic_algorithms(True, warn_only=True)
     recipe = None
     try:
-        recipe = _Recipe(cfg, procs)
+        recipe = _Recipe(cfg, procs, given)
         return recipe.run()
     except torch.cuda.OutOfMemoryError:
         raise UserError(OOM_HINT) from None
@@ -110,7 +118,7 @@ WARMUP_SAVES = 8  # checkpoints over a whole encoder warm-up (besides one on a s
 
 
 class _Recipe:
-    def __init__(self, cfg: TrainConfig, procs: dist.Processes) -> None:
+    def __init__(self, cfg: TrainConfig, procs: dist.Processes, given: Collection[str] | None) -> None:
         self.procs = procs
         self.started = time.perf_counter()
         self.claim: ckpt.RunClaim | None = None
@@ -140,16 +148,8 @@ class _Recipe:
                 raise UserError(
                     f"--resume: the run in {run} has finished ({names.MODEL_DIR}/ is written): nothing to do"
                 )
-            if saved:
-                # cfg as it would be without its flags: its recipe's values, or TrainConfig's defaults
-                baseline = (
-                    from_recipe(cfg.recipe, data=cfg.data, out=cfg.out)
-                    if cfg.recipe
-                    else TrainConfig(data=cfg.data, out=cfg.out)
-                )
-                self.cfg = merge_for_resume(saved["train"], cfg, baseline)
-            else:
-                self.cfg = resolve(cfg)
+            flags = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+            self.cfg = decide(flags, recipe=cfg.recipe, given=given, saved=saved["train"] if saved else None)
             check_method(self.cfg)
         except BaseException:
             if self.claim is not None:
@@ -309,71 +309,23 @@ class _Recipe:
         return True
 
     def fit_to_memory(self, memory: memory_fit.CudaMemory) -> None:
-        """``--fit-memory``: the micro-batch, accumulation and checkpointing whose step fits the GPU, probed
-        on the model before it is wrapped (``memory_fit``). They replace the recipe's in ``self.cfg`` and RUN
-        records them: ``--resume`` from a checkpoint continues with them, probing nothing."""
-        cfg, procs, model = self.cfg, self.procs, self.model
-        if self.fsdp:
-            # FSDP shards the model only when it wraps it: probing it whole here would overstate a process's
-            # memory several times over. The recipe's values hold.
-            if cfg.gradient_checkpointing:
-                enable_checkpointing(model)
-            if self.talk:
-                kept = f"micro-batch {cfg.batch_size} x accumulation {cfg.grad_accum}" + (
-                    ", activation checkpointing" if cfg.gradient_checkpointing else ""
-                )
-                self._note(f"memory fit: not under FSDP; the recipe's {kept}")
-            return
-        lengths = self.train_set.lengths
-        # the longest examples (the length the batches are grouped by): the worst micro-batch of the run
-        longest = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-
-        checkpointed = False  # the model was built without; the candidates with it come last
-
-        def probe(micro_batch: int, checkpointing: bool) -> int:
-            nonlocal checkpointed
-            model.zero_grad(set_to_none=True)  # the last probe's gradients and cached blocks go first
-            memory.clear()
-            if checkpointing and not checkpointed:
-                enable_checkpointing(model)
-                checkpointed = True
-            batch = self._batch(longest[:micro_batch], epoch=0)
-            tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-            (self._loss_sum(model, batch) / max(1, tokens)).backward()
-            return memory.peak()
-
-        # The real step adds AdamW's two states per trainable parameter, --ema's average of them and, under
-        # DDP, gradient buckets as large as the gradients (the probes run on the unwrapped model).
-        reserve = memory_fit.trainable_bytes(model) * (2 + bool(cfg.ema) + procs.distributed)
-        rng = ckpt.capture_rng()  # dropout draws in the probes must not move the run's random numbers
-        was_training = model.training
-        model.train()
-        try:
-            fit = memory_fit.choose(
-                cfg.batch_size * cfg.grad_accum,
-                cfg.batch_size,
-                probe,
-                memory.capacity,
-                reserve,
-                agree=lambda index: int(procs.max(index)),
-            )
-        finally:
-            model.zero_grad(set_to_none=True)
-            memory.clear()
-            model.train(was_training)
-            ckpt.restore_rng(*rng)
-        if fit.checkpointing and not checkpointed:  # another process's tighter choice
-            enable_checkpointing(model)
-        self.cfg = dataclasses.replace(
-            cfg,
-            batch_size=fit.micro_batch,
-            grad_accum=fit.grad_accum,
-            gradient_checkpointing=fit.checkpointing,
+        """``--fit-memory`` (``memory_fit.fit_to_memory``): its micro-batch, accumulation and checkpointing
+        replace the recipe's in ``self.cfg`` and RUN records them: ``--resume`` from a checkpoint continues
+        with them, probing nothing."""
+        self.cfg, line = memory_fit.fit_to_memory(
+            self.model,
+            self.train_set,
+            self.cfg,
+            memory,
+            batch=lambda indices: self._batch(indices, epoch=0),
+            loss_sum=self._loss_sum,
+            fsdp=self.fsdp,
+            procs=self.procs,
         )
-        if procs.is_main:
+        if self.procs.is_main:
             self._write_config()
         if self.talk:
-            self._note(memory_fit.describe(fit))
+            self._note(line)
 
     def setup_training(self) -> None:
         cfg, procs = self.cfg, self.procs
@@ -388,15 +340,31 @@ class _Recipe:
         # run starts that way, so an uninterrupted one must too.
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
-        self.step, self.best_val, self.best_step = 0, math.inf, None
+        self.step, self.best = 0, validation.Best(cfg.best_metric)
+        self.best_loss: float | None = None  # the validation loss of the validation RUN/best holds
         self.model_flops = 0.0
         self.last_val: float | None = None
+        self.last_metrics: dict[str, float | None] = {}
+        answered = None  # the rows a resumed run answered: it answers the same ones
         if self.resume_from is not None:
-            self._restore(ckpt.load_checkpoint(self.resume_from))
+            answered = self._restore(ckpt.load_checkpoint(self.resume_from))
             if self.talk:
                 self._note(f"resuming from step {self.step}/{self.total_steps} ({self.resume_from.name})")
         else:
             torch.manual_seed(cfg.seed)
+        self.answering, line = validation.answering(
+            cfg, self.val_frame, self.frames[data.TRAIN], self.processor, files=answered
+        )
+        if self.fsdp and self.answering is not None:
+            # the answers are decoded by the main process alone, which under FSDP holds a shard of the weights
+            if cfg.best_metric != VAL_LOSS:
+                raise UserError(
+                    f"--best-metric {cfg.best_metric} needs validation answers, which FSDP's sharded weights "
+                    "cannot give: keep --best-metric val_loss, or pass --no-fsdp"
+                )
+            self.answering, line = None, "validation answers are skipped under FSDP (the loss is kept)"
+        if line and self.talk:
+            self._note(line)
 
     def _note(self, line: str) -> None:
         sys.stderr.write(line + "\n")
@@ -420,7 +388,8 @@ class _Recipe:
         write_json_atomically(self.run_dir / names.CONFIG_FILE, ckpt.run_record(self.cfg))
         write_files_atomically({self.run_dir / names.RECIPE_FILE: recipe_text(self.cfg).encode("utf-8")})
 
-    def _restore(self, saved: ckpt.Checkpoint) -> None:
+    def _restore(self, saved: ckpt.Checkpoint) -> list[str] | None:
+        """The checkpoint's state back in place; returns the validation rows its run answered."""
         dist.load_trainable_state(self.wrapped, saved.trainable)
         dist.load_optimizer_state(self.wrapped, self.optimizer, saved.optimizer)
         self.scheduler.load_state_dict(saved.scheduler)
@@ -430,9 +399,11 @@ class _Recipe:
             self.ema.load_state_dict(saved.ema)
         ckpt.restore_rng(saved.rng, saved.state["rng"])
         self.step = saved.step
-        self.best_val = saved.state.get("best_val_loss") or math.inf
-        self.best_step = saved.state.get("best_step")
+        self.best = validation.Best.from_state(self.cfg.best_metric, saved.state)
+        self.best_loss = saved.state.get("best_val_loss")
         self.last_val = saved.state.get("last_val_loss")
+        self.last_metrics = saved.state.get("last_metrics") or {}
+        return saved.state.get("answered")
 
     # -- one optimizer step ------------------------------------------------------------------------------
 
@@ -530,17 +501,29 @@ class _Recipe:
             self._evaluate_and_keep_best()
 
     def _evaluate_and_keep_best(self) -> None:
+        """The validation loss and, from the main process, the answers to the fixed validation rows and
+        their task metrics; RUN/best is replaced when this validation is the best by --best-metric."""
         val = self.validate()
-        self.last_val = val
-        self.tracker.log({"step": self.step, "split": "validation", "loss": val, "epoch": self._epoch()})
-        if val < self.best_val:
-            self.best_val, self.best_step = val, self.step
+        answers = None
+        if self.procs.is_main and self.answering is not None:
+            threads = torch.get_num_threads()
+            answers = validation.answer(dist.unwrap(self.wrapped), self.processor, self.answering, threads)
+        metrics = answers.metrics if answers is not None else {}
+        self.last_val, self.last_metrics = val, metrics
+        record = {"step": self.step, "split": "validation", "loss": val, "epoch": self._epoch(), **metrics}
+        if answers is not None:
+            record["answer_s"] = round(answers.seconds, 3)
+        self.tracker.log(record)
+        value = val if self.cfg.best_metric == VAL_LOSS else metrics.get(self.cfg.best_metric)
+        # the main process decides (it alone holds the answers); every process exports together
+        better = self.procs.any(self.procs.is_main and self.best.offer(self.step, value))
+        if better:
+            self.best.step, self.best_loss = self.step, val
             export_model(
                 self.wrapped, self.processor, self.run_dir / names.BEST_DIR, self.cfg, self.procs, merge=False
             )
-        if self.procs.is_main and self.cfg.sample_predictions:
-            samples = sample_predictions(dist.unwrap(self.wrapped), self.processor, self.val_frame, self.cfg)
-            self.tracker.log_samples(self.step, samples)
+        if answers is not None and self.answering.samples:
+            self.tracker.log_samples(self.step, validation.samples(self.answering, answers.texts))
 
     def save(self) -> None:
         trainable = dist.trainable_state(self.wrapped)
@@ -555,9 +538,12 @@ class _Recipe:
                 state={
                     "epoch": self._epoch(),
                     "steps_per_epoch": self.steps_per_epoch,
-                    "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
-                    "best_step": self.best_step,
+                    "best": self.best.state(),
+                    "best_val_loss": self.best_loss,
+                    "best_step": self.best.step,
                     "last_val_loss": self.last_val,
+                    "last_metrics": self.last_metrics,
+                    "answered": self.answering.files if self.answering is not None else None,
                 },
                 keep_last=self.cfg.keep_last,
                 ema=self.ema.state_dict() if self.ema is not None else None,
@@ -585,10 +571,8 @@ class _Recipe:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            if not self.warm_up():
-                self.step, self.steps_per_epoch = 0, max(1, self.steps_per_epoch)
-                self.best_val, self.best_step, self.last_val, self.model_flops = math.inf, None, None, 0.0
-                return self._result(None, 0, 0, 0.0)
+            if not self.warm_up():  # stopped in the warm-up: nothing of fine-tuning ran or is reported
+                return self._report(self._stopped_in_warmup())
             self.setup_training()
             result = self._train()
         finally:
@@ -640,7 +624,9 @@ class _Recipe:
                 if self.step % self.eval_every == 0 or self.step == self.total_steps:
                     self.evaluate_and_keep_best()
                     if self.last_val is not None:
-                        bar.note(f"step {self.step}: validation loss {self.last_val:.4f}")
+                        bar.note(
+                            f"step {self.step}: {validation.progress_text(self.last_val, self.last_metrics)}"
+                        )
                 stop = procs.any(self.stop_signal is not None)
                 ran = self.step - first_step
                 if (
@@ -663,7 +649,37 @@ class _Recipe:
                 self.prefetch.cancel()
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
-        return self._result(loss, samples, tokens, train_s)
+        return self._report(self._result(loss, samples, tokens, train_s))
+
+    def _stopped_in_warmup(self) -> TrainResult:
+        """What a run stopped in its encoder warm-up did: no optimizer step, no validation."""
+        cuda = self.procs.device.type == "cuda"
+        return TrainResult(
+            run_dir=self.final_dir,
+            steps=0,
+            total_steps=self.total_steps,
+            epochs=0.0,
+            train_loss=None,
+            final_val_loss=None,
+            best_val_loss=None,
+            best_step=None,
+            wall_s=time.perf_counter() - self.started,
+            train_s=0.0,
+            samples_per_s=0.0,
+            tokens_per_s=0.0,
+            peak_memory_gb=torch.cuda.max_memory_allocated(self.procs.device) / 2**30 if cuda else None,
+            interrupted=self.stop_signal,
+            cpu_threads=None if cuda else torch.get_num_threads(),
+            stopped_in_warmup=self.stopped_in_warmup,
+            replacing=self.run_dir != self.final_dir,
+            best_metric=self.cfg.best_metric,
+        )
+
+    def _report(self, result: TrainResult) -> TrainResult:
+        """``result`` into the tracker's summary; the tracker closes."""
+        self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
+        self.tracker.finish()
+        return result
 
     def _result(self, loss: float | None, samples: int, tokens: int, train_s: float) -> TrainResult:
         procs = self.procs
@@ -674,15 +690,15 @@ class _Recipe:
             device_peak = peak_flops(procs.device)
             if device_peak and train_s > 0:
                 mfu = procs.sum(self.model_flops) / train_s / (device_peak * procs.world_size)
-        result = TrainResult(
+        return TrainResult(
             run_dir=self.final_dir,
             steps=self.step,
             total_steps=self.total_steps,
             epochs=self._epoch(),
             train_loss=loss,
             final_val_loss=self.last_val,
-            best_val_loss=self.best_val if math.isfinite(self.best_val) else None,
-            best_step=self.best_step,
+            best_val_loss=self.best_loss,
+            best_step=self.best.step,
             wall_s=time.perf_counter() - self.started,
             train_s=train_s,
             samples_per_s=samples / train_s if train_s else 0.0,
@@ -695,7 +711,7 @@ class _Recipe:
             encoder_val_accuracy=self.warmup.val_accuracy if self.warmup is not None else None,
             stopped_in_warmup=self.stopped_in_warmup,
             replacing=self.run_dir != self.final_dir,
+            best_metric=self.best.metric,
+            best_value=self.best.value,
+            final_metrics=self.last_metrics,
         )
-        self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
-        self.tracker.finish()
-        return result

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from finetune.collate import IGNORE_INDEX
+from phi3v.processing import IGNORE_INDEX
 
 
 def answer_loss_sum(

@@ -10,18 +10,26 @@ recipe's own micro-batch, the probes go down through the smaller divisors until 
 of two), or up while the larger ones fit: one or two probes when the recipe is right, one more per divisor it
 is off.
 
-``choose`` takes the probe as a function (the tests give it a fake); ``CudaMemory`` reads the GPU's allocator.
+``fit_to_memory`` is the stage a recipe names (``--fit-memory``): it probes the model before it is wrapped and
+returns the settings with the chosen split. ``choose`` takes the probe as a function (the tests give it a
+fake); ``CudaMemory`` reads the GPU's allocator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from contracts.errors import UserError
+from finetune.checkpoint import capture_rng, restore_rng
+from finetune.config import TrainConfig
+from finetune.model import enable_checkpointing
+from phi3v.processing import IGNORE_INDEX
 
 # The part of the device's memory a step may take: the rest is for what max_memory_allocated does not count
 # (the CUDA context, the caching allocator's fragmentation) and for what the estimate leaves out.
@@ -172,3 +180,82 @@ class CudaMemory:
 def device_memory(device: torch.device) -> CudaMemory | None:
     """What probes read on ``device``; None off CUDA, where nothing is fitted."""
     return CudaMemory(device) if device.type == "cuda" else None
+
+
+def fit_to_memory(
+    model: nn.Module,
+    train_set: Any,
+    cfg: TrainConfig,
+    memory: CudaMemory,
+    *,
+    batch: Callable[[list[int]], dict[str, torch.Tensor]],
+    loss_sum: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor],
+    fsdp: bool,
+    procs: Any,
+) -> tuple[TrainConfig, str]:
+    """The stage ``--fit-memory``: ``cfg`` with the micro-batch, accumulation and checkpointing whose step
+    fits the GPU, and the line that says so. ``model`` (unwrapped, built without checkpointing) is left with
+    checkpointing on when the returned settings ask for it; its weights, gradients and the random numbers are
+    left as they were.
+
+    Args:
+        train_set: the encoded training split (its ``lengths``: the probes take the longest examples).
+        batch: the training micro-batch of the given example indices.
+        loss_sum: the training loss (summed over answer tokens) of a batch.
+        fsdp: the run shards the model with FSDP: nothing is probed (a whole model overstates a shard's
+            memory several times over) and the recipe's values hold.
+        procs: the processes, which agree on the tightest choice.
+
+    Raises:
+        UserError: not even micro-batch 1 with activation checkpointing fits.
+    """
+    if fsdp:
+        if cfg.gradient_checkpointing:
+            enable_checkpointing(model)
+        kept = f"micro-batch {cfg.batch_size} x accumulation {cfg.grad_accum}" + (
+            ", activation checkpointing" if cfg.gradient_checkpointing else ""
+        )
+        return cfg, f"memory fit: not under FSDP; the recipe's {kept}"
+    lengths = train_set.lengths
+    # the longest examples (the length the batches are grouped by): the worst micro-batch of the run
+    longest = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    checkpointed = False  # the model was built without; the candidates with it come last
+
+    def probe(micro_batch: int, checkpointing: bool) -> int:
+        nonlocal checkpointed
+        model.zero_grad(set_to_none=True)  # the last probe's gradients and cached blocks go first
+        memory.clear()
+        if checkpointing and not checkpointed:
+            enable_checkpointing(model)
+            checkpointed = True
+        probed = batch(longest[:micro_batch])
+        tokens = int((probed["labels"][:, 1:] != IGNORE_INDEX).sum())
+        (loss_sum(model, probed) / max(1, tokens)).backward()
+        return memory.peak()
+
+    # The real step adds AdamW's two states per trainable parameter, --ema's average of them and, under
+    # DDP, gradient buckets as large as the gradients (the probes run on the unwrapped model).
+    reserve = trainable_bytes(model) * (2 + bool(cfg.ema) + procs.distributed)
+    rng = capture_rng()  # dropout draws in the probes must not move the run's random numbers
+    was_training = model.training
+    model.train()
+    try:
+        fit = choose(
+            cfg.batch_size * cfg.grad_accum,
+            cfg.batch_size,
+            probe,
+            memory.capacity,
+            reserve,
+            agree=lambda index: int(procs.max(index)),
+        )
+    finally:
+        model.zero_grad(set_to_none=True)
+        memory.clear()
+        model.train(was_training)
+        restore_rng(*rng)
+    if fit.checkpointing and not checkpointed:  # another process's tighter choice
+        enable_checkpointing(model)
+    fitted = dataclasses.replace(
+        cfg, batch_size=fit.micro_batch, grad_accum=fit.grad_accum, gradient_checkpointing=fit.checkpointing
+    )
+    return fitted, describe(fit)

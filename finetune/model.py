@@ -31,16 +31,8 @@ class ModelFlops:
 
     def batch(self, batch: dict[str, torch.Tensor], crop_size: int) -> float:
         """Model FLOPs of one collated micro-batch (padding excluded)."""
-        total = 0.0
-        image_tokens = (batch["input_ids"] < 0).sum(1).tolist()
-        lengths = batch["attention_mask"].sum(1).tolist()
-        heads = (batch["labels"][:, 1:] != -100).sum(1).tolist()
-        sizes = batch["image_sizes"].tolist()
-        for n, img, head, (h, w) in zip(lengths, image_tokens, heads, sizes, strict=True):
-            crops = 1 + (h // crop_size) * (w // crop_size)
-            tokens = flops.SampleTokens(text_tokens=n - img, image_tokens=img, crops=crops, head_tokens=head)
-            total += flops.training_flops(self.shape, tokens, self.modes).total
-        return total
+        tokens = flops.batch_sample_tokens(batch, crop_size)
+        return sum(flops.training_flops(self.shape, t, self.modes).total for t in tokens)
 
 
 def check_method(cfg: TrainConfig) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from contracts import run_layout as names
-from finetune.config import TrainConfig
+from contracts.metrics import METRICS_BY_NAME
+from finetune.config import VAL_LOSS, TrainConfig
 from finetune.recipe import RECIPE_FIELDS
 from finetune.tracking import WARMUP_SPLIT, read_metrics
 from phi3v.chat import build_prompt
@@ -58,15 +59,22 @@ def front_matter(text: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def run_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best and last validation loss, last training loss and steps, from RUN/metrics.jsonl's records."""
+def run_figures(records: list[dict[str, Any]], best_metric: str = VAL_LOSS) -> dict[str, Any]:
+    """Best and last validation loss, last training loss and steps, from RUN/metrics.jsonl's records.
+    The best validation is the one RUN/best keeps: by ``best_metric`` (its direction), the earliest of a tie;
+    a validation without the metric only when none has it."""
     val = [r for r in records if r.get("split") == "validation" and r.get("loss") is not None]
     train = [r for r in records if r.get("split") == "train" and r.get("loss") is not None]
     warmup = [r for r in records if r.get("split") == WARMUP_SPLIT and r.get("val_accuracy") is not None]
     figures: dict[str, Any] = {"validations": len(val)}
     if val:
-        best = min(val, key=lambda r: (r["loss"], r["step"]))
-        figures |= {"best_val_loss": best["loss"], "best_step": best["step"]}
+        key = "loss" if best_metric == VAL_LOSS else best_metric
+        sign = -1.0 if best_metric != VAL_LOSS and METRICS_BY_NAME[best_metric].higher_is_better else 1.0
+        measured = [r for r in val if isinstance(r.get(key), int | float)] or val
+        best = min(measured, key=lambda r: (sign * r[key] if r.get(key) is not None else 0.0, r["step"]))
+        figures |= {"best_val_loss": best["loss"], "best_step": best["step"], "best_metric": best_metric}
+        if best_metric != VAL_LOSS:
+            figures["best_value"] = best.get(best_metric)
         figures |= {"last_val_loss": val[-1]["loss"], "last_val_step": val[-1]["step"]}
     if train:
         figures |= {"train_loss": train[-1]["loss"], "train_step": train[-1]["step"]}
@@ -138,7 +146,7 @@ def card_for_run(
         fingerprint=dataset.get("fingerprint"),
         rows=dict(dataset.get("rows") or {}),
         settings={name: getattr(cfg, name) for name in RECIPE_FIELDS},
-        figures=run_figures(read_metrics(run_dir)),
+        figures=run_figures(read_metrics(run_dir), cfg.best_metric),
         versions=read(names.CONFIG_FILE).get("versions") or {},
         remote_code=remote_code,
     )
@@ -153,6 +161,9 @@ def _value(value: Any) -> str:
 def _kind(card: ModelCard) -> str:
     if card.kind == names.BEST_DIR:
         step = _value(card.figures.get("best_step"))
+        metric = card.figures.get("best_metric", VAL_LOSS)
+        if metric != VAL_LOSS:
+            return f"the weights of the run's best validation {metric} (`--best-metric`, step {step})"
         return f"the weights of the run's lowest validation loss (step {step})"
     return "the final weights of the run"
 
@@ -198,8 +209,14 @@ def render(card: ModelCard) -> str:
         "",
         "| figure | value |",
         "|---|---|",
-        f"| best validation loss (answer tokens) | {_value(f.get('best_val_loss'))} |",
-        f"| step of the best validation loss | {_value(f.get('best_step'))} |",
+        f"| kept as best by (`--best-metric`) | {_value(f.get('best_metric'))} |",
+        *(
+            [f"| best validation {f['best_metric']} | {_value(f.get('best_value'))} |"]
+            if f.get("best_metric", VAL_LOSS) != VAL_LOSS
+            else []
+        ),
+        f"| validation loss of the best | {_value(f.get('best_val_loss'))} |",
+        f"| step of the best | {_value(f.get('best_step'))} |",
         f"| last validation loss | {_value(f.get('last_val_loss'))} "
         f"(step {_value(f.get('last_val_step'))}) |",
         f"| last training loss | {_value(f.get('train_loss'))} (step {_value(f.get('train_step'))}) |",

@@ -1,9 +1,9 @@
 """Training setups as data: recipe files (YAML) that set ``TrainConfig`` fields, as torchtune and Axolotl do.
 
-Precedence: ``TrainConfig``'s generic defaults < the recipe < explicit flags. ``--recipe`` names a file of
-``finetune/recipes/`` (``tiny-cpu``, the default; ``phi3v-lora``; ``phi3v-qlora``; ``phi3v-full``) or any YAML
-file. A RUN dir holds the resolved recipe (``RUN/recipe.yaml``), which trains the same way again:
-``finetune --recipe RUN/recipe.yaml --data ... --out ...``.
+Precedence: ``TrainConfig``'s generic defaults < the recipe < explicit flags (``finetune.settings`` decides).
+``--recipe`` names a file of ``finetune/recipes/`` (``tiny-cpu``, the default; ``phi3v-lora``;
+``phi3v-qlora``; ``phi3v-full``) or any YAML file. A RUN dir holds the resolved recipe (``RUN/recipe.yaml``),
+which trains the same way again: ``finetune --recipe RUN/recipe.yaml --data ... --out ...``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.errors import UserError
-from finetune.config import DEFAULT_RECIPE, TrainConfig
+from finetune.config import TrainConfig
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 # Fields of one invocation rather than of a training setup: never read from or written to a recipe.
@@ -71,20 +71,6 @@ def read_recipe(spec: str) -> dict[str, Any]:
         what = "is given per run (a flag), not in a recipe" if per_run else "is no training field"
         raise UserError(f"recipe {path}: {unknown[0]!r} {what}; the fields are those of `finetune --help`")
     return values
-
-
-def from_recipe(spec: str = DEFAULT_RECIPE, **overrides: Any) -> TrainConfig:
-    """``TrainConfig``: its defaults, then the recipe's values, then ``overrides`` (the explicit flags).
-
-    Raises:
-        UserError: a bad recipe, or a value ``TrainConfig`` refuses.
-    """
-    values = {**read_recipe(spec), **overrides}
-    recipe = str(recipe_path(spec)) if "/" in spec or spec.endswith((".yaml", ".yml")) else spec
-    try:
-        return TrainConfig(**values, recipe=recipe)
-    except TypeError as exc:  # a recipe value of the wrong kind (a list for a number, ...)
-        raise UserError(f"recipe {spec}: {exc}") from None
 
 
 def recipe_text(cfg: TrainConfig) -> str:

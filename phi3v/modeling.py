@@ -28,6 +28,7 @@ from transformers.models.phi3.modeling_phi3 import (
 )
 
 from .configuration import Phi3VConfig
+from .processing import IGNORE_INDEX
 from .vision import Phi3VImageEmbedding
 
 # transformers 5.24 renamed the key-value cache argument and output field from `past_key_values` to `cache`
@@ -202,8 +203,8 @@ class Phi3VForCausalLM(Phi3VPreTrainedModel, GenerationMixin):
             cache_out = {CACHE_ARG: getattr(outputs, CACHE_ARG)}
             return CausalLMOutputWithPast(logits=self.lm_head(rows), **cache_out)
         if labels is not None and logits_on_labels_only:
-            shift_labels = nn.functional.pad(labels, (0, 1), value=-100)[..., 1:]
-            keep = shift_labels != -100
+            shift_labels = nn.functional.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:]
+            keep = shift_labels != IGNORE_INDEX
             logits = self.lm_head(outputs.last_hidden_state[keep])
             loss = self.loss_function(
                 logits=logits,

@@ -38,7 +38,7 @@ from .export_format import PREPROCESSOR_CONFIG, TOKENIZER_FILE, save_tokenizer
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGE_TAG = re.compile(r"<\|image_(\d+)\|>")
-IGNORE_INDEX = -100
+IGNORE_INDEX = -100  # labels where no loss is computed (the prompt, image placeholders, padding)
 
 
 def hd_grid(width: int, height: int, num_crops: int, crop_size: int) -> tuple[int, int, int, int]:

@@ -93,7 +93,7 @@ def _run(job: CellJob, cell: Path) -> dict:
     from evaluation.config import EvalConfig
     from evaluation.run import evaluate
     from finetune.loop import train
-    from finetune.recipe import from_recipe
+    from finetune.settings import from_recipe
 
     run, report = cell / RUN, cell / EVAL
     started = time.perf_counter()

@@ -62,7 +62,7 @@ def _read_json(path: Path) -> dict | None:
 def summarize(gathered: dict[str, Any]) -> dict[str, Any]:
     """results.json: groups with means and intervals, the best group per metric, learning curves, the
     data sources side by side, the systems, and every cell's record."""
-    from evaluation.metrics import HEADLINE, METRICS_BY_NAME
+    from contracts.metrics import HEADLINE, METRICS_BY_NAME
 
     names = list(HEADLINE)
     groups = group_cells(gathered["cells"], names)

@@ -292,7 +292,8 @@ def _source(
 
 
 def _recipes(where: _Place, doc: Any) -> tuple[RecipeChoice, ...]:
-    from finetune.recipe import RECIPE_FIELDS, from_recipe
+    from finetune.recipe import RECIPE_FIELDS
+    from finetune.settings import from_recipe
 
     out: list[RecipeChoice] = []
     for i, item in enumerate(where.sequence(doc, "recipes", min_len=1)):

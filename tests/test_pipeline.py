@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ def _demo_commands() -> list[list[str]]:
     text = (ROOT / "Makefile").read_text()
     recipe = text.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
     lines = [ln.strip() for ln in recipe.splitlines()[1:] if ln.startswith("\t") and "$(BIN)/" in ln]
-    return [ln.split() for ln in lines]
+    return [shlex.split(ln) for ln in lines]  # as the shell splits them: "$(OUT)/data" loses its quotes
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:

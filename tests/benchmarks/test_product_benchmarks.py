@@ -30,6 +30,9 @@ def test_default_benchmark_short_version(tmp_path):
     assert figures["oracle"]["category_accuracy"] == 1.0
     text = train_default.format_figures(figures)
     assert "category accuracy" in text and "load average" in text
+    answers = figures["answers"]  # the recipe answers validation rows: their cost is reported
+    assert answers["rows"] > 0 and answers["validations"] >= 1 and answers["seconds"] > 0
+    assert "validation answers:" in text and "target <= 10%" in text
 
 
 @pytest.mark.slow

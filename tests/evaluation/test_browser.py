@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.metrics import HEADLINE, METRICS_BY_NAME
 from evaluation.config import CompareConfig, EvalConfig
-from evaluation.metrics import HEADLINE, METRICS_BY_NAME
 from evaluation.run import evaluate
 from reports.html import format_value
 

@@ -10,12 +10,12 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
 from contracts.errors import UserError, run_cli
+from contracts.metrics import HEADLINE, METRICS_BY_NAME
 from contracts.task import build_answer
 from evaluation.cli import group
 from evaluation.compare import compare, load_evaluation
 from evaluation.comparison_text import MARKDOWN_MARK
 from evaluation.config import CompareConfig
-from evaluation.metrics import HEADLINE, METRICS_BY_NAME
 from evaluation.scoring import score_predictions
 from reports.html import format_ci, format_delta, format_delta_ci, format_p, format_value
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
+from contracts.metrics import METRICS, score_items
 from contracts.task import ParsedAnswer
 from evaluation.leaderboard import System, build_comparison, role_of
-from evaluation.metrics import METRICS, score_items
 
 CATS = ["TRENCH COATS", "SCARVES", "SNEAKERS", "TOTES"]
 

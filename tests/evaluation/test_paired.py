@@ -11,9 +11,9 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
+from contracts.metrics import METRICS, METRICS_BY_NAME, compute_metrics, per_category_metrics, score_items
 from contracts.task import ParsedAnswer
 from evaluation import paired
-from evaluation.metrics import METRICS, METRICS_BY_NAME, compute_metrics, per_category_metrics, score_items
 
 CATS = ["TRENCH COATS", "N.A.", "SCARVES", "SNEAKERS", "TOTES"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from contracts import run_layout
 from contracts.errors import UserError
+from contracts.metrics import METRICS
 from evaluation.config import EvalConfig
-from evaluation.metrics import METRICS
 from evaluation.run import evaluate
 
 

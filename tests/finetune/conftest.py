@@ -89,6 +89,7 @@ def fast_config(tmp_path: Path, handmade_dataset: Path):
             "wandb": "off",
             "quiet": True,
             "sample_predictions": 0,
+            "eval_rows": 0,
             "num_crops": 1,
             "dropout": 0.0,  # dropout masks depend on the batch shape: equivalence tests compare exactly
             "method": "full",

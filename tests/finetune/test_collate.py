@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from finetune.collate import IGNORE_INDEX, collate_examples
+from finetune.collate import collate_examples
+from phi3v.processing import IGNORE_INDEX
 
 PAD = 0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -12,10 +10,10 @@ from torch import nn
 from contracts import run_layout as names
 from contracts.errors import UserError
 from finetune.checkpoint import latest_checkpoint, load_checkpoint
-from finetune.config import TrainConfig, merge_for_resume, resolve
+from finetune.config import TrainConfig, resolve
 from finetune.ema import WeightAverage
 from finetune.loop import train
-from finetune.recipe import from_recipe
+from finetune.settings import decide, from_recipe
 from finetune.tracking import read_metrics
 
 
@@ -74,9 +72,10 @@ def test_only_the_tiny_recipe_averages_the_weights():
 def test_a_run_saved_before_the_flag_existed_resumes_without_the_average():
     base = from_recipe("tiny-cpu", data="d", out="o")
     saved = {k: v for k, v in resolve(base).to_dict().items() if k != "ema"}
-    assert merge_for_resume(saved, dataclasses.replace(base, resume=True), base).ema == 0.0
+    flags = {"data": "d", "out": "o", "resume": True}
+    assert decide(flags, recipe="tiny-cpu", given=flags, saved=saved).ema == 0.0
     with pytest.raises(UserError, match="--ema 0.9"):
-        merge_for_resume(saved, dataclasses.replace(base, resume=True, ema=0.9), base)
+        decide({**flags, "ema": 0.9}, recipe="tiny-cpu", given={*flags, "ema"}, saved=saved)
 
 
 @pytest.mark.slow

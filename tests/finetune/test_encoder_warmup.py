@@ -10,7 +10,7 @@ from contracts.task import AnswerParts
 from finetune import data
 from finetune.config import TrainConfig, resolve
 from finetune.encoder_warmup import EncoderWarmup, Targets, augment_views, build_targets
-from finetune.recipe import from_recipe
+from finetune.settings import from_recipe
 from phi3v.loading import load_model
 
 

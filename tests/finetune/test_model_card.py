@@ -30,6 +30,7 @@ def test_run_figures_from_metrics():
         "validations": 2,
         "best_val_loss": 1.25,
         "best_step": 2,
+        "best_metric": "val_loss",
         "last_val_loss": 1.375,
         "last_val_step": 4,
         "train_loss": 1.1,
@@ -65,7 +66,7 @@ def test_card_header_and_body():
         "pipeline_tag": "image-text-to-text",
         "tags": ["phi3_v", "vision", "fine-tuned", "lora"],
     }
-    assert "ab" * 32 in text and "| best validation loss (answer tokens) | 1.25 |" in text
+    assert "ab" * 32 in text and "| validation loss of the best | 1.25 |" in text
     assert "| lora_rank | 64 |" in text and "| lr | 0.0002 |" in text
     assert "lowest validation loss" in text and "train 8, validation 2" in text
 
@@ -101,7 +102,7 @@ def test_exports_carry_a_card_from_the_run(fast_config):
         header = front_matter(text)
         assert header["library_name"] == "transformers" and header["pipeline_tag"] == "image-text-to-text"
         assert "base_model" not in header and "license" not in header  # the tiny preset starts at random
-        assert fingerprint in text and f"| best validation loss (answer tokens) | {best:.4g} |" in text
+        assert fingerprint in text and f"| validation loss of the best | {best:.4g} |" in text
         config = json.loads((run / kind / "config.json").read_text())
         assert "auto_map" not in config and not list((run / kind).glob("*.py"))
         tokenizer = json.loads((run / kind / "tokenizer_config.json").read_text())

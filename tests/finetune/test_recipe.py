@@ -10,7 +10,8 @@ from contracts import run_layout as names
 from contracts.errors import UserError
 from finetune.config import DEFAULT_RECIPE, resolve
 from finetune.model import model_overrides
-from finetune.recipe import RECIPE_FIELDS, from_recipe, read_recipe, recipe_names
+from finetune.recipe import RECIPE_FIELDS, read_recipe, recipe_names
+from finetune.settings import from_recipe
 from phi3v.presets import PRESETS, build_config
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from safetensors.torch import load_file
 
 from contracts import run_layout as names
 from contracts.errors import UserError
-from finetune.checkpoint import latest_checkpoint
+from finetune.checkpoint import latest_checkpoint, load_checkpoint
 from finetune.loop import train
 from finetune.tracking import read_metrics
 
@@ -45,6 +46,34 @@ def test_two_plus_two_steps_equal_four(fast_config):
     assert wa.keys() == wb.keys()
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key])
+
+
+@pytest.mark.slow
+def test_resume_continues_the_answered_rows_and_the_best_so_far(fast_config):
+    """A run that keeps its best by a task metric, stopped after its first validation and resumed, answers
+    the same rows, logs the same task metrics and keeps the same best as the uninterrupted run."""
+    changes = {"eval_every": 1, "eval_rows": 3, "best_metric": "title_token_sort_ratio_mean", "max_steps": 3}
+    whole = train(fast_config("whole", **changes))
+    first = train(fast_config("parts", stop_after=1, **changes))
+    state = load_checkpoint(latest_checkpoint(first.run_dir)).state
+    assert len(state["answered"]) == 3 and state["best"]["step"] == 1
+    assert state["best"]["metric"] == "title_token_sort_ratio_mean"
+    second = train(fast_config("parts", resume=True, **changes))
+    keys = ("step", "loss", "category_accuracy", "title_token_sort_ratio_mean", "price_median_ape")
+    a, b = (
+        [{k: r.get(k) for k in keys} for r in read_metrics(x.run_dir) if r["split"] == "validation"]
+        for x in (whole, second)
+    )
+    assert len(a) == 3 and a == b
+    assert (second.best_step, second.best_value) == (whole.best_step, whole.best_value)
+    assert (second.best_metric, whole.best_metric) == ("title_token_sort_ratio_mean",) * 2
+    wa, wb = (load_file(x.run_dir / names.BEST_DIR / "model.safetensors") for x in (whole, second))
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key])
+    config = json.loads((second.run_dir / names.CONFIG_FILE).read_text())["train"]
+    assert config["best_metric"] == "title_token_sort_ratio_mean" and config["eval_rows"] == 3
+    card = (second.run_dir / names.BEST_DIR / "README.md").read_text()
+    assert "best validation title_token_sort_ratio_mean" in card
 
 
 @pytest.mark.slow

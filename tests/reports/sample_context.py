@@ -126,9 +126,9 @@ def _board() -> dict:
 
 def hostile_comparison() -> dict:
     """A comparison (as comparison.json holds it) of systems and categories with hostile names."""
+    from contracts.metrics import score_items
     from contracts.task import ParsedAnswer
     from evaluation.leaderboard import System, build_comparison
-    from evaluation.metrics import score_items
 
     golds = [{"title": HOSTILE, "category3_code": c, "full_price": 100.0 + i}
              for i, c in enumerate([HOSTILE, "N.A.", "SCARVES"] * 4)]  # fmt: skip

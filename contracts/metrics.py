@@ -1,4 +1,7 @@
-"""Per-item scores, their aggregation into metrics, and seeded bootstrap intervals.
+"""The task's metrics: per-item scores, their aggregation into metrics, and seeded bootstrap intervals.
+
+They belong with the task (``contracts.task`` holds the answer and its parser), so that ``evaluate``'s report
+and ``finetune``'s validation answers are scored by one implementation.
 
 Scoring keeps lm-eval's separation: each item is scored on its own (``score_item``), items are gathered into
 columns (``score_items``), and a ``MetricSpec`` aggregates columns into one number. Aggregations work on a

@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from contracts.task import ParsedAnswer
-from evaluation.metrics import (
+from contracts.metrics import (
     METRICS,
     compute_metrics,
     confusion_matrix,
@@ -17,6 +16,7 @@ from evaluation.metrics import (
     score_items,
     top_confusions,
 )
+from contracts.task import ParsedAnswer
 
 GOLDS = [
     {"title": "Check Cashmere Scarf", "category3_code": "SCARVES", "full_price": 100.0},
