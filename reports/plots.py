@@ -251,6 +251,7 @@ def difference_intervals(
         fig = _figure(6.4, max(2.6, 0.32 * n_lab * max(1.0, n_series / 2) + 1.2))
         ax = fig.add_subplot()
         ax.axvline(0.0, color="#1d2329", lw=0.9)
+        drawn = 0
         for k, (name, values) in enumerate(series.items()):
             color = PALETTE[k % len(PALETTE)]
             ys, xs, lows, highs = [], [], [], []
@@ -262,12 +263,13 @@ def difference_intervals(
                 lows.append(float(v[0]) - float(v[1]))
                 highs.append(float(v[2]) - float(v[0]))
             if xs:
+                drawn += 1
                 ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", ms=4, capsize=2, lw=1.2, color=color,
                             label=plain_text(name))  # fmt: skip
         ax.set_yticks(range(n_lab), [plain_text(c, 28) for c in labels])
         ax.set_ylim(n_lab - 0.5, -0.5)
         ax.set_xlabel(plain_text(xlabel, 90))
-        if len(series) > 1:
+        if len(series) > 1 and drawn:
             ncol = min(len(series), 4)
             ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=ncol)
         ax.set_title(plain_text(title, 80))
