@@ -18,8 +18,8 @@ from contracts.errors import UserError
 from contracts.outputs import check_replaceable_file, claim_output, is_our_html, write_files_atomically
 from evaluation.config import CompareConfig
 from evaluation.metrics import GROUPS, METRICS, METRICS_BY_NAME
+from evaluation.outputs import METRICS_FILE, resolve_report_path
 from evaluation.report import metric_row
-from evaluation.run import METRICS_FILE, resolve_report_path
 
 COMPARE_FILE = "compare.html"
 SHARE_METRICS = ("category_accuracy", "title_share_ge_90", "title_exact_match", "price_within_25pct")

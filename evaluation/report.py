@@ -1,5 +1,9 @@
 """Turn a metrics document and its prediction rows into the plain dict that ``reports.render_report`` draws.
 
+The metric tables and the bar chart hold every system, side by side on the same rows; the per-category
+table, the confusion matrix, the price plots and the galleries show the first system (the first
+``--model``), and the run metadata lists every system with its source, speed and answered rows.
+
 Everything here is pure except reading the gallery images (through ``reports.embed``, which falls back to a
 placeholder when an image is gone, so a report re-rendered elsewhere still renders).
 """
@@ -20,6 +24,7 @@ from evaluation.metrics import (
     TITLE_GOOD,
     top_confusions,
 )
+from evaluation.scoring import system_view
 from reports import plots
 from reports.embed import image_data_uri_or_placeholder
 
@@ -28,13 +33,16 @@ MAX_CONFUSION_LABELS = 40
 THUMB_SIZE = 128
 
 
+def render(doc: Mapping, rows: Sequence[Mapping], *, gallery: int = 12, seed: int = 0) -> str:
+    """The report page of ``doc`` and its prediction rows, as one self-contained HTML string."""
+    from reports import render_report
+
+    return render_report(build_report_context(doc, rows, gallery=gallery, seed=seed))
+
+
 def systems_of(doc: Mapping) -> list[dict]:
-    """Column headers: the evaluated model first, then its baselines."""
-    model = doc["model"]
-    systems = [{"name": model.get("name", "model"), "kind": model.get("kind", "model"), "key": None}]
-    for name in doc.get("baselines", {}):
-        systems.append({"name": name, "kind": "baseline", "key": name})
-    return systems
+    """Column headers: every system, the first ``--model`` first."""
+    return [{"name": s["name"], "kind": s.get("kind", "?"), "key": s["name"]} for s in doc["systems"]]
 
 
 def metric_row(name: str, values: Sequence[Mapping | None]) -> dict:
@@ -57,7 +65,7 @@ def metric_row(name: str, values: Sequence[Mapping | None]) -> dict:
 
 
 def _system_metrics(doc: Mapping) -> list[Mapping]:
-    return [doc["metrics"], *(b["metrics"] for b in doc.get("baselines", {}).values())]
+    return [s["metrics"] for s in doc["systems"]]
 
 
 def build_report_context(
@@ -67,6 +75,7 @@ def build_report_context(
     per_system = _system_metrics(doc)
     systems = systems_of(doc)
     model_name = systems[0]["name"]
+    rows = [system_view(row, model_name) for row in rows]  # the first system's answers
     groups = []
     for key, title in GROUPS.items():
         names = [m.name for m in METRICS if m.group == key]
@@ -92,7 +101,7 @@ def build_report_context(
         "confusion": _confusion(doc),
         "plots": _plots(doc, rows, systems, per_system),
         "galleries": _galleries(rows, gallery, seed, images),
-        "metadata": _metadata(doc),
+        "metadata": _metadata(doc) + _systems_metadata(doc),
         "config": doc.get("config", {}),
     }
 
@@ -191,7 +200,7 @@ def _plots(doc: Mapping, rows: Sequence[Mapping], systems: Sequence[Mapping], pe
             "caption": "How close each predicted title is to the true one.",
         },
         {
-            "title": "Model against baselines",
+            "title": "Systems side by side",
             "uri": plots.grouped_bars(
                 [METRICS_BY_NAME[n].label for n in share_names], series, title="Shares (higher is better)",
                 ylabel="share of items", horizontal=True,
@@ -234,8 +243,12 @@ def gallery_item(row: Mapping, images: bool = True) -> dict:
              "ok": ape is not None and ape <= 0.25 + 1e-9,
              "detail": "" if signed is None else f"{signed:+.0%}"},
         ],
-        "raw": _shorten(str(row.get("raw", "")), 300),
+        "raw": _shorten(_raw_text(row), 300),
     }  # fmt: skip
+
+
+def _raw_text(row: Mapping) -> str:
+    return f"(unanswered: {row['unanswered']})" if row.get("unanswered") else str(row.get("raw", ""))
 
 
 def _galleries(rows: Sequence[Mapping], n: int, seed: int, images: bool) -> list[dict]:
@@ -273,7 +286,7 @@ def _metadata(doc: Mapping) -> list[list]:
         ["split", f"{doc.get('split')} ({doc.get('n')} items)"],
         ["speed", f"{sps:.2f} samples/s over {speed.get('seconds', 0):.1f} s" if _finite(sps) else "—"],
         ["device", speed.get("device") or "—"],
-        ["decoding", _decoding(model, speed)],
+        ["decoding", _decoding(model)],
         ["created", doc.get("created_at")],
         ["code version", code.get("version")],
         ["git commit", code.get("git_commit") or "unknown"],
@@ -282,12 +295,26 @@ def _metadata(doc: Mapping) -> list[list]:
     return [[k, "—" if v is None else v] for k, v in pairs]
 
 
-def _decoding(model: Mapping, speed: Mapping) -> str:
-    if model.get("kind") == "baseline":
-        return "—"
-    return (
-        "greedy, from the image and its mirror (mean log-probabilities)" if speed.get("mirror") else "greedy"
-    )
+def _decoding(model: Mapping) -> str:
+    return model.get("decoding") or "—"
+
+
+def _systems_metadata(doc: Mapping) -> list[list]:
+    """One line per system: what it is, where it came from, how many rows it answered and how fast."""
+    lines = []
+    n = doc.get("n", 0)
+    for s in doc["systems"]:
+        speed = s.get("speed") or {}
+        sps = speed.get("samples_per_s")
+        parts = [
+            s.get("kind") or "?",
+            str(s.get("spec") or s["name"]),
+            f"answered {n - int(s.get('unanswered') or 0)} of {n}",
+            f"{sps:.2f} rows/s" if _finite(sps) else "",
+            s.get("decoding") or "",
+        ]
+        lines.append([f"system {s['name']}", " · ".join(p for p in parts if p)])
+    return lines
 
 
 def _finite(x: object) -> bool:
