@@ -38,9 +38,9 @@ $(TF4)/.installed:
 	touch $@
 
 demo: setup ## the main job on the embedded default: generate, fine-tune the tiny model, evaluate, report
-	$(BIN)/datagen synth --rows $(ROWS) --out $(OUT)/data --seed 0 --overwrite
-	$(BIN)/finetune --data $(OUT)/data --out $(OUT)/run --overwrite
-	$(BIN)/evaluate --model $(OUT)/run --data $(OUT)/data --report $(OUT)/eval/report.html --overwrite
+	$(BIN)/datagen synth --rows $(ROWS) --out "$(OUT)/data" --seed 0 --overwrite
+	$(BIN)/finetune --data "$(OUT)/data" --out "$(OUT)/run" --overwrite
+	$(BIN)/evaluate --model "$(OUT)/run" --data "$(OUT)/data" --report "$(OUT)/eval/report.html" --overwrite
 	@echo "report: $(OUT)/eval/report.html"
 
 test: setup browser tf4 lint ## lint, then the whole test suite
@@ -58,4 +58,4 @@ bench: setup
 	$(PY) -m benchmarks.synth_speed
 
 clean:
-	rm -rf $(OUT)
+	rm -rf "$(OUT)"

@@ -1,19 +1,24 @@
-"""Interrupt `datagen synth`, `finetune` and `evaluate` at random moments and check what they leave.
+"""Interrupt `datagen synth`, `finetune` and `evaluate` and check what they leave.
 
-    python -m benchmarks.interruptions --rounds 5            # 5 SIGTERM and 5 kill -9 rounds per command
+    python -m benchmarks.interruptions --rounds 5            # 5 SIGTERM and 5 kill -9 rounds per case
     python -m benchmarks.interruptions --rounds 1 --commands synth,evaluate --seconds 120
 
-Each command first runs once uninterrupted (the reference). Then, per round, it is started again, killed
-(SIGTERM or SIGKILL) after a delay drawn uniformly within the reference's duration, and checked:
+Each command first runs once uninterrupted (the reference). `datagen synth` and `evaluate` are then killed
+(SIGTERM or SIGKILL) after a delay drawn uniformly within the reference's duration. `finetune` is killed in
+each stretch of a run in turn, at a point drawn within it from the run's own progress lines: during the
+encoder warm-up, between the warm-up's end and the first step checkpoint, between step checkpoints, and
+during the last validation and the export; once as a new run, and once as an `--overwrite` of a finished
+run (trained with another seed). Each round checks:
 
 - the output is absent or whole: a DATASET dir byte-identical to the reference; a report whose three files
-  are all there and agree; a RUN dir that ``--resume`` can continue;
+  are all there and agree; a RUN dir that ``--resume`` can continue; under ``--overwrite``, the replaced run
+  byte-identical to what it was (or, killed after the swap, the new run finished);
 - the next run into the same output succeeds (``--overwrite`` where an output is there, ``--resume`` for a
   RUN dir) and leaves no temporary sibling, lock or temporary file inside behind;
 - finetune: after the resume, ``RUN/model/model.safetensors`` is byte-identical to the uninterrupted run's.
 
-Prints one line per round and a summary; exits 1 if any check failed. Everything runs on one CPU thread in a
-temporary dir (``--workdir`` keeps it).
+Prints one line per round and a table per case (and, for finetune, per stretch); exits 1 if any check
+failed. Everything runs on one CPU thread in a temporary dir (``--workdir`` keeps it).
 """
 
 from __future__ import annotations
@@ -49,10 +54,83 @@ def synth_argv(out: Path, overwrite: bool = False) -> list[str]:
     return [*argv, "--quiet", *(["--overwrite"] if overwrite else [])]
 
 
-def finetune_argv(data: Path, out: Path, resume: bool = False) -> list[str]:
-    argv = cli("finetune", "--data", str(data), "--out", str(out), "--threads", "1", "--encoder-warmup", "12")
-    argv += ["--epochs", "3", "--batch-size", "8", "--sample-predictions", "0", "--no-wandb", "--quiet"]
-    return [*argv, *(["--resume"] if resume else [])]
+WARMUP_EPOCHS, STEPS, SAVE_EVERY = 12, 24, 8  # the interrupted runs: checkpoints at steps 8 and 16
+STRETCHES = ("warm-up", "before the first checkpoint", "between checkpoints", "validation and export")
+
+
+def finetune_argv(data: Path, out: Path, *, resume: bool = False, overwrite: bool = False, seed: int = 0):
+    argv = cli("finetune", "--data", str(data), "--out", str(out), "--threads", "1")
+    argv += [
+        "--encoder-warmup",
+        str(WARMUP_EPOCHS),
+        "--max-steps",
+        str(STEPS),
+        "--save-every",
+        str(SAVE_EVERY),
+    ]
+    argv += ["--eval-every", str(SAVE_EVERY), "--log-every", "1", "--batch-size", "8", "--seed", str(seed)]
+    argv += ["--sample-predictions", "0", "--no-wandb"]  # not --quiet: the progress lines time the kills
+    return [*argv, *(["--resume"] if resume else []), *(["--overwrite"] if overwrite else [])]
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """Kill ``delay`` seconds after the progress line that starts with ``after``."""
+
+    stretch: str
+    after: str
+    delay: float
+
+
+def kill_point(stretch: str, rng: random.Random, epoch_s: float, step_s: float, tail_s: float) -> KillPoint:
+    """A point drawn within ``stretch`` of the interrupted runs (their progress lines and the reference's
+    pace: seconds per warm-up epoch, per step, and from the last step's line to the end)."""
+    if stretch == "warm-up":
+        epoch = rng.randint(1, WARMUP_EPOCHS - 1)
+        return KillPoint(stretch, f"encoder warm-up epoch {epoch}/", rng.uniform(0, epoch_s))
+    if stretch == "before the first checkpoint":
+        step = rng.randint(1, SAVE_EVERY - 1)
+    elif stretch == "between checkpoints":
+        step = rng.randint(SAVE_EVERY + 1, STEPS - 1)
+    else:
+        return KillPoint(stretch, f"finetune step {STEPS}/", rng.uniform(0, tail_s))
+    return KillPoint(stretch, f"finetune step {step}/", rng.uniform(0, step_s))
+
+
+def pace(argv: list[str]) -> tuple[float, float, float, float]:
+    """Run ``argv`` whole, reading its progress lines: (seconds in all, per warm-up epoch, per step, from
+    the last step's line to the summary that follows the export)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    seen: dict[str, float] = {}
+    for line in proc.stderr:
+        for key in ("encoder warm-up epoch 1/", f"encoder warm-up epoch {WARMUP_EPOCHS}/", "finetune step 1/",
+                    f"finetune step {STEPS}/", "finished "):  # fmt: skip
+            if line.startswith(key):
+                seen[key] = time.monotonic()
+    assert proc.wait() == 0, "the reference run failed"
+    end = time.monotonic()
+    epoch = (seen[f"encoder warm-up epoch {WARMUP_EPOCHS}/"] - seen["encoder warm-up epoch 1/"]) / (
+        WARMUP_EPOCHS - 1
+    )
+    step = (seen[f"finetune step {STEPS}/"] - seen["finetune step 1/"]) / (STEPS - 1)
+    return end - start, epoch, step, seen["finished "] - seen[f"finetune step {STEPS}/"]
+
+
+def interrupt_at(argv: list[str], point: KillPoint, sig: signal.Signals) -> tuple[int | None, str]:
+    """Start ``argv``, send ``sig`` at ``point`` (unless it ended first); (exit code, stderr)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith(point.after):
+            try:
+                proc.wait(timeout=point.delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(sig)
+            break
+    _, rest = proc.communicate(timeout=300)
+    return proc.returncode, "".join(lines) + rest
 
 
 def evaluate_argv(run: Path, data: Path, out: Path, overwrite: bool = False) -> list[str]:
@@ -141,20 +219,34 @@ def check_evaluate(out: Path, argv_again: Callable[[bool], list[str]]) -> tuple[
     return state, problems
 
 
-def check_finetune(data: Path, out: Path, reference: bytes) -> tuple[str, list[str]]:
+def check_finetune(data: Path, out: Path, reference: bytes, replaced: str | None) -> tuple[str, list[str]]:
+    """``replaced``: the digest of the finished run an ``--overwrite`` replaced (None for a new run)."""
     problems = []
     model = out / "model" / "model.safetensors"
-    if not out.exists():
-        state = "absent"
+    pending = out.parent / f".{out.name}.replacement"
+    if replaced is not None:
+        if model.is_file() and model.read_bytes() == reference:
+            state = "finished"
+        elif out.is_dir() and tree_digest(out) == replaced:
+            state = "old run kept"
+        else:
+            state = "OLD RUN CHANGED"
+            problems.append("the run --overwrite replaces changed before the new one finished")
+        work = pending if (pending / "config.json").is_file() else None
+    elif not out.exists():
+        state, work = "absent", None
     elif (out / "config.json").is_file():
         state = "finished" if model.is_file() else "resumable"
+        work = out if state == "resumable" else None
     else:
-        state = "UNKNOWN"
+        state, work = "UNKNOWN", None
         problems.append(f"{out} holds no run: {sorted(p.name for p in out.iterdir())}")
-    if state in ("absent", "resumable"):
-        again = run(finetune_argv(data, out, resume=state == "resumable"))
+    if state != "finished":
+        again = run(
+            finetune_argv(data, out, resume=work is not None, overwrite=work is None and out.exists())
+        )
         if again.returncode != 0:
-            problems.append(f"the {'resumed' if state == 'resumable' else 'next'} run failed: {again.stderr}")
+            problems.append(f"the {'resumed' if work else 'next'} run failed: {again.stderr.strip()[-300:]}")
     if not model.is_file():
         problems.append("no model after the resume")
     elif model.read_bytes() != reference:
@@ -193,13 +285,10 @@ def main() -> int:
         assert done.returncode == 0, done.stderr
         references["synth"] = (time.monotonic() - t0, tree_digest(work / "ref-synth"))
     if "finetune" in commands or "evaluate" in commands:
-        t0 = time.monotonic()
-        done = run(finetune_argv(data, work / "ref-run"))
+        seconds, *speeds = pace(finetune_argv(data, work / "ref-run"))
+        references["finetune"] = (seconds, (work / "ref-run/model/model.safetensors").read_bytes())
+        done = run(finetune_argv(data, work / "old-run", seed=1))  # what the --overwrite rounds replace
         assert done.returncode == 0, done.stderr
-        references["finetune"] = (
-            time.monotonic() - t0,
-            (work / "ref-run/model/model.safetensors").read_bytes(),
-        )
     if "evaluate" in commands:
         t0 = time.monotonic()
         done = run(evaluate_argv(work / "ref-run", data, work / "ref-eval"))
@@ -208,44 +297,65 @@ def main() -> int:
     for name in commands:
         print(f"reference {name}: {references[name][0]:.1f} s uninterrupted")
 
-    tallies: dict[tuple[str, str], Tally] = {}
+    # every case: (command, what, signal); finetune's "what" is a stretch, new or --overwrite
+    cases = []
+    for name in commands:
+        whats = (
+            [f"{s} ({v})" for v in ("new", "overwrite") for s in STRETCHES] if name == "finetune" else ["-"]
+        )
+        cases += [(name, what, sig_name) for what in whats for sig_name in SIGNALS]
+    tallies: dict[tuple[str, str, str], Tally] = {}
     for i in range(args.rounds):
-        for name in commands:
-            for sig_name, sig in SIGNALS.items():
-                if time.monotonic() - started > args.seconds:
-                    break
-                duration, reference = references[name]
+        for name, what, sig_name in cases:
+            if time.monotonic() - started > args.seconds:
+                break
+            sig = SIGNALS[sig_name]
+            duration, reference = references[name]
+            out = work / f"{name}-{len(tallies)}-{i}"
+            if name == "synth":
                 delay = rng.uniform(0.05, duration)
-                out = work / f"{name}-{sig_name.lower()}-{i}"
-                if name == "synth":
-                    code, err = interrupt(synth_argv(out), delay, sig)
-                    state, problems = check_synth(out, reference)
-                elif name == "finetune":
-                    code, err = interrupt(finetune_argv(data, out), delay, sig)
-                    state, problems = check_finetune(data, out, reference)
-                else:
-                    code, err = interrupt(evaluate_argv(work / "ref-run", data, out), delay, sig)
-                    state, problems = check_evaluate(
-                        out,
-                        lambda again, out=out: evaluate_argv(work / "ref-run", data, out, overwrite=again),
-                    )
-                if "Traceback" in err:
-                    problems.append(f"a traceback on stderr: {err.strip().splitlines()[-1]}")
-                tally = tallies.setdefault((name, sig_name), Tally())
-                tally.rounds += 1
-                tally.finished_before_signal += code == 0
-                tally.outcomes[state] = tally.outcomes.get(state, 0) + 1
-                tally.failures += [f"{out.name}: {p}" for p in problems]
-                verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
-                print(f"{name:9s} {sig_name:8s} after {delay:5.1f} s: exit {code}, output {state}: {verdict}")
-                if not args.workdir:
-                    shutil.rmtree(out, ignore_errors=True)
+                code, err = interrupt(synth_argv(out), delay, sig)
+                state, problems = check_synth(out, reference)
+                when = f"after {delay:5.1f} s"
+            elif name == "finetune":
+                point = kill_point(what.split(" (")[0], rng, *speeds)
+                replaced = None
+                if what.endswith("(overwrite)"):
+                    shutil.copytree(work / "old-run", out)
+                    replaced = tree_digest(out)
+                argv = finetune_argv(data, out, overwrite=replaced is not None)
+                code, err = interrupt_at(argv, point, sig)
+                state, problems = check_finetune(data, out, reference, replaced)
+                when = f"{point.delay:4.2f} s after '{point.after}'"
+            else:
+                delay = rng.uniform(0.05, duration)
+                code, err = interrupt(evaluate_argv(work / "ref-run", data, out), delay, sig)
+                state, problems = check_evaluate(
+                    out,
+                    lambda again, out=out: evaluate_argv(work / "ref-run", data, out, overwrite=again),
+                )
+                when = f"after {delay:5.1f} s"
+            if "Traceback" in err:
+                problems.append(f"a traceback on stderr: {err.strip().splitlines()[-1]}")
+            tally = tallies.setdefault((name, what, sig_name), Tally())
+            tally.rounds += 1
+            tally.finished_before_signal += code == 0
+            tally.outcomes[state] = tally.outcomes.get(state, 0) + 1
+            tally.failures += [f"{out.name}: {p}" for p in problems]
+            verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
+            label = name if what == "-" else f"{name}, {what}"
+            print(f"{label} {sig_name} {when}: exit {code}, output {state}: {verdict}")
+            if not args.workdir:
+                shutil.rmtree(out, ignore_errors=True)
+                shutil.rmtree(out.parent / f".{out.name}.replacement", ignore_errors=True)
 
-    print("\ncommand   signal    rounds  ended first  outputs                          failures")
-    for (name, sig_name), t in sorted(tallies.items()):
+    print(
+        f"\n{'command':9s} {'stretch (run)':44s} {'signal':8s} rounds  ended first  {'outputs':30s} failures"
+    )
+    for (name, what, sig_name), t in tallies.items():  # in the order of the run
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(t.outcomes.items()))
-        print(f"{name:9s} {sig_name:8s}  {t.rounds:6d}  {t.finished_before_signal:11d}  {outcomes:32s} "
-              f"{len(t.failures)}")  # fmt: skip
+        print(f"{name:9s} {what:44s} {sig_name:8s} {t.rounds:6d}  {t.finished_before_signal:11d}  "
+              f"{outcomes:30s} {len(t.failures)}")  # fmt: skip
     failures = [f for t in tallies.values() for f in t.failures]
     for failure in failures:
         print(f"FAILED {failure}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -41,6 +42,8 @@ TMP_TAG = ".tmp-"
 OLD_TAG = ".old-"
 LOCK_SUFFIX = ".lock"
 HTML_GENERATOR = "phi3v-catalogue"  # <meta name="generator"> of every HTML page the project writes
+PAGE_KIND_META = "phi3v-catalogue-page"  # <meta name=... content=KIND>: which of the project's pages it is
+EVALUATION_PAGE, COMPARISON_PAGE, FIDELITY_PAGE, STUDY_PAGE = "evaluation", "comparison", "fidelity", "study"
 
 
 # -- names of temporary siblings ---------------------------------------------------------------------------
@@ -111,9 +114,27 @@ def unsafe_reason(target: Path) -> str | None:
         return "is the working directory"
     if resolved in cwd.parents:
         return "holds the working directory"
-    if resolved.exists() and os.path.ismount(resolved):
+    if resolved.exists() and is_mount_point(resolved):
         return "is a mount point"
     return None
+
+
+def is_mount_point(path: Path) -> bool:
+    """Whether ``path`` is a mount point, bind mounts of the same file system included (which
+    ``os.path.ismount`` misses: they share the parent's device; renaming over one fails with EBUSY)."""
+    if os.path.ismount(path):
+        return True
+    try:
+        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:  # not Linux: os.path.ismount is all there is
+        return False
+    resolved = str(Path(path).resolve())
+    # field 5 is the mount point, with space, tab, newline and backslash written as octal escapes
+    points = (line.split(" ")[4] for line in lines if line.count(" ") > 4)
+    return any(_OCTAL.sub(lambda m: chr(int(m.group(1), 8)), p) == resolved for p in points)
+
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
 
 
 @dataclass(frozen=True)
@@ -177,14 +198,49 @@ def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     return recognise
 
 
-def is_our_html(path: Path) -> bool:
-    """Whether ``path`` is an HTML page this project wrote (its generator meta tag)."""
+def _html_head(path: Path) -> bytes:
     try:
         with path.open("rb") as fh:
-            head = fh.read(4096)
+            return fh.read(4096)
     except OSError:
-        return False
-    return f'<meta name="generator" content="{HTML_GENERATOR}">'.encode() in head
+        return b""
+
+
+def is_our_html(path: Path) -> bool:
+    """Whether ``path`` is an HTML page this project wrote (its generator meta tag)."""
+    return f'<meta name="generator" content="{HTML_GENERATOR}">'.encode() in _html_head(path)
+
+
+def page_kind(path: Path) -> str | None:
+    """Which of the project's pages ``path`` is (``EVALUATION_PAGE``, …), from its kind meta tag; None for
+    a page of another author, or one written before pages named their kind."""
+    head = _html_head(path)
+    if f'<meta name="generator" content="{HTML_GENERATOR}">'.encode() not in head:
+        return None
+    found = re.search(rb'<meta name="' + PAGE_KIND_META.encode() + rb'" content="([a-z]+)">', head)
+    return found.group(1).decode() if found else None
+
+
+def our_page(kind: str) -> Callable[[Path], bool]:
+    """A ``recognise`` function: an HTML page this project wrote as a ``kind`` page, never another kind
+    (an evaluation report is not replaced by a comparison). A page of ours from before pages named their
+    kind counts as any kind."""
+
+    def recognise(path: Path) -> bool:
+        return is_our_html(path) and page_kind(path) in (kind, None)
+
+    return recognise
+
+
+def written_by(*generators: str, key: str = "generator") -> Callable[[Path], bool]:
+    """A ``recognise`` function: a JSON object whose ``key`` names one of ``generators`` and that records
+    the version that wrote it (content this project alone writes, not just a file name)."""
+
+    def recognise(path: Path) -> bool:
+        obj = read_json_object(path)
+        return obj is not None and obj.get(key) in generators and "version" in obj
+
+    return recognise
 
 
 def check_replaceable(
@@ -261,6 +317,10 @@ def lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}{LOCK_SUFFIX}"
 
 
+class OutputBusy(UserError):
+    """Another live run holds the output's lock (the message names it)."""
+
+
 class OutputLock:
     """An exclusive, ``flock``-held lock on ``target``, in the file ``.NAME.lock`` beside it.
 
@@ -275,11 +335,13 @@ class OutputLock:
         self._fd: int | None = None
         self._made: list[Path] = []  # parent dirs the lock created, removed again if still empty
 
-    def acquire(self) -> OutputLock:
-        """Take the lock.
+    def acquire(self, *, wait: bool = False) -> OutputLock:
+        """Take the lock; with ``wait``, wait for another run that holds it to end (the jobs of one study
+        sharing a dataset) instead of refusing.
 
         Raises:
-            UserError: another live run holds it (named), or the lock file cannot be created.
+            UserError: another live run holds it (named) and ``wait`` is off, or the lock file cannot be
+                created.
         """
         if self._fd is not None or fcntl is None:
             return self
@@ -301,12 +363,12 @@ class OutputLock:
                     f"cannot write into {self.path.parent} ({exc.strerror}): choose another {self.flag}"
                 ) from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except OSError:
                 holder = _describe_holder(fd)
                 os.close(fd)
                 self._made = []  # the holder uses them
-                raise UserError(
+                raise OutputBusy(
                     f"{self.flag} {self.target} is being written by another run ({holder}): wait for it to "
                     f"end, or choose another {self.flag}"
                 ) from None
@@ -415,7 +477,7 @@ def swap_dir_into_place(tmp: Path, target: Path, *, replace: bool, flag: str = "
     occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
     if occupied and not replace:
         raise UserError(f"{flag} {target} was filled by something else meanwhile: choose another {flag}")
-    if target.exists() and os.path.ismount(target):
+    if target.exists() and is_mount_point(target):
         raise UserError(f"{flag} {target} is a mount point: give a new dir below it")
     if not target.exists():
         os.rename(tmp, target)

@@ -10,6 +10,8 @@ RUN/
   best/                    the same layout, for the lowest validation loss
   checkpoints/step-000040/ trainable weights, optimizer.pt, scheduler.pt, rng.pt, trainer_state.json
   checkpoints/warmup-0040-00000/  the encoder warm-up's state, until fine-tuning has a checkpoint of its own
+
+Beside it, `.RUN.replacement/` holds a run started with `--overwrite` until it finishes and takes RUN's place.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from contracts.outputs import OutputKind, json_with_keys
+from contracts.outputs import OutputKind, json_with_keys, read_json_object
 
 CONFIG_FILE = "config.json"
 RECIPE_FILE = "recipe.yaml"  # the resolved recipe: `finetune --recipe RUN/recipe.yaml` trains the same way
@@ -30,6 +32,7 @@ ADAPTER_DIR = "adapter"  # inside model/ and best/ for LoRA runs: the adapters a
 CHECKPOINTS_DIR = "checkpoints"
 CACHE_DIR = ".cache"  # preprocessed tensors, reused across epochs and by --resume
 WANDB_DIR = "wandb"
+REPLACEMENT_TAG = ".replacement"  # `.RUN.replacement`: an --overwrite run, until it takes RUN's place
 
 # Inside one checkpoint dir.
 WEIGHTS_FILE = (
@@ -61,12 +64,31 @@ RUN_KIND = OutputKind(
         CACHE_DIR,
         WANDB_DIR,
     ),
-    recognise=json_with_keys("train"),
+    recognise=lambda path: _is_run_record(read_json_object(path)),
 )
 
 
+def _is_run_record(record: dict | None) -> bool:
+    """RUN/config.json as ``finetune`` writes it: the training config and the versions, ours among them."""
+    if record is None or not isinstance(record.get("train"), dict):
+        return False
+    versions = record.get("versions")
+    return isinstance(versions, dict) and "phi3v-catalogue" in versions
+
+
+def replacement_of(run: str | Path) -> Path:
+    """Where ``finetune --overwrite`` writes the run that replaces ``run`` once it has finished."""
+    run = Path(run)
+    return run.parent / f".{run.name}{REPLACEMENT_TAG}"
+
+
 def is_run_dir(path: str | Path) -> bool:
-    """Whether ``path`` holds a RUN dir (its ``config.json`` records a training config)."""
+    """Whether ``path`` holds a RUN dir to read (its ``config.json`` records a training config)."""
+    return Path(path).is_dir() and json_with_keys("train")(Path(path) / CONFIG_FILE)
+
+
+def is_our_run(path: str | Path) -> bool:
+    """Whether ``path`` holds a RUN dir that ``finetune`` wrote: the only kind it continues or replaces."""
     return Path(path).is_dir() and RUN_KIND.is_ours(Path(path))
 
 

@@ -124,7 +124,13 @@ class ImportConfig:
     )
     split: str = field(default="train", metadata={"help": "split of the hub dataset to import."})
     revision: str | None = field(default=None, metadata={"help": "hub revision (branch, tag or commit)."})
-    workers: int = field(default=8, metadata={"help": "concurrent image downloads."})
+    workers: int = field(
+        default=0,
+        metadata={
+            "help": "concurrent image downloads; 0 = automatic, as for synth: 4 per CPU core, at least 8 "
+            "(downloads wait on the network, not the CPU)."
+        },
+    )
     timeout: float = field(default=10.0, metadata={"help": "seconds to wait for one image request."})
     retries: int = field(default=3, metadata={"help": "retries of an image after a transient failure."})
     backoff: float = field(default=0.5, metadata={"help": "first retry delay (s); doubles each retry."})
@@ -143,8 +149,8 @@ class ImportConfig:
             raise UserError(
                 f"--from {self.from_file}: unsupported file type; use one of {', '.join(TABLE_SUFFIXES)}"
             )
-        if self.workers < 1:
-            raise UserError(f"--workers must be at least 1, got {self.workers}")
+        if self.workers < 0:
+            raise UserError(f"--workers must be 0 (automatic) or a positive number, got {self.workers}")
         if not self.timeout > 0:
             raise UserError(f"--timeout must be a positive number of seconds, got {self.timeout}")
         if self.retries < 0:

@@ -15,7 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from contracts.errors import UserError
-from contracts.outputs import check_replaceable_file, claim_output, is_our_html, write_files_atomically
+from contracts.outputs import (
+    COMPARISON_PAGE,
+    check_replaceable_file,
+    claim_output,
+    our_page,
+    write_files_atomically,
+)
 from evaluation.config import CompareConfig
 from evaluation.metrics import GROUPS, METRICS, METRICS_BY_NAME
 from evaluation.outputs import METRICS_FILE, resolve_report_path
@@ -183,14 +189,14 @@ def compare(cfg: CompareConfig) -> ComparisonResult:
     if cfg.report:
         target = resolve_report_path(cfg.report, COMPARE_FILE)
         check_replaceable_file(
-            target, is_our_html, overwrite=cfg.overwrite, what="comparison", flag="--report"
+            target, our_page(COMPARISON_PAGE), overwrite=cfg.overwrite, what="comparison", flag="--report"
         )
     evaluations, warnings = collect(cfg.inputs, cfg.baselines)
     context = build_comparison_context(evaluations, warnings)
     if target is not None:
         with claim_output(target, flag="--report"):
             check_replaceable_file(
-                target, is_our_html, overwrite=cfg.overwrite, what="comparison", flag="--report"
+                target, our_page(COMPARISON_PAGE), overwrite=cfg.overwrite, what="comparison", flag="--report"
             )
             write_files_atomically({target: render_comparison(context).encode("utf-8")}, flag="--report")
     return ComparisonResult(context=context, report_path=target)

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import UserError
-from contracts.outputs import check_replaceable_file, is_our_html, json_with_keys, write_files_atomically
+from contracts.outputs import (
+    EVALUATION_PAGE,
+    check_replaceable_file,
+    json_with_keys,
+    our_page,
+    write_files_atomically,
+)
 from contracts.tracking import WANDB_DIR
 
 REPORT_FILE = "report.html"
@@ -90,7 +96,7 @@ def _is_predictions(path: Path) -> bool:
 def check_report_files(paths: OutputPaths, overwrite: bool) -> None:
     """Refuse to replace a report file this project did not write, or one it did without ``overwrite``."""
     recognisers = {
-        paths.report: is_our_html,
+        paths.report: our_page(EVALUATION_PAGE),
         paths.metrics: json_with_keys("schema_version", "metrics"),
         paths.predictions: _is_predictions,
     }

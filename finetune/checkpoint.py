@@ -33,6 +33,7 @@ from contracts.outputs import (
     remove_leftovers,
     remove_leftovers_inside,
     remove_path,
+    swap_dir_into_place,
     temp_sibling,
     write_json_atomically,
 )
@@ -43,40 +44,57 @@ from finetune.config import TrainConfig
 class RunClaim:
     """A RUN dir this process holds (``claim_run_dir``) until ``release``.
 
-    A new run's start can still fail (an unreadable image, a bad model): ``failed`` then removes what the run
-    wrote and puts back a run that ``--overwrite`` had moved aside; ``started`` drops that old run for good.
+    ``run`` is where the run writes: the RUN dir itself, or, when ``--overwrite`` replaces a run, its
+    replacement beside it (``names.replacement_of``): the old run stays whole in ``final`` until the new one
+    has finished and ``finish`` swaps it in, so a crash at any moment leaves the old run, not a mix or
+    nothing. A new run's start can still fail (an unreadable image, a bad model): ``failed`` then removes what
+    it wrote.
     """
 
     run: Path
+    final: Path  # the RUN dir the user named
     saved: dict[str, Any] | None  # a resumed run's RUN/config.json
     lock: OutputLock
-    created: bool = False  # the dir did not exist before
-    aside: Path | None = None  # the run --overwrite replaces, kept until the new one has started
+    created: bool = False  # ``run`` did not exist before
 
-    def started(self) -> None:
-        if self.aside is not None:
-            remove_path(self.aside)
-            self.aside = None
+    @property
+    def replaces(self) -> bool:
+        """Whether this run takes the place of an earlier one when it finishes."""
+        return self.run != self.final
 
     def failed(self) -> None:
-        if self.saved is not None:  # a resumed run keeps what it had
+        if self.saved is not None or not self.run.is_dir():  # a resumed run keeps what it had
             return
-        if self.run.is_dir():
-            if self.created or self.aside is not None:
-                shutil.rmtree(self.run, ignore_errors=True)
-            else:  # an empty dir the user made: left empty
-                for entry in self.run.iterdir():
-                    remove_path(entry)
-        if self.aside is not None:
-            os.rename(self.aside, self.run)
-            self.aside = None
+        if self.created:
+            shutil.rmtree(self.run, ignore_errors=True)
+        else:  # an empty dir the user made: left empty
+            for entry in self.run.iterdir():
+                remove_path(entry)
+
+    def finish(self) -> Path:
+        """The run has finished: a replacement takes the old run's place (atomically). Returns the RUN dir."""
+        if self.replaces:
+            swap_dir_into_place(self.run, self.final, replace=True)
+            self.run = self.final
+        return self.final
 
     def release(self) -> None:
         self.lock.release()
 
 
+def run_being_written(run: Path, *, resume: bool) -> Path:
+    """Where a run into ``run`` writes, as ``claim_run_dir`` decided it (for the processes that did not
+    claim): the replacement an ``--overwrite`` started, when there is one, else ``run`` itself."""
+    pending = names.replacement_of(run)
+    if resume:
+        return pending if names.is_our_run(pending) else run
+    return pending if pending.is_dir() else run
+
+
 def claim_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> RunClaim:
-    """Lock ``out`` for this run and make it ready: empty for a new run, as it was for ``resume``.
+    """Lock ``out`` for this run and make it ready: empty for a new run, as it was for ``resume``. With
+    ``overwrite`` an existing run is not touched: the new one is written beside it and replaces it when it
+    finishes (``RunClaim.finish``); ``resume`` goes on with such a replacement when one was stopped.
 
     Raises:
         UserError: another run holds ``out``; ``out`` is a file or an unsafe place; it holds something else
@@ -87,26 +105,33 @@ def claim_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> RunClaim
     lock = OutputLock(run).acquire()
     try:
         remove_leftovers(run)
+        pending = names.replacement_of(run)
+        if names.is_our_run(pending) and (pending / names.MODEL_DIR).is_dir():
+            # a replacement that finished but was stopped before it took the old run's place: it does now
+            swap_dir_into_place(pending, run, replace=True)
         if resume:
-            if not names.is_run_dir(run):
+            work = run_being_written(run, resume=True)
+            if not names.is_our_run(work):
                 raise UserError(
                     f"--resume: {run} holds no run to continue (no {names.CONFIG_FILE}): drop --resume"
                 )
-            for folder in (run, run / names.CHECKPOINTS_DIR, run / names.CACHE_DIR):
+            for folder in (work, work / names.CHECKPOINTS_DIR, work / names.CACHE_DIR):
                 remove_leftovers_inside(folder)
-            return RunClaim(run, read_json(run / names.CONFIG_FILE), lock)
-        replace = check_replaceable(
-            run,
-            names.RUN_KIND,
-            overwrite=overwrite,
-            occupied_hint="pass --resume to continue it, --overwrite to replace it, or choose another --out",
-        )
-        claim = RunClaim(run, None, lock, created=not run.exists())
-        if replace:
-            claim.aside = aside_sibling(run)
-            os.rename(run, claim.aside)
+            return RunClaim(work, run, read_json(work / names.CONFIG_FILE), lock)
+        hint = "pass --resume to continue it, --overwrite to replace it, or choose another --out"
+        if pending.exists():
+            hint = (
+                f"a replacement started with --overwrite has not finished ({pending}): pass --resume to "
+                "finish it, --overwrite to start it again, or choose another --out"
+            )
+        replace = check_replaceable(run, names.RUN_KIND, overwrite=overwrite, occupied_hint=hint)
+        if pending.exists():  # an unfinished replacement: given up for this new run (it is ours, or refused)
+            check_replaceable(pending, names.RUN_KIND, overwrite=True)
+            remove_path(pending)
+        work = pending if replace else run
+        claim = RunClaim(work, run, None, lock, created=replace or not run.exists())
         try:
-            run.mkdir(parents=True, exist_ok=True)
+            work.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             claim.failed()
             raise UserError(f"cannot create --out {run}: {exc.strerror}; choose another --out") from None

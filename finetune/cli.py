@@ -9,6 +9,7 @@ a flag can turn off what a recipe turns on.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ def _option(field: dataclasses.Field, default_recipe: dict[str, Any]) -> Any:
     if field.name not in INVOCATION_FIELDS:
         value = default_recipe.get(field.name, field.default)
         if value is not None:
+            # one bracket: the default recipe's value replaces the field's own default, when it has one
+            kwargs["help"] = re.sub(r" \[[^\]]*\]$", "", kwargs["help"])
             kwargs["help"] += f" [{DEFAULT_RECIPE}: {str(value).lower() if kind == 'bool' else value}]"
         kwargs["default"] = None  # left out: the recipe's value
         if kind == "bool":
@@ -103,6 +106,10 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _count(n: float, noun: str) -> str:
+    return f"{n:g} {noun}" + ("" if n == 1 else "s")
+
+
 def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
@@ -122,16 +129,21 @@ def summary(result: TrainResult) -> str:
             f"continue with `finetune --data ... --out {run} --resume`"
         )
     else:
-        head = f"finished {result.steps} steps ({result.epochs:g} epochs) in {_duration(result.wall_s)}"
-    lines = [
-        head,
-        f"  throughput   {result.samples_per_s:.1f} samples/s, {result.tokens_per_s:,.0f} tokens/s "
-        f"({_duration(result.train_s)} in optimizer steps"
-        + (f", {result.cpu_threads} CPU threads)" if result.cpu_threads else ")"),
-        f"  loss         train {_loss(result.train_loss)}, validation {_loss(result.final_val_loss)}, "
-        f"best validation {_loss(result.best_val_loss)}"
-        + (f" at step {result.best_step}" if result.best_step is not None else ""),
-    ]
+        head = f"finished {_count(result.steps, 'step')} ({_count(result.epochs, 'epoch')}) in " + _duration(
+            result.wall_s
+        )
+    lines = [head]
+    if result.replacing and result.interrupted:
+        lines.append(f"  kept         the run this one replaces stays in {run} until this one finishes")
+    if result.steps or result.stopped_in_warmup is None:  # a stop in the warm-up has no steps to tell of
+        lines += [
+            f"  throughput   {result.samples_per_s:.1f} samples/s, {result.tokens_per_s:,.0f} tokens/s "
+            f"({_duration(result.train_s)} in optimizer steps"
+            + (f", {result.cpu_threads} CPU threads)" if result.cpu_threads else ")"),
+            f"  loss         train {_loss(result.train_loss)}, validation {_loss(result.final_val_loss)}, "
+            f"best validation {_loss(result.best_val_loss)}"
+            + (f" at step {result.best_step}" if result.best_step is not None else ""),
+        ]
     if result.encoder_warmup_s is not None:
         warm = _duration(result.encoder_warmup_s)
         read = result.encoder_val_accuracy

@@ -41,7 +41,12 @@ class TrainConfig:
         "[finetune: tiny-cpu; TrainConfig itself: none, its own defaults]",
     )
     model: str = _f("tiny", "preset (tiny, phi3v, phi3v-random), a local model dir or a hub id")
-    method: str = _f("lora", "full | lora | qlora", choices=METHODS)
+    method: str = _f(
+        "lora",
+        "what trains: full (every weight), lora (low-rank adapters, merged into RUN/model), qlora (adapters "
+        "on a 4-bit base; needs bitsandbytes)",
+        choices=METHODS,
+    )
     resume: bool = _f(False, "continue the run in --out from its last checkpoint")
     overwrite: bool = _f(False, "replace a RUN dir this project wrote at --out")
 
@@ -53,8 +58,8 @@ class TrainConfig:
     lr: float = _f(2e-4, "peak learning rate")
     vision_lr_ratio: float = _f(
         1.0,
-        "learning rate of the image encoder's CLIP tower as a fraction of --lr (its projection trains at "
-        "--lr)",
+        "the image encoder's CLIP tower learns at this fraction of --lr (its projection at --lr); lower it "
+        "when an encoder trained from scratch outgrows the decoder, keep 1 for a pretrained one",
     )
     min_lr_ratio: float = _f(0.05, "cosine decay floor as a fraction of --lr")
     warmup_steps: int = _f(50, "linear warm-up steps (capped at a tenth of the run)")
@@ -70,18 +75,19 @@ class TrainConfig:
     freeze_vision: bool | None = _f(
         None, "freeze the image encoder [unset: frozen for LoRA and QLoRA, trained in full fine-tuning]"
     )
-    dropout: float | None = _f(None, "decoder residual dropout [unset: the model's own]")
+    dropout: float | None = _f(None, "decoder residual dropout (unset: the model's own)")
     mirror: bool = _f(False, "mirror half the training images each epoch (seeded)")
     encoder_warmup: int = _f(
         0,
-        "a first stage of this many epochs training the image encoder alone to read the answer's parts "
-        "(category, title words, log price); needs a trainable encoder; 0: no such stage",
+        "epochs of a first stage that trains the image encoder alone to read the answer's parts (category, "
+        "title words, log price) before fine-tuning: for an encoder that starts from scratch (the tiny "
+        "default), not a pretrained one; needs a trainable encoder; 0: no such stage",
     )
     ema: float = _f(
         0.0,
-        "keep an exponential moving average of the trainable weights with this decay per step (e.g. 0.999; "
-        "bias-corrected, so the weights before training carry no share), used for validation, the best "
-        "checkpoint and the exported model; 0: off",
+        "decay per step of a moving average of the trainable weights (e.g. 0.999, bias-corrected) that "
+        "validation, RUN/best and RUN/model use instead of the last weights: steadier results from small, "
+        "noisy batches; 0: off",
     )
     gradient_checkpointing: bool = _f(
         False, "recompute activations in the backward pass (less memory, slower)"
@@ -94,12 +100,17 @@ class TrainConfig:
     )
     pixel_memory_gib: float = _f(
         4.0,
-        "keep a split's processed images in memory (and RUN/.cache) when they take at most this many GiB; "
-        "a larger split transforms each image again whenever it is batched, in background threads",
+        "keep a split's processed images in memory (and RUN/.cache) when they take at most this many GiB, "
+        "else transform each image again whenever it is batched, in background threads: lower it when the "
+        "host runs short of memory, raise it when those threads cannot keep up",
     )
     precision: str = _f("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32", choices=PRECISIONS)
     num_crops: int | None = _f(None, "upper bound of the HD crop grid [default: the preset's]")
-    attn_implementation: str | None = _f(None, "eager | sdpa | flash_attention_2 [default: the model's]")
+    attn_implementation: str | None = _f(
+        None,
+        "attention kernel (flash_attention_2 needs the flash-attn package) [default: sdpa]",
+        choices=("eager", "sdpa", "flash_attention_2"),
+    )
     kernels: str = _f(
         "auto",
         "fused kernels: auto (liger-kernel's Phi-3 RMSNorm, SwiGLU and RoPE on a GPU when installed) | liger "
@@ -108,7 +119,9 @@ class TrainConfig:
     )
     compile: bool = _f(False, "torch.compile each decoder and CLIP layer (compiles during the first steps)")
     fsdp: bool | None = _f(
-        None, "shard with FSDP (CUDA, several processes) [default: on for full fine-tuning >1B]"
+        None,
+        "shard weights, gradients and optimizer state across GPUs with FSDP (CUDA, several processes under "
+        "torchrun) [default: on for full fine-tuning of models over 1B parameters]",
     )
 
     # -- validation, checkpoints, logging

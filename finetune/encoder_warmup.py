@@ -183,10 +183,12 @@ class EncoderWarmup:
             )
             loss = loss + bce / len(pick) / self.words_per_title
         loss = loss + nn.functional.mse_loss(out[:, -1], targets.log_price[pick].to(device))
-        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.schedule.step()
+        # Gradients go as soon as they are used: left on the encoder they would join the first fine-tuning
+        # step's, a state no checkpoint holds (a run resumed from the warm-up's checkpoint went elsewhere).
+        self.optimizer.zero_grad(set_to_none=True)
         self.total += float(loss.detach()) * len(pick)
         self.correct += int((logits.argmax(1) == y).sum())
         self.seen += len(pick)

@@ -76,6 +76,7 @@ class TrainResult:
     encoder_warmup_s: float | None = None  # time spent warming up the image encoder (part of wall_s)
     encoder_val_accuracy: float | None = None  # the warm-up head's category accuracy on the validation split
     stopped_in_warmup: tuple[int, int] | None = None  # (epoch, batch) where a signal stopped the warm-up
+    replacing: bool = False  # an --overwrite run: the run it replaces stays in run_dir until it finishes
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -115,15 +116,24 @@ class _Recipe:
         self.claim: ckpt.RunClaim | None = None
         # Everything a user can get wrong is checked before the RUN dir is touched.
         self.frames = data.read_training_splits(cfg.data)
+        if cfg.fsdp and not (procs.distributed and procs.device.type == "cuda"):
+            raise UserError(
+                f"--fsdp shards a model across GPUs (several CUDA processes under torchrun); this run has "
+                f"{procs.world_size} process{'es' if procs.world_size > 1 else ''} on {procs.device.type}: "
+                "drop --fsdp"
+            )
         if not cfg.resume:
             check_method(resolve(cfg))
-        run = Path(cfg.out).expanduser().absolute()
+        # where the run ends up; it writes into ``run``, a replacement beside it under --overwrite
+        run = self.final_dir = Path(cfg.out).expanduser().absolute()
         saved = None
         if procs.is_main:  # the main process claims the dir; the others read what it decided
             self.claim = ckpt.claim_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
             run, saved = self.claim.run, self.claim.saved
         try:
             procs.barrier()
+            if not procs.is_main:
+                run = ckpt.run_being_written(run, resume=cfg.resume)
             if cfg.resume and not procs.is_main:
                 saved = ckpt.read_json(run / names.CONFIG_FILE)
             if cfg.resume and (run / names.MODEL_DIR).is_dir():
@@ -374,6 +384,9 @@ class _Recipe:
             raise UserError("--ema does not work with FSDP's sharded weights: drop --ema, or pass --no-fsdp")
         self.ema = WeightAverage(dist.unwrap(self.wrapped), cfg.ema) if cfg.ema else None
         self.optimizer = build_optimizer(self.wrapped, cfg, procs.device)
+        # The first step starts from no gradients whatever ran before (a stage, the memory probes): a resumed
+        # run starts that way, so an uninterrupted one must too.
+        self.optimizer.zero_grad(set_to_none=True)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_steps)
         self.step, self.best_val, self.best_step = 0, math.inf, None
         self.model_flops = 0.0
@@ -566,8 +579,6 @@ class _Recipe:
             if self.claim is not None:
                 self.claim.failed()
             raise
-        if self.claim is not None:
-            self.claim.started()
         # From here on a signal is taken at the end of a warm-up batch or an optimizer step, which is
         # checkpointed before the run returns.
         handlers = {}
@@ -579,10 +590,13 @@ class _Recipe:
                 self.best_val, self.best_step, self.last_val, self.model_flops = math.inf, None, None, 0.0
                 return self._result(None, 0, 0, 0.0)
             self.setup_training()
-            return self._train()
+            result = self._train()
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
+        if result.interrupted is None and self.claim is not None:
+            self.claim.finish()  # a replacement takes the old run's place only now, whole
+        return result
 
     def _train(self) -> TrainResult:
         cfg, procs = self.cfg, self.procs
@@ -661,7 +675,7 @@ class _Recipe:
             if device_peak and train_s > 0:
                 mfu = procs.sum(self.model_flops) / train_s / (device_peak * procs.world_size)
         result = TrainResult(
-            run_dir=self.run_dir,
+            run_dir=self.final_dir,
             steps=self.step,
             total_steps=self.total_steps,
             epochs=self._epoch(),
@@ -680,6 +694,7 @@ class _Recipe:
             encoder_warmup_s=self.warmup.seconds if self.warmup is not None else None,
             encoder_val_accuracy=self.warmup.val_accuracy if self.warmup is not None else None,
             stopped_in_warmup=self.stopped_in_warmup,
+            replacing=self.run_dir != self.final_dir,
         )
         self.tracker.summarize({k: v for k, v in vars(result).items() if k != "run_dir"})
         self.tracker.finish()

@@ -30,10 +30,10 @@ ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 def _check_attn(attn_implementation: str | None) -> str:
     attn = attn_implementation or "sdpa"
     if attn not in ATTN_IMPLEMENTATIONS:
-        raise UserError(f"attn_implementation {attn!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
+        raise UserError(f"--attn-implementation {attn!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         raise UserError(
-            "attn_implementation flash_attention_2 needs the flash-attn package: install it or use sdpa"
+            "--attn-implementation flash_attention_2 needs the flash-attn package: install it or use sdpa"
         )
     return attn
 

@@ -134,4 +134,4 @@ def build_view(context: Mapping[str, Any]) -> dict:
 
 def render_fidelity(context: Mapping[str, Any]) -> str:
     """The fidelity report as one self-contained HTML string, from ``compare_datasets``' dict + images."""
-    return render_template("fidelity.html.j2", build_view(context))
+    return render_template("fidelity.html.j2", {**build_view(context), "page_kind": "fidelity"})

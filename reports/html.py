@@ -151,10 +151,16 @@ def render_report(context: Mapping[str, Any]) -> str:
       ``plots`` (``[{title, uri, caption}]``), ``galleries`` (``[{title, note, samples}]``),
       ``metadata`` (``[[key, value]]``), ``config``, ``notes``.
     """
-    return render_template("report.html.j2", context)
+    return render_template("report.html.j2", {**context, "page_kind": "evaluation"})
 
 
 def render_comparison(context: Mapping[str, Any]) -> str:
     """Several evaluations side by side: ``systems``, ``metric_groups`` (cells with ``delta``),
     ``warnings``, ``inputs``."""
-    return render_template("compare.html.j2", context)
+    return render_template("compare.html.j2", {**context, "page_kind": "comparison"})
+
+
+def render_study(context: Mapping[str, Any]) -> str:
+    """A study's cells: ``groups`` (rows of the table, with ``cells`` per metric), ``metric_columns``,
+    ``plots`` (learning curves), ``sources``, ``systems``, ``verdicts``, ``cells``, ``notes``."""
+    return render_template("study.html.j2", {**context, "page_kind": "study"})

@@ -231,3 +231,40 @@ def grouped_bars(
 
 def _positive(x: float | None) -> bool:
     return x is not None and math.isfinite(float(x)) and float(x) > 0
+
+
+def line_chart(
+    lines: Mapping[str, Sequence[tuple[float, float, float | None, float | None]]],
+    *,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    log_x: bool = False,
+) -> str:
+    """Named lines of (x, y, low, high) points, each with its interval as a band (learning curves)."""
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(5.6, 3.4)
+        ax = fig.add_subplot()
+        for k, (name, points) in enumerate(lines.items()):
+            pts = sorted(p for p in points if p[1] is not None and math.isfinite(float(p[1])))
+            if not pts:
+                continue
+            color = PALETTE[k % len(PALETTE)]
+            xs, ys = [float(p[0]) for p in pts], [float(p[1]) for p in pts]
+            ax.plot(xs, ys, marker="o", color=color, label=plain_text(name))
+            bands = [
+                (x, lo, hi)
+                for x, (_, _, lo, hi) in zip(xs, pts, strict=True)
+                if lo is not None and hi is not None
+            ]
+            if bands:
+                ax.fill_between([b[0] for b in bands], [b[1] for b in bands], [b[2] for b in bands],
+                                color=color, alpha=0.18, linewidth=0)  # fmt: skip
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(plain_text(xlabel, 80))
+        ax.set_ylabel(plain_text(ylabel, 80))
+        ax.set_title(plain_text(title, 80))
+        if len(lines) > 1:
+            ax.legend(frameon=False, fontsize=8)
+        return figure_to_data_uri(fig)

@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("contracts", "phi3v", "datagen", "finetune", "evaluation", "reports", "benchmarks", "tests")
+PACKAGES = (
+    "contracts",
+    "phi3v",
+    "datagen",
+    "finetune",
+    "evaluation",
+    "reports",
+    "study",
+    "benchmarks",
+    "tests",
+)
 ALLOWED = {
     "contracts": set(),
     "reports": set(),
@@ -19,6 +29,7 @@ ALLOWED = {
     "phi3v": {"contracts"},
     "finetune": {"contracts", "phi3v"},
     "evaluation": {"contracts", "phi3v", "reports"},
+    "study": {"contracts", "datagen", "finetune", "evaluation", "reports"},  # a study runs the others
 }
 
 

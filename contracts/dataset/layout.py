@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from contracts.outputs import OutputKind, json_with_keys
+from contracts.outputs import OutputKind, written_by
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_FRACTIONS: tuple[float, ...] = (0.8, 0.1, 0.1)
@@ -21,6 +21,8 @@ ORACLE_KEY = "oracle"
 FAILURES_FILE = "failures.jsonl"  # real only: rows left out, with the reason
 EXTRA_COLUMNS_FILE = "extra_columns.jsonl"  # real only: columns outside the schema, kept aside
 INFO_FILE = "dataset_info.json"  # machine-readable twin of the card: generator, version, seed, args, counts
+# dataset_info.json's "generator" in a DATASET dir of ours (`study run` writes samples and mixes of others)
+GENERATORS = ("datagen synth", "datagen real", "study")
 IMAGE_EXT = ".jpg"
 
 # What a DATASET dir holds: `--overwrite` replaces such a dir only, and only when it holds nothing else.
@@ -29,7 +31,7 @@ DATASET_KIND = OutputKind(
     marker=INFO_FILE,
     entries=(CARD_FILE, INFO_FILE, PROFILE_FILE, LATENTS_FILE, FAILURES_FILE, EXTRA_COLUMNS_FILE, *SPLITS),
     inside={split: (METADATA_FILE, f"*{IMAGE_EXT}") for split in SPLITS},
-    recognise=json_with_keys("generator"),
+    recognise=written_by(*GENERATORS),
 )
 
 

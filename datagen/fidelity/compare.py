@@ -29,10 +29,11 @@ import pandas as pd
 from contracts.dataset import layout
 from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from contracts.outputs import (
+    FIDELITY_PAGE,
     check_replaceable_file,
     claim_output,
-    is_our_html,
     json_with_keys,
+    our_page,
     write_files_atomically,
 )
 from datagen import __version__
@@ -257,7 +258,9 @@ def write_comparison(cfg: CompareConfig) -> tuple[dict, Path, Path]:
 
 def _check_report_paths(html_path: Path, json_path: Path, overwrite: bool) -> None:
     """Refuse to replace a report or JSON twin that is not ours, or any without ``--overwrite``."""
-    check_replaceable_file(html_path, is_our_html, overwrite=overwrite, what="report", flag="--report")
+    check_replaceable_file(
+        html_path, our_page(FIDELITY_PAGE), overwrite=overwrite, what="fidelity report", flag="--report"
+    )
     check_replaceable_file(
         json_path, json_with_keys("quality", "overall"), overwrite=overwrite, what="report", flag="--report"
     )

@@ -205,6 +205,15 @@ def fetch_image(
         return FetchResult(url, path=cache.put(url, data), attempts=attempt)
 
 
+def download_workers(requested: int) -> int:
+    """Download threads for ``--workers requested``: as asked, or for 0 four per CPU core and at least 8
+    (a download waits on the network, not on the CPU)."""
+    if requested:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(8, 4 * cores)
+
+
 def fetch_all(
     urls: Iterable[str],
     cache: ImageCache,

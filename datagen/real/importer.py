@@ -27,7 +27,7 @@ from contracts.dataset.writer import DatasetWriter, card_header
 from contracts.errors import UserError
 from datagen import __version__
 from datagen.config import ImportConfig
-from datagen.real.download import FetchSettings, ImageCache, fetch_all
+from datagen.real.download import FetchSettings, ImageCache, download_workers, fetch_all
 from datagen.real.rows import check_rows, failure_record
 from datagen.real.sources import hub_revision, load_file, load_hub
 
@@ -161,7 +161,9 @@ def run_import(cfg: ImportConfig) -> ImportResult:
         settings = FetchSettings(timeout=cfg.timeout, retries=cfg.retries, backoff=cfg.backoff, seed=cfg.seed)
         urls = [str(row["imageurl"]).strip() for _, row, _ in checked.rows]
         with _progress(len(set(urls)), cfg.quiet, "images") as bar:
-            fetched = fetch_all(urls, cache, settings, workers=cfg.workers, progress=bar.update)
+            fetched = fetch_all(
+                urls, cache, settings, workers=download_workers(cfg.workers), progress=bar.update
+            )
 
         good: list[tuple[int, dict, dict, Path]] = []
         for (index, row, extra), url in zip(checked.rows, urls, strict=True):

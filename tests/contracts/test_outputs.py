@@ -11,11 +11,17 @@ import pytest
 
 from contracts.errors import UserError
 from contracts.outputs import (
+    COMPARISON_PAGE,
+    EVALUATION_PAGE,
+    FIDELITY_PAGE,
     OutputKind,
     OutputLock,
     check_replaceable,
+    check_replaceable_file,
     claim_output,
     lock_path,
+    our_page,
+    page_kind,
     temp_sibling,
     unsafe_reason,
     write_files_atomically,
@@ -129,3 +135,63 @@ def test_lock_made_parent_dirs_go_when_nothing_was_written(tmp_path):
     with OutputLock(tmp_path / "x" / "y" / "out"):
         assert (tmp_path / "x" / "y").is_dir()
     assert not (tmp_path / "x").exists()
+
+
+def _page(kind: str | None, generator: str = "phi3v-catalogue") -> str:
+    meta = f'<meta name="phi3v-catalogue-page" content="{kind}">' if kind else ""
+    return f'<!doctype html><html><head><meta name="generator" content="{generator}">{meta}</head></html>'
+
+
+def test_pages_are_recognised_by_their_kind(tmp_path):
+    """An evaluation report is never taken for a comparison or a fidelity page, nor the reverse; a page of
+    ours from before pages named their kind is any kind; another author's page is none."""
+    pages = {}
+    for name, text in {
+        "evaluation": _page(EVALUATION_PAGE),
+        "comparison": _page(COMPARISON_PAGE),
+        "fidelity": _page(FIDELITY_PAGE),
+        "older": _page(None),
+        "foreign": _page(EVALUATION_PAGE, generator="someone-else"),
+    }.items():
+        pages[name] = tmp_path / f"{name}.html"
+        pages[name].write_text(text)
+    assert page_kind(pages["comparison"]) == COMPARISON_PAGE and page_kind(pages["older"]) is None
+    for kind in (EVALUATION_PAGE, COMPARISON_PAGE, FIDELITY_PAGE):
+        accepted = {name for name, path in pages.items() if our_page(kind)(path)}
+        assert accepted == {kind, "older"}
+    with pytest.raises(UserError, match="not a report written by this project"):
+        check_replaceable_file(
+            pages["evaluation"], our_page(FIDELITY_PAGE), overwrite=True, what="report", flag="--report"
+        )
+
+
+@pytest.fixture
+def bind_mount(tmp_path):
+    """An empty dir bind-mounted from the same file system (os.path.ismount does not see it); skipped where
+    mounting is not allowed."""
+    source, target = tmp_path / "source dir", tmp_path / "mounted dir"
+    source.mkdir()
+    target.mkdir()
+    if subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts need root (mount --bind)")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def test_a_bind_mount_is_refused_before_any_work(bind_mount, tmp_path):
+    """--out on an empty bind mount of the same file system: one line naming it, exit 2, from every command
+    that writes a dir (renaming over it would fail with EBUSY after the work)."""
+    assert not os.path.ismount(bind_mount) and unsafe_reason(bind_mount) == "is a mount point"
+    data = tmp_path / "data"
+    synth = ["-m", "datagen.cli", "synth", "--rows", "40", "--image-size", "32", "--quiet", "--out"]
+    subprocess.run([sys.executable, *synth, str(data)], check=True, capture_output=True, timeout=120)
+    for argv in (
+        [*synth, str(bind_mount)],
+        ["-m", "finetune.cli", "--data", str(data), "--out", str(bind_mount), "--wandb", "off"],
+    ):
+        proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "is a mount point" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert list(bind_mount.iterdir()) == []

@@ -48,7 +48,7 @@ def write_small_dataset(out, n: int = 12, overwrite: bool = False):
         for i in range(n):
             split = layout.SPLITS[i % 3] if i < 3 else "train"
             writer.add(split, make_row(30000000 + i * 7, full_price=1290.0, price=1290.0), jpeg_bytes())
-        writer.finish({"generator": "test", "rows": n}, "# card\n")
+        writer.finish({"generator": "datagen synth", "version": "0.1.0", "rows": n}, "# card\n")
     return out
 
 

@@ -228,7 +228,9 @@ def write_dataset(out, rows: list[dict], seed: int = 0):
     with DatasetWriter(out, overwrite=True) as writer:
         for row, split in zip(rows, splits, strict=True):
             writer.add(split, row, jpeg_bytes(str(row["product_code"])))
-        return writer.finish({"generator": "test", "rows": len(rows)}, "# test dataset\n")
+        return writer.finish(
+            {"generator": "datagen real", "version": "0.1.0", "rows": len(rows)}, "# test dataset\n"
+        )
 
 
 def catalogue_rows(seed: int, n: int, country: str = "USA", code_base: int = 30_000_000) -> list[dict]:

@@ -63,7 +63,7 @@ def test_real_imports_and_prints_counts(tmp_path, capsys):
         (["--out", "OUT"], "exactly one source"),
         (["--from", "SRC", "--dataset", "x/y", "--out", "OUT"], "exactly one source"),
         (["--from", "ABSENT", "--out", "OUT"], "no such file"),
-        (["--from", "SRC", "--out", "OUT", "--workers", "0"], "--workers"),
+        (["--from", "SRC", "--out", "OUT", "--workers", "-1"], "--workers"),
         (["--from", "SRC", "--out", "OUT", "--timeout", "zero"], "--timeout"),
         (["--from", "TXT", "--out", "OUT"], "unsupported file type"),
         (["--from", "NOCOLS", "--out", "OUT"], "lacks column"),

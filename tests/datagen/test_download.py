@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from datagen.real.download import (
@@ -114,3 +116,11 @@ def test_damaged_cache_entry_is_fetched_again(server, cache):
     cache.path_for(url).write_bytes(b"")
     result = fetch_image(url, cache, FAST)
     assert result.ok and not result.from_cache and server.count("ok", "d") == 1
+
+
+def test_workers_0_means_automatic_as_for_synth():
+    """--workers 0 is the automatic choice in every datagen command: for downloads, 4 per core, at least 8."""
+    from datagen.real.download import download_workers
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert download_workers(0) == max(8, 4 * cores) and download_workers(3) == 3

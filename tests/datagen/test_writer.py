@@ -85,6 +85,22 @@ def test_overwrite_never_deletes_files_the_project_did_not_write(tmp_path, write
     assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
 
 
+def test_overwrite_recognises_a_dataset_by_what_only_this_project_writes(tmp_path):
+    """A folder whose dataset_info.json another tool wrote is not a DATASET of ours: --overwrite leaves it
+    whole, however much its file names look like ours."""
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / layout.CARD_FILE).write_text("# my notes")
+    (out / layout.INFO_FILE).write_text('{"generator": "other"}')
+    with pytest.raises(UserError, match="not a DATASET dir written by this project"):
+        DatasetWriter(out, overwrite=True)
+    (out / layout.INFO_FILE).write_text('{"generator": "datagen synth"}')  # no version: not ours either
+    with pytest.raises(UserError, match="not a DATASET dir written by this project"):
+        DatasetWriter(out, overwrite=True)
+    assert (out / layout.CARD_FILE).read_text() == "# my notes"
+    assert sorted(p.name for p in out.iterdir()) == [layout.CARD_FILE, layout.INFO_FILE]
+
+
 def test_refuses_non_empty_out_without_overwrite(tmp_path, write_small_dataset):
     """A dir holding a dataset of ours is refused without --overwrite, with the fix in one line."""
     write_small_dataset(tmp_path / "data", n=4)

@@ -275,3 +275,29 @@ def test_help_texts_are_whole_and_start_alike(command):
             continue
         assert text[0].islower() or text.startswith(("DATASET", "W&B", "OpenAI")), (param.name, text)
         assert "…" not in text and not text.rstrip().endswith("..."), (param.name, text)
+
+
+@pytest.mark.slow
+def test_overwrite_never_replaces_another_kind_of_report(eval_dataset, tmp_path, capsys):
+    """An evaluation report is not written over by a comparison or a fidelity page, nor a comparison by
+    an evaluation, --overwrite or not: one line, exit 2, every file as it was."""
+    from datagen.cli import group as datagen_group
+
+    argv = ["--data", str(eval_dataset), "--model", "majority", "--baselines", "none", "--bootstrap", "20",
+            "--no-wandb", "--quiet", "--report", str(tmp_path / "r")]  # fmt: skip
+    assert invoke(argv, capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir()}
+    page = str(tmp_path / "r" / "report.html")
+    code, _, err = invoke(["compare", str(tmp_path / "r"), "--report", page, "--overwrite"], capsys)
+    assert code == 2 and "not a comparison written by this project" in err
+    with pytest.raises(SystemExit) as exc:
+        run_cli(
+            datagen_group, ["compare", str(eval_dataset), str(eval_dataset), "--report", page, "--overwrite"]
+        )
+    assert exc.value.code == 2 and "not a fidelity report written by this project" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir()} == before
+    cmp = tmp_path / "c" / "cmp.html"
+    assert invoke(["compare", str(tmp_path / "r"), "--report", str(cmp)], capsys)[0] == 0
+    cmp_bytes = cmp.read_bytes()
+    code, _, err = invoke([*argv[:-1], str(cmp), "--overwrite"], capsys)
+    assert code == 2 and "not a report file written by this project" in err and cmp.read_bytes() == cmp_bytes

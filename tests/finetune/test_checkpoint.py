@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -19,35 +20,84 @@ def _claim(run, **flags):
     return claim
 
 
+def _record(**train) -> str:
+    """RUN/config.json as finetune writes it (the training config and the versions, ours among them)."""
+    return json.dumps({"train": train, "versions": {"phi3v-catalogue": "0.1.0"}})
+
+
 def test_claim_refuses_occupied_dir_without_flags(tmp_path):
-    """A RUN holding a run needs --resume or --overwrite; --overwrite replaces it once the new run starts."""
+    """A RUN holding a run needs --resume or --overwrite; --overwrite writes the new run beside the old one,
+    which stays whole until the new one finishes and takes its place."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / names.CONFIG_FILE).write_text('{"train": {}}')
+    (run / names.CONFIG_FILE).write_text(_record())
+    (run / names.MODEL_DIR).mkdir()
+    (run / names.MODEL_DIR / "model.safetensors").write_bytes(b"old weights")
     with pytest.raises(UserError, match="--resume"):
         _claim(run)
     claim = _claim(run, resume=True)
-    assert claim.run == run and claim.saved == {"train": {}}
+    assert claim.run == run and claim.saved == {"train": {}, "versions": {"phi3v-catalogue": "0.1.0"}}
     claim = _claim(run, overwrite=True)
-    assert claim.saved is None and not any(run.iterdir()) and claim.aside is not None
-    claim.started()
+    assert claim.saved is None and claim.replaces and claim.run == names.replacement_of(run)
+    assert (run / names.MODEL_DIR / "model.safetensors").read_bytes() == b"old weights"
+    (claim.run / names.CONFIG_FILE).write_text(_record(seed=1))
+    (claim.run / names.MODEL_DIR).mkdir()
+    assert claim.finish() == run
+    assert json.loads((run / names.CONFIG_FILE).read_text())["train"] == {"seed": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
-def test_a_failed_start_leaves_nothing_and_puts_back_the_replaced_run(tmp_path):
-    """A new run that fails before it trains removes its dir; under --overwrite the old run comes back."""
+def test_a_killed_overwrite_leaves_the_old_run_and_can_resume_or_start_again(tmp_path):
+    """An --overwrite run that dies before it finishes: the old run is whole; a plain run is refused and
+    told about the replacement; --resume continues the replacement, --overwrite starts it again; a
+    replacement that had finished takes its place at the next claim."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / names.CONFIG_FILE).write_text(_record(seed=0))
+    claim = _claim(run, overwrite=True)  # released without finish(): as after kill -9
+    pending = claim.run
+    (pending / names.CONFIG_FILE).write_text(_record(seed=1))
+    assert json.loads((run / names.CONFIG_FILE).read_text())["train"] == {"seed": 0}
+    with pytest.raises(UserError, match="replacement started with --overwrite has not finished"):
+        _claim(run)
+    resumed = _claim(run, resume=True)
+    assert resumed.run == pending and resumed.saved["train"] == {"seed": 1} and resumed.final == run
+    assert ckpt.run_being_written(run, resume=True) == pending
+    again = _claim(run, overwrite=True)
+    assert again.run == pending and not any(pending.iterdir())  # the unfinished replacement is dropped
+    (pending / names.CONFIG_FILE).write_text(_record(seed=2))
+    (pending / names.MODEL_DIR).mkdir()  # it finished, but was killed before the swap
+    with pytest.raises(UserError, match="--resume"):
+        _claim(run)  # the claim completes the swap first; then the run is an ordinary finished one
+    assert json.loads((run / names.CONFIG_FILE).read_text())["train"] == {"seed": 2}
+    assert not pending.exists()
+
+
+def test_a_failed_start_leaves_nothing_and_the_replaced_run_untouched(tmp_path):
+    """A new run that fails before it trains removes its dir; under --overwrite the old run never moved."""
     run = tmp_path / "run"
     claim = _claim(run)
-    (run / names.CONFIG_FILE).write_text('{"train": {"seed": 1}}')
+    (run / names.CONFIG_FILE).write_text(_record(seed=1))
     claim.failed()
     assert not run.exists()
     run.mkdir()
-    (run / names.CONFIG_FILE).write_text('{"train": {"seed": 0}}')
+    (run / names.CONFIG_FILE).write_text(_record(seed=0))
     claim = _claim(run, overwrite=True)
-    (run / names.CONFIG_FILE).write_text('{"train": {"seed": 2}}')
+    (claim.run / names.CONFIG_FILE).write_text(_record(seed=2))
     claim.failed()
-    assert (run / names.CONFIG_FILE).read_text() == '{"train": {"seed": 0}}'
+    assert (run / names.CONFIG_FILE).read_text() == _record(seed=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_only_content_this_project_writes_makes_a_run_replaceable(tmp_path):
+    """A config.json with a "train" key that another tool wrote is not a run of ours: refused, kept."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / names.CONFIG_FILE).write_text('{"train": {"epochs": 3}}')
+    for flags in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(UserError, match="not a RUN dir written by this project|no run to continue"):
+            _claim(run, **flags)
+    assert (run / names.CONFIG_FILE).read_text() == '{"train": {"epochs": 3}}'
 
 
 def test_claim_never_replaces_files_it_did_not_write(tmp_path):
@@ -57,7 +107,7 @@ def test_claim_never_replaces_files_it_did_not_write(tmp_path):
     (run / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not a RUN dir written by this project"):
         _claim(run, overwrite=True)
-    (run / names.CONFIG_FILE).write_text('{"train": {}}')
+    (run / names.CONFIG_FILE).write_text(_record())
     with pytest.raises(UserError, match="notes.txt"):
         _claim(run, overwrite=True)
     assert (run / "notes.txt").read_text() == "mine"

@@ -62,7 +62,7 @@ def test_another_model_needs_a_recipe_for_it(handmade_dataset, tmp_path, capsys)
 
 def test_occupied_run_dir(handmade_dataset, tmp_path, capsys):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "config.json").write_text('{"train": {}}')
+    (tmp_path / "r" / "config.json").write_text('{"train": {}, "versions": {"phi3v-catalogue": "0.1.0"}}')
     err = _fails(["--data", str(handmade_dataset), "--out", str(tmp_path / "r")], capsys)
     assert "--resume" in err and "--overwrite" in err
 
@@ -86,3 +86,27 @@ def test_a_short_run_prints_its_summary(handmade_dataset, tmp_path, capsys):
     run_cli(command, argv)  # returns normally: exit code 0
     err = capsys.readouterr().err
     assert "finished 2 steps" in err and "samples/s" in err and "best validation" in err
+
+
+def test_help_gives_one_default_per_flag_and_says_when_to_touch_the_stage_flags():
+    """--help: no flag shows two bracketed defaults; the flags a newcomer will not know say what they do."""
+    helps = {p.opts[0]: p.help for p in command.params if p.help}
+    assert all(text.count(" [") <= 1 for text in helps.values()), helps
+    assert helps["--dropout"] == "decoder residual dropout (unset: the model's own) [tiny-cpu: 0.2]"
+    for flag, words in {
+        "--ema": "noisy batches",
+        "--encoder-warmup": "from scratch",
+        "--pixel-memory-gib": "short of memory",
+        "--vision-lr-ratio": "pretrained",
+    }.items():
+        assert words in helps[flag], flag
+
+
+@pytest.mark.slow
+def test_fsdp_without_several_gpu_processes_is_refused(handmade_dataset, tmp_path, capsys):
+    """--fsdp on a CPU (or one process) would be silently ignored: one line instead, nothing written."""
+    err = _fails(
+        ["--data", str(handmade_dataset), "--out", str(tmp_path / "r"), "--fsdp", "--no-wandb"], capsys
+    )
+    assert "--fsdp shards a model across GPUs" in err and "1 process on cpu" in err
+    assert not (tmp_path / "r").exists()

@@ -59,7 +59,9 @@ def test_resume_refuses_changed_flags_and_finished_runs(fast_config):
 
 def test_occupied_run_dir_needs_resume_or_overwrite(fast_config, tmp_path):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / names.CONFIG_FILE).write_text('{"train": {}}')
+    (tmp_path / "run" / names.CONFIG_FILE).write_text(
+        '{"train": {}, "versions": {"phi3v-catalogue": "0.1.0"}}'
+    )
     with pytest.raises(UserError, match="--resume .* --overwrite"):
         train(fast_config())
 
@@ -134,6 +136,67 @@ def test_sigterm_in_the_encoder_warmup_is_checkpointed_and_resumed_exactly(fast_
     warmup = [r["loss"] for r in read_metrics(whole.run_dir) if r["split"] == "encoder_warmup"]
     assert warmup == [r["loss"] for r in read_metrics(resumed.run_dir) if r["split"] == "encoder_warmup"]
     assert len(warmup) == 120
+
+
+@pytest.mark.slow
+def test_kill_between_the_warmup_and_the_first_checkpoint_resumes_exactly(fast_config, tmp_path):
+    """kill -9 after the warm-up's last checkpoint and before fine-tuning's first: --resume goes on from the
+    warm-up's checkpoint and ends with the weights of a whole run, byte for byte (the first steps depend on
+    nothing that checkpoint lacks, stale gradients of the warm-up included)."""
+    changes = {"encoder_warmup": 3, "max_steps": 6, "save_every": 100, "eval_every": 100, "threads": 1}
+    whole = train(fast_config("whole", **changes))
+    proc = subprocess.Popen(
+        _cli_argv(fast_config("parts", **changes, quiet=False)),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    for line in proc.stderr:
+        if line.startswith("finetune step 2/6"):
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    saved = sorted(p.name for p in (tmp_path / "parts" / names.CHECKPOINTS_DIR).iterdir())
+    assert saved == ["warmup-0003-00000"], saved
+    resumed = train(fast_config("parts", **changes, resume=True))
+    assert resumed.steps == 6 and resumed.interrupted is None
+    for sub in (names.MODEL_DIR, names.BEST_DIR):
+        a = (whole.run_dir / sub / "model.safetensors").read_bytes()
+        assert a == (resumed.run_dir / sub / "model.safetensors").read_bytes(), sub
+
+
+@pytest.mark.slow
+def test_overwrite_killed_midway_leaves_the_old_run_whole(fast_config, tmp_path):
+    """`finetune --out FINISHED --overwrite` killed (-9) between two checkpoints: the finished run's files
+    are all still there, byte for byte; --resume finishes the replacement, which then takes the run's place
+    and equals a whole run of its settings."""
+    old = train(fast_config("run", max_steps=2))
+    before = {p.relative_to(old.run_dir): p.read_bytes() for p in old.run_dir.rglob("*") if p.is_file()}
+    changes = {"max_steps": 6, "save_every": 2, "eval_every": 2, "seed": 3}
+    whole = train(fast_config("whole", **changes))
+    proc = subprocess.Popen(
+        _cli_argv(fast_config("run", **changes, overwrite=True, quiet=False)),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    for line in proc.stderr:
+        if line.startswith("finetune step 3/6"):
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    after = {p.relative_to(old.run_dir): p.read_bytes() for p in old.run_dir.rglob("*") if p.is_file()}
+    assert after == before
+    with pytest.raises(UserError, match="has not finished"):
+        train(fast_config("run", **changes))
+    resumed = train(fast_config("run", **changes, resume=True))
+    assert resumed.run_dir == old.run_dir and resumed.steps == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run", "whole"]
+    for sub in (names.MODEL_DIR, names.BEST_DIR):
+        a = (whole.run_dir / sub / "model.safetensors").read_bytes()
+        assert a == (resumed.run_dir / sub / "model.safetensors").read_bytes(), sub
 
 
 def test_progress_goes_to_a_log_as_plain_lines(fast_config, capsys):
