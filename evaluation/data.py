@@ -81,6 +81,26 @@ def decode_image(data: bytes, what: str):  # -> PIL.Image.Image, RGB
         raise UserError(f"cannot read the image of {what} ({exc})") from None
 
 
+_UNREAD = object()
+
+
+def _get_train(self: EvalSet) -> pd.DataFrame | None:
+    if self._train is _UNREAD:  # read on first use: endpoints and foreign models never need it
+        from contracts.dataset.reader import read_split
+
+        self._train = read_split(self.data_dir, "train")
+    return self._train
+
+
+def _set_train(self: EvalSet, value: pd.DataFrame | None) -> None:
+    self._train = value
+
+
+# ``train`` is a dataclass field (EvalSet(train=...)) read through a property, so that the DATASET dir's
+# train split (thousands of image paths checked) is read only by a system that asks for it.
+EvalSet.train = property(_get_train, _set_train)  # type: ignore[assignment]
+
+
 def read_eval_set(data: str, split: str, limit: int = 0) -> EvalSet:
     """The first ``limit`` rows (0: all) of ``split`` in the DATASET dir ``data``, its train split, identity.
 
@@ -95,7 +115,6 @@ def read_eval_set(data: str, split: str, limit: int = 0) -> EvalSet:
     if limit:
         rows = rows.iloc[:limit].reset_index(drop=True)
     splits = available_splits(data)
-    train = read_split(data, "train") if "train" in splits else None
     try:
         info = read_info(data)
     except UserError:
@@ -108,7 +127,10 @@ def read_eval_set(data: str, split: str, limit: int = 0) -> EvalSet:
         "generator_version": info.get("version"),
         "seed": info.get("seed"),
     }
-    return EvalSet(rows=rows, split=split, dataset=dataset, train=train, data_dir=data)
+    data_set = EvalSet(rows=rows, split=split, dataset=dataset, data_dir=data)
+    if "train" in splits:
+        data_set._train = _UNREAD
+    return data_set
 
 
 def recorded_eval_set(rows: list[dict], doc: dict) -> EvalSet:
