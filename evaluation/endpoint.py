@@ -154,6 +154,8 @@ class Endpoint(System):
         return Answers(texts=texts, seconds=seconds, reasons=reasons, notes=list(self.notes), speed=speed)
 
     async def _answer_all(self, data: EvalSet, max_tokens: int, progress: Progress | None):
+        from openai.types.chat import ChatCompletion
+
         settings = {"model": self.model, "temperature": 0, "max_tokens": max_tokens}
         texts: list[str | None] = [None] * len(data)
         reasons: dict[int, str] = {}
@@ -170,8 +172,13 @@ class Endpoint(System):
                 async with gate:
                     sent += 1
                     try:
-                        response = await client.chat.completions.create(
-                            messages=chat_messages(self.prompt, image), **settings
+                        # the client's own request path (its retries, backoff and errors), without the
+                        # typed-argument walk of chat.completions.create: most of the client's CPU time
+                        # per request went to walking the image's data URL through it
+                        response = await client.post(
+                            "/chat/completions",
+                            cast_to=ChatCompletion,
+                            body={"messages": chat_messages(self.prompt, image), **settings},
                         )
                     except Exception as exc:  # noqa: BLE001 - any failure leaves this row unanswered
                         reasons[i] = error_reason(exc)
