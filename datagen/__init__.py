@@ -8,10 +8,12 @@ lives in ``contracts.dataset``.
 
 The arrows as plain functions (imported lazily so that `datagen --help` starts fast):
 
-- ``synthesize(SynthConfig) -> Path`` and ``merge_shards(dirs, out)``: `datagen synth`, `synth-merge`;
+- ``synthesize(SynthConfig) -> Path`` and ``merge_shards(data_dir)``: `datagen synth`, `synth-merge`;
 - ``run_import(ImportConfig) -> ImportResult``: `datagen real`;
-- ``fit_profile(data_dir) -> CatalogueProfile``: `datagen fit`;
-- ``compare_datasets(real_dir, synth_dir) -> dict``: `datagen compare`.
+- ``fit_source(table, holdout, seed, copies) -> FitResult``: `datagen fit` (a holdout kept out, titles
+  guarded); ``fit_profile(data_dir) -> CatalogueProfile`` learns from every row;
+- ``compare_datasets(real_dir, synth_dir, holdout=None) -> dict``: `datagen compare` (fidelity, privacy,
+  utility, detection, the verdict).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ _EXPORTS = {
     "merge_shards": "datagen.synth.run",
     "run_import": "datagen.real.importer",
     "fit_profile": "datagen.fit.profile",
+    "fit_source": "datagen.fit.run",
     "compare_datasets": "datagen.fidelity.compare",
     "CatalogueProfile": "datagen.catalogue.profile",
     "builtin_profile": "datagen.catalogue.profile",
@@ -40,6 +43,7 @@ __all__ = [
     "merge_shards",
     "run_import",
     "fit_profile",
+    "fit_source",
     "compare_datasets",
     "CatalogueProfile",
     "builtin_profile",
@@ -50,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from datagen.config import ImportConfig, SynthConfig
     from datagen.fidelity.compare import compare_datasets
     from datagen.fit.profile import fit_profile
+    from datagen.fit.run import fit_source
     from datagen.real.importer import run_import
     from datagen.synth.run import merge_shards, synthesize
 

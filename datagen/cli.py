@@ -16,7 +16,8 @@ import click
 from contracts.dataset import layout
 from contracts.errors import run_cli
 from datagen import __version__
-from datagen.config import CompareConfig, FitConfig, ImportConfig, ProfileConfig, SynthConfig
+from datagen.config import FORMAT_CHOICES, CompareConfig, FitConfig, ImportConfig, ProfileConfig, SynthConfig
+from datagen.words import quantity
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +51,8 @@ def _option(cls: type, name: str, *decls: str, **kwargs: Any) -> Any:
 @_option(SynthConfig, "rows", type=int)
 @_option(SynthConfig, "seed", type=int)
 @_option(SynthConfig, "image_size", type=int)
+@_option(SynthConfig, "format", type=click.Choice(FORMAT_CHOICES))
+@_option(SynthConfig, "rows_per_file", type=int)
 @_option(SynthConfig, "workers", type=int)
 @_option(SynthConfig, "shard", type=str, metavar="I/N")
 @_option(SynthConfig, "profile", type=str, metavar="JSON")
@@ -66,29 +69,42 @@ def synth(**kwargs) -> None:
         click.echo(f"note: {note}", err=True)
     start = time.perf_counter()
     out = synthesize(cfg)
-    if not cfg.quiet:
-        # dataset_info.json read directly: the reader would import pandas just for this line
-        counts = json.loads((out / layout.INFO_FILE).read_text(encoding="utf-8"))["split_counts"]
-        split_text = ", ".join(f"{k} {v}" for k, v in counts.items())
-        shard = f" (shard {cfg.shard})" if cfg.shard else ""
+    if cfg.quiet:
+        return
+    seconds = time.perf_counter() - start
+    if cfg.shard:
+        i, n = cfg.shard_spec
+        manifest = json.loads((out / layout.shard_manifest(i, n)).read_text(encoding="utf-8"))
+        counts = manifest["split_counts"]
         click.echo(
-            f"wrote {sum(counts.values())} rows{shard} ({split_text}) to {out} "
-            f"in {time.perf_counter() - start:.1f} s"
+            f"wrote shard {i}/{n}: {quantity(sum(counts.values()), 'row')} ({_splits(counts)}) into {out} in "
+            f"{seconds:.1f} s; when all {n} are done: datagen synth-merge {out}"
         )
+        return
+    # dataset_info.json read directly: the reader would import pandas just for this line
+    counts = json.loads((out / layout.INFO_FILE).read_text(encoding="utf-8"))["split_counts"]
+    click.echo(
+        f"wrote {quantity(sum(counts.values()), 'row')} ({_splits(counts)}) to {out} ({cfg.layout}) "
+        f"in {seconds:.1f} s"
+    )
+
+
+def _splits(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 @click.command("synth-merge")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output DATASET dir.")
-@click.option(
-    "--overwrite/--no-overwrite", default=False, help="Replace a DATASET dir this project wrote at --out."
-)
-@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-def synth_merge(out: str, overwrite: bool, shard_dirs: tuple[str, ...]) -> None:
-    """Join the shard dirs of one `datagen synth --shard I/N` run into the unsharded dataset."""
+@click.argument("data_dir", type=click.Path(file_okay=False))
+def synth_merge(data_dir: str) -> None:
+    """Finish a sharded run: check the files of the N `datagen synth --shard I/N --out DATA_DIR` jobs and
+    write the index and the card into DATA_DIR (no image is copied)."""
     from datagen.synth.run import merge_shards
 
-    path = merge_shards(shard_dirs, out, overwrite=overwrite)
-    click.echo(f"merged {len(shard_dirs)} shards into {path}")
+    path, shards, done_before = merge_shards(data_dir)
+    if done_before:
+        click.echo(f"{path} is a finished dataset already: nothing to merge")
+    else:
+        click.echo(f"merged {quantity(shards, 'shard')} into {path}")
 
 
 @click.command("real")
@@ -118,11 +134,12 @@ def real(**kwargs: Any) -> None:
     splits = ", ".join(f"{s} {n}" for s, n in result.split_counts.items())
     left_out = ", ".join(f"{r} {n}" for r, n in result.failed_by_reason.items())
     click.echo(
-        f"read {result.rows_read} rows; imported {result.imported} ({splits}); "
+        f"read {quantity(result.rows_read, 'row')}; imported {result.imported} ({splits}); "
         f"left out {result.failed}" + (f" ({left_out})" if left_out else "")
     )
     click.echo(
-        f"images: {result.urls} distinct URLs, {result.cache_hits} from cache, {result.downloaded} downloaded"
+        f"images: {quantity(result.urls, 'distinct URL')}, {result.cache_hits} from cache, "
+        f"{result.downloaded} downloaded"
     )
     click.echo(f"wrote {result.out} (rows left out are listed in {layout.FAILURES_FILE})")
 
@@ -151,20 +168,31 @@ def profile(**kwargs: Any) -> None:
 @click.command("fit")
 @click.argument("data_dir", type=click.Path(exists=True))
 @_option(FitConfig, "out", "--out", "-o", type=click.Path(dir_okay=False))
+@_option(FitConfig, "holdout", type=float)
+@_option(FitConfig, "seed", type=int)
+@_option(FitConfig, "copies")
 @_option(FitConfig, "overwrite")
 def fit(**kwargs: Any) -> None:
     """Learn a catalogue profile (taxonomy, prices, title words, constants) from a DATASET dir or DBQ file.
 
     `datagen synth --profile PROFILE.json` then generates data that mimics it, in its country and currency.
+    A share of the products (--holdout) is kept out and recorded in the profile, so `datagen compare` can
+    judge a synthetic dataset made from it against rows the fit never saw.
     """
-    from datagen.fit.profile import write_fitted_profile
+    from datagen.fit.run import write_fitted_profile
 
-    profile, out = write_fitted_profile(FitConfig(**kwargs))
+    result, out = write_fitted_profile(FitConfig(**kwargs))
+    profile = result.profile
     click.echo(
         f"{len(profile.taxonomy)} product types, {profile.country_code} {profile.currency_code} "
         f"(EUR rate {profile.eur_rate:g}), prices {profile.price_min:,.2f}-{profile.price_max:,.2f}"
     )
     click.echo(profile.description)
+    if result.widened:
+        click.echo(
+            f"widened {len(result.widened)} product types whose options could only repeat source titles: "
+            + ", ".join(result.widened)
+        )
     click.echo(f"wrote {out} (use it with: datagen synth --profile {out})")
 
 
@@ -172,6 +200,7 @@ def fit(**kwargs: Any) -> None:
 @click.argument("real_dir", type=click.Path(exists=True))
 @click.argument("synth_dir", type=click.Path(exists=True))
 @_option(CompareConfig, "report", type=click.Path(dir_okay=False))
+@_option(CompareConfig, "holdout", type=click.Path(exists=True), metavar="DIR")
 @_option(CompareConfig, "images", type=int)
 @_option(CompareConfig, "seed", type=int)
 @_option(CompareConfig, "overwrite")
@@ -179,14 +208,17 @@ def fit(**kwargs: Any) -> None:
 def compare(**kwargs: Any) -> None:
     """Measure a synthetic DATASET dir against a real one: an HTML report and its JSON twin.
 
-    Schema diff, SDMetrics quality (column shapes, column pair trends), side-by-side statistics, category,
-    price and title-length charts, title vocabulary overlap, sample images, and one overall score =
-    schema x (0.75 x SDMetrics quality + 0.25 x titles). REAL_DIR may also be a DBQ table file (no images).
+    Fidelity: schema diff, SDMetrics quality (column shapes, column pair trends), side-by-side statistics,
+    charts, title vocabulary, sample images, and one overall score = schema x (0.75 x SDMetrics quality +
+    0.25 x titles). Privacy, against the rows `datagen fit --holdout` kept out (or --holdout DIR): copies,
+    distance to closest record, disclosure, each beside the holdout's own figure. Utility: models trained on
+    synthetic against real rows, tested on real rows. Detection: real-vs-synthetic classifiers. Then one
+    verdict. REAL_DIR may also be a DBQ table file (no images).
     """
     from datagen.fidelity.compare import write_comparison
 
     cfg = CompareConfig(**kwargs)
-    result, html_path, json_path = write_comparison(cfg)
+    result, html_path, json_path = write_comparison(cfg, lambda line: click.echo(f"note: {line}", err=True))
     if not cfg.quiet:
         q, overall = result["quality"], result["overall"]
         click.echo(
@@ -195,6 +227,7 @@ def compare(**kwargs: Any) -> None:
             + ("n/a" if q["column_pair_trends"] is None else f"{q['column_pair_trends']:.3f}")
             + f"); titles {result['titles']['score']:.3f}; schema {result['schema']['score']:.0%}"
         )
+        click.echo(result["verdict"]["text"])
     click.echo(f"wrote {html_path} and {json_path}")
 
 

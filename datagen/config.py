@@ -15,6 +15,13 @@ from contracts.errors import UserError
 
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 1024
+# finetune needs rows in train and validation, evaluate in test: the 80/10/10 split gives each split at least
+# one row from 3 rows on.
+MIN_ROWS = 3
+# --format auto: the hub's parquet layout from this many rows on (a folder of 50,000 JPEGs is slow to list
+# and to copy), the imagefolder layout below (one JPEG per product, easy to browse).
+PARQUET_FROM_ROWS = 50_000
+FORMAT_CHOICES = ("auto", "imagefolder", "parquet")
 
 
 def _help(text: str) -> dict:
@@ -37,9 +44,26 @@ class SynthConfig:
     workers: int = field(
         default=0, metadata=_help("Rendering processes; 0 = one per CPU core. Output is the same.")
     )
+    format: str = field(
+        default="auto",
+        metadata=_help(
+            "Layout: imagefolder (a JPEG per row), parquet (the hub's data/*.parquet shards, images inside), "
+            f"or auto (parquet from {PARQUET_FROM_ROWS:,} rows)."
+        ),
+    )
+    rows_per_file: int = field(
+        default=0,
+        metadata=_help(
+            "Rows per block; each block makes one file per split (parquet) and is one job's unit of work. "
+            "0 = about 100 MB of images per train file (10,000 rows at 336 px)."
+        ),
+    )
     shard: str | None = field(
         default=None,
-        metadata=_help("Write only shard I of N ('I/N', 1-based); `datagen synth-merge` joins the N dirs."),
+        metadata=_help(
+            "Write only job I of N ('I/N', 1-based) into --out, which all N jobs share; "
+            "then `datagen synth-merge OUT`."
+        ),
     )
     profile: str | None = field(
         default=None,
@@ -56,6 +80,13 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows <= 0:
             raise UserError(f"--rows must be a positive whole number, got {self.rows!r}")
+        if self.rows < MIN_ROWS:
+            raise UserError(
+                f"--rows {self.rows} is too few: finetune needs rows in train and validation and evaluate "
+                f"in test, which takes --rows {MIN_ROWS} or more (--rows 30 splits 24/3/3)"
+            )
+        if self.format not in FORMAT_CHOICES:
+            raise UserError(f"--format must be one of {', '.join(FORMAT_CHOICES)}, got {self.format!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UserError(f"--seed must be a non-negative whole number, got {self.seed!r}")
         if not isinstance(self.image_size, int) or not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE:
@@ -63,6 +94,9 @@ class SynthConfig:
                 f"--image-size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, "
                 f"got {self.image_size!r}"
             )
+        rpf = self.rows_per_file
+        if isinstance(rpf, bool) or not isinstance(rpf, int) or rpf < 0:
+            raise UserError(f"--rows-per-file must be 0 (automatic) or a positive number, got {rpf!r}")
         if not isinstance(self.workers, int) or self.workers < 0:
             raise UserError(f"--workers must be 0 (one per core) or a positive number, got {self.workers!r}")
         if self.eur_rate is not None and not self.eur_rate > 0:
@@ -75,15 +109,28 @@ class SynthConfig:
         """(I, N), 1-based; (1, 1) when not sharded."""
         return parse_shard(self.shard) if self.shard is not None else (1, 1)
 
-    def shard_rows(self) -> range:
-        """Row indices of this shard: a contiguous block, so shards 1..N cover 0..rows-1 exactly once."""
-        i, n = self.shard_spec
-        return range((i - 1) * self.rows // n, i * self.rows // n)
+    @property
+    def layout(self) -> str:
+        """The layout written: ``--format``, with auto resolved by the row count."""
+        if self.format != "auto":
+            return self.format
+        return "parquet" if self.rows >= PARQUET_FROM_ROWS else "imagefolder"
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per block (``--rows-per-file``), with 0 resolved by the image size."""
+        if self.rows_per_file:
+            return self.rows_per_file
+        from datagen.synth.blocks import block_rows
+
+        return block_rows(self.image_size)
 
     def content_args(self) -> dict:
-        """The arguments that determine the dataset's content (not where or how fast it is written)."""
+        """The arguments that determine the dataset's content (not where or how fast it is written), the
+        layout resolved."""
         d = asdict(self)
-        return {k: d[k] for k in ("rows", "seed", "image_size", "profile", "eur_rate")}
+        keys = ("rows", "seed", "image_size", "profile", "eur_rate")
+        return {**{k: d[k] for k in keys}, "format": self.layout, "rows_per_file": self.block_rows}
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -170,15 +217,48 @@ class ProfileConfig:
     json: bool = field(default=False, metadata={"help": "print JSON instead of text."})
 
 
+DEFAULT_HOLDOUT = 0.2  # a fifth of the products: enough rows to judge, most of the source left to learn from
+
+
+def check_holdout_fraction(fraction: object, flag: str = "--holdout") -> float:
+    """``fraction`` as a float if strictly between 0 and 1, else UserError naming ``flag``."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise UserError(
+            f"{flag} must be a fraction strictly between 0 and 1 (e.g. {DEFAULT_HOLDOUT}), got {fraction!r}: "
+            "the fit keeps that share of the products out so `datagen compare` can judge it"
+        )
+    return float(fraction)
+
+
 @dataclass
 class FitConfig:
     """How `datagen fit` learns a catalogue profile from a DATASET dir."""
 
     data_dir: str = field(metadata={"help": "DATASET dir to learn from (real or imported)."})
     out: str = field(metadata={"help": "profile JSON file to write."})
+    holdout: float = field(
+        default=DEFAULT_HOLDOUT,
+        metadata={
+            "help": "share of the products kept out of the fit (by product code, stratified by category3), "
+            "so `datagen compare` can judge privacy and utility against rows the fit never saw."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "seed choosing the held-out products."})
+    copies: bool = field(
+        default=True,
+        metadata={
+            "help": "--no-copies: synthesis from the profile never emits a source title (so no source row); "
+            "by default a source title is redrawn where the options allow, as a catalogue avoids repeats."
+        },
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace a profile this project wrote at --out."}
     )
+
+    def __post_init__(self) -> None:
+        check_holdout_fraction(self.holdout)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed must be a non-negative whole number, got {self.seed!r}")
 
 
 @dataclass
@@ -188,8 +268,15 @@ class CompareConfig:
     real_dir: str = field(metadata={"help": "DATASET dir of the real data."})
     synth_dir: str = field(metadata={"help": "DATASET dir of the synthetic data."})
     report: str = field(default="fidelity.html", metadata={"help": "HTML report to write (JSON beside it)."})
+    holdout: str | None = field(
+        default=None,
+        metadata={
+            "help": "DATASET dir or DBQ table of real rows the fit never saw (then REAL holds only the fit's "
+            "rows); default: the holdout the synthetic data's profile records (`datagen fit --holdout`)."
+        },
+    )
     images: int = field(default=12, metadata={"help": "sample images shown per dataset."})
-    seed: int = field(default=0, metadata={"help": "seed choosing the sample images."})
+    seed: int = field(default=0, metadata={"help": "seed choosing the sample images and the metrics' draws."})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing report of ours."})
     quiet: bool = field(default=False, metadata={"help": "no progress output."})
 

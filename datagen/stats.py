@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from contracts.dataset.schema import COLUMN_NAMES, COLUMNS
+from datagen.words import quantity
 
 MAX_LABELS = 30  # the dataset viewer's threshold between a label column and a text column
 HISTOGRAM_BINS = 10
@@ -217,7 +218,7 @@ def format_stats(stats: list[dict], relations: list[dict] | None = None, n_rows:
     """``column_stats`` (and ``column_relations``) as text, one block per column."""
     lines = []
     if n_rows is not None:
-        lines.append(f"{n_rows:,} rows, {len(stats)} columns")
+        lines.append(f"{quantity(n_rows, 'row', sep=True)}, {quantity(len(stats), 'column')}")
         lines.append("")
     for s in stats:
         flag = "  [constant]" if s["constant"] else ""

@@ -1,7 +1,8 @@
 """Baselines: peers of a model on the same split, answering in the same text format, scored by the same code.
 
 - ``majority``: the most frequent training category, its most frequent title, the median training price.
-- ``nearest``: the training item whose image is closest under ``features.embed_image``; its answer copied.
+- ``nearest``: the training item whose image is closest under ``contracts.image_features.embed_image``;
+  its answer copied.
 - ``probe``: scikit-learn on the same features: logistic regression for the category, ridge regression on
   log price, and the title of the nearest training image within the predicted category.
 - ``oracle``: the answers the generator derived from each row's latent attributes (``latents.jsonl``,
@@ -23,8 +24,8 @@ import pandas as pd
 
 from contracts.dataset import layout
 from contracts.errors import UserError
+from contracts.image_features import standardize
 from contracts.task import build_answer
-from evaluation.features import standardize
 from evaluation.systems import Answers, Progress, System, progress_bar
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ class ImageFeatures:
     def of(self, data: EvalSet) -> tuple[np.ndarray, np.ndarray]:
         """(train features, row features) of ``data``."""
         from contracts.dataset.reader import IMAGE_PATH, load_image
-        from evaluation.features import embed_images
+        from contracts.image_features import embed_images
 
         if self._train is not data.train or self._rows is not data:
             start = time.perf_counter()

@@ -45,11 +45,9 @@ class EvalSet:
         """
         if IMAGE_BYTES in self.rows.columns:
             return self.rows[IMAGE_BYTES].iat[i]
-        path = Path(self.rows[IMAGE_PATH].iat[i])
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read image {path} ({exc.strerror}): regenerate the dataset") from None
+        from contracts.dataset.images import image_bytes  # a JPEG's path, or a row of a parquet data file
+
+        return image_bytes(self.rows[IMAGE_PATH].iat[i])
 
     def load_image(self, i: int):  # -> PIL.Image.Image, RGB
         """Row ``i``'s image, decoded to RGB.

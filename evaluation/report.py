@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from contracts.dataset.images import image_source
 from evaluation.metrics import (
     GROUPS,
     HEADLINE,
@@ -228,7 +229,7 @@ def gallery_item(row: Mapping, images: bool = True) -> dict:
     price_pred = parsed.get("full_price")
     ape = scores.get("price_ape")
     signed = None if price_pred is None or not gold["full_price"] else price_pred / gold["full_price"] - 1
-    uri = image_data_uri_or_placeholder(row.get("image_path") or None, THUMB_SIZE) if images else ""
+    uri = image_data_uri_or_placeholder(image_source(row.get("image_path")), THUMB_SIZE) if images else ""
     return {
         "image_uri": uri,
         "caption": f"{row.get('product_code', '')} · {row.get('file_name', '')}",

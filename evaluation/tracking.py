@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from contracts.dataset.images import image_source
 from contracts.errors import UserError
 from evaluation.scoring import system_view
 from reports.embed import thumbnail
@@ -108,9 +109,10 @@ def log_evaluation(
             row = system_view(row, first) if "answers" in row else row
             gold, parsed, scores = row["gold"], row["parsed"], row["scores"]
             image = None
-            if images and row.get("image_path"):
+            source = image_source(row.get("image_path")) if images else None  # a path, or parquet bytes
+            if source:
                 try:
-                    image = wandb.Image(thumbnail(row["image_path"], 128))
+                    image = wandb.Image(thumbnail(source, 128))
                 except OSError:
                     image = None
             table.add_data(

@@ -70,6 +70,93 @@ def _samples(items: Sequence[Mapping[str, Any]]) -> list[dict]:
     ]
 
 
+def _pair(label: str, data: Mapping[str, Any] | None, fmt: str, note: str, key: str | None = None) -> dict:
+    """A privacy row: the synthetic figure beside the holdout's (``key`` picks a field of each side)."""
+    data = data or {}
+
+    def pick(side: str) -> Any:
+        value = data.get(side)
+        return value.get(key) if key is not None and isinstance(value, Mapping) else value
+
+    return {"label": label, "synth": pick("synth"), "holdout": pick("holdout"), "fmt": fmt, "note": note}
+
+
+def _privacy_rows(privacy: Mapping[str, Any]) -> list[dict]:
+    copies, distance, disclosure = privacy["copies"], privacy["distance"], privacy["disclosure"]
+    each, ties = f"{distance['rows_per_side']:,}", f"{100 * distance['ties']:.1f}%"
+    closer = f"{100 * distance['sdmetrics_closer_to_training']:.1f}% closer"
+    known = " and ".join(disclosure["known"])
+    return [
+        _pair("exact row copies", copies["rows"], "pct",
+              "rows equal to a fit row: title, category codes, price within 1%"),
+        _pair("titles copied verbatim", copies["titles"], "pct", "titles equal to a fit row's title"),
+        _pair("NewRowSynthesis (SDMetrics)", copies["new_row_synthesis"], "float3",
+              "share of rows that are new: 1 - exact row copies"),
+        {"label": "distance share", "synth": distance["share"], "holdout": None, "fmt": "pct",
+         "note": f"closer to the fit's rows than to the holdout ({each} rows each; ties, {ties}, split half "
+                 "and half); a fresh sample scores 50%"},
+        {"label": "DCROverfittingProtection (SDMetrics)", "fmt": "float3", "holdout": None,
+         "synth": distance["sdmetrics_overfitting_protection"],
+         "note": f"min(1, 2 x (1 - closer)), each side in its own ranges, a tie to the holdout: {closer}"},
+        _pair("DCRBaselineProtection (SDMetrics)", privacy["baseline"], "float3",
+              "median distance to the closest fit row over that of random rows in the same ranges", "score"),
+        _pair("median distance to the closest fit row", privacy["baseline"], "float3",
+              "SDMetrics' units: the mean over the columns of 0/1 (categories) and |a - b| / range",
+              "median_dcr"),
+        _pair("DisclosureProtection (SDMetrics, zero-CAP)", disclosure, "float3",
+              f"knowing {known}, guess {disclosure['sensitive']}; 1 = no better than chance"),
+    ]  # fmt: skip
+
+
+TASK_LABELS = {
+    "category_from_title": ("category from title", "accuracy", "float3"),
+    "price_from_category_and_title": ("price from category and title", "R² of log price", "float3"),
+    "category_from_image": ("category from image", "accuracy", "float3"),
+}
+DETECTORS = {
+    "table": ("table (SDMetrics LogisticDetection)", "categories, prices, title lengths"),
+    "titles": ("titles (TF-IDF, logistic regression)", "the title text"),
+    "images": (
+        "images (probe features, logistic regression)",
+        "rendered products are not photographs: against real photos this detector wins outright; it "
+        "says the images are drawings, not that the table gives the source away",
+    ),  # fmt: skip
+}
+
+
+def _utility_rows(utility: Mapping[str, Any]) -> list[dict]:
+    rows = []
+    for name, task in utility["tasks"].items():
+        label, metric, fmt = TASK_LABELS.get(name, (name, "score", "float3"))
+        rows.append({"task": label, "metric": metric, "real": task["real"]["score"],
+                     "synth": task["synth"]["score"], "augmented": task["augmented"]["score"],
+                     "ratio": task["ratio"], "fmt": fmt})  # fmt: skip
+    return rows
+
+
+def _privacy_utility(context: Mapping[str, Any]) -> dict | None:
+    """The privacy and utility section's tables and cards, or None for a comparison without one."""
+    verdict = context.get("verdict")
+    if not verdict:
+        return None
+    privacy, utility = context.get("privacy"), context.get("utility")
+    detection = [
+        {"detector": DETECTORS.get(k, (k, ""))[0], "score": d["score"], "auc": d["auc"],
+         "note": DETECTORS.get(k, (k, ""))[1]}
+        for k, d in (context.get("detection") or {}).items()
+    ]  # fmt: skip
+    return {
+        "verdict": verdict,
+        "privacy_rows": _privacy_rows(privacy) if privacy else [],
+        "holdout": privacy["holdout"] if privacy else None,
+        "utility_rows": _utility_rows(utility) if utility else [],
+        "utility": utility,
+        "detection_rows": detection,
+        "promise": context.get("promise"),
+        "skipped": context.get("skipped") or [],
+    }
+
+
 def build_view(context: Mapping[str, Any]) -> dict:
     """The template's context: the comparison as given, plus chart and image data URIs."""
     price, titles = context["price"], context["titles"]
@@ -117,9 +204,18 @@ def build_view(context: Mapping[str, Any]) -> dict:
         ),
         _card("unique titles real / synthetic", f"{unique['real']:.1%} / {unique['synth']:.1%}", "text"),
     ]
+    section = _privacy_utility(context)
+    if section is not None:
+        verdict = section["verdict"]
+        task = ((context.get("utility") or {}).get("tasks") or {}).get("category_from_title")
+        overview_cards += [
+            _card("privacy", verdict["privacy"]["status"], "text"),
+            _card("utility ratio (category from title)", task["ratio"] if task else None, "float2"),
+        ]
     images = context.get("images") or {}
     return {
         **context,
+        "section": section,
         "title": context.get("title", "Fidelity: synthetic against real"),
         "subtitle": context.get(
             "subtitle", f"real: {context['inputs']['real']} · synthetic: {context['inputs']['synth']}"

@@ -168,14 +168,21 @@ def _make(source: Source, target: Path, ready: dict[str, Prepared], quiet: bool)
 
 
 def _fit(source: Path, target: Path) -> Path:
-    """The profile `datagen fit` learns from ``source``'s train and validation splits only: its test split
-    stays unseen, as the study's test set may be drawn from it."""
+    """The profile `datagen fit` learns from ``source``'s train and validation splits only (its test split
+    stays unseen, as the study's test set may be drawn from it), with every source title guarded as
+    `datagen fit` guards them (synthesis redraws a title the source has, test split included)."""
     import pandas as pd
 
+    from datagen.fit.copies import guard_titles
+    from datagen.fit.holdout import codes_digest
     from datagen.fit.profile import fit_table
 
-    frames = [read_split(source, s) for s in TRAINING_SPLITS if s in available_splits(source)]
+    present = available_splits(source)
+    frames = [read_split(source, s) for s in TRAINING_SPLITS if s in present]
     profile = fit_table(pd.concat(frames, ignore_index=True), name=f"fit:{source.name}", source=str(source))
+    every = pd.concat([read_split(source, s) for s in present], ignore_index=True)
+    salt = codes_digest(every["product_code"].astype(np.int64).to_numpy())[:16]
+    profile, _ = guard_titles(profile, every["title"].astype(str), salt)
     path = target.parent / f"{target.name}.profile.json"
     write_json_atomically(path, profile.to_dict())
     return path
@@ -195,6 +202,7 @@ def _sample(path: Path, rows: int, seed: int) -> dict[str, list]:
 
 def _write_rows(target: Path, frames: dict[str, list], what: str) -> None:
     """A DATASET dir of these rows (a product that appears twice is kept once, where it first appears)."""
+    from contracts.dataset.images import image_bytes
     from contracts.dataset.writer import DatasetWriter, card_header
     from study import __version__
 
@@ -208,7 +216,7 @@ def _write_rows(target: Path, frames: dict[str, list], what: str) -> None:
                         continue
                     seen.add(int(record["product_code"]))
                     row = {c: record[c] for c in COLUMN_NAMES}
-                    writer.add(split, row, Path(record[IMAGE_PATH]).read_bytes())
+                    writer.add(split, row, image_bytes(record[IMAGE_PATH]))  # a file or a parquet row
         counts = writer.split_counts()
         info = {
             "generator": GENERATOR,

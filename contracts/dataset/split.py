@@ -72,6 +72,55 @@ def _split_counts(sizes: dict[str, int], seed: int, fractions: Sequence[float]) 
     return counts
 
 
+def assign_split_indices(
+    keys: Sequence[int] | np.ndarray,
+    strata: Sequence[str] | np.ndarray,
+    seed: int,
+    fractions: Sequence[float] = layout.SPLIT_FRACTIONS,
+) -> np.ndarray:
+    """Like ``assign_splits``, as an array of indices into ``layout.SPLITS`` (uint8, one per row): numpy
+    throughout, so a million rows take well under a second and a few bytes each."""
+    n = len(keys)
+    if n != len(strata):
+        raise ValueError(f"{n} keys but {len(strata)} strata")
+    if (
+        len(fractions) != len(layout.SPLITS)
+        or any(f < 0 for f in fractions)
+        or abs(sum(fractions) - 1) > 1e-9
+    ):
+        raise ValueError(
+            f"fractions must be {len(layout.SPLITS)} non-negative numbers summing to 1: {fractions}"
+        )
+    int_keys = np.asarray(keys, dtype=np.int64)
+    if len(np.unique(int_keys)) != n:
+        raise ValueError("keys must be unique")
+    index = {name: i for i, name in enumerate(dict.fromkeys(str(s) for s in strata))}
+    names = list(index)
+    codes = np.fromiter((index[str(s)] for s in strata), dtype=np.int32, count=n)
+    by_stratum = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_stratum], np.arange(len(names) + 1))
+    counts = _split_counts(
+        {names[j]: int(bounds[j + 1] - bounds[j]) for j in range(len(names))}, seed, fractions
+    )
+
+    out = np.zeros(n, dtype=np.uint8)
+    for j, stratum in enumerate(names):
+        rows = by_stratum[bounds[j] : bounds[j + 1]]
+        order = np.argsort(int_keys[rows], kind="stable")  # the stratum's keys, sorted
+        rng = np.random.default_rng([seed, _stratum_seed(stratum)])
+        perm = rng.permutation(len(rows))  # shuffled[t] = sorted[perm[t]]
+        # Deal validation, test, ... first, so train takes the remainder.
+        dealt = np.zeros(len(rows), dtype=np.uint8)
+        pos = 0
+        for k in range(1, len(layout.SPLITS)):
+            dealt[pos : pos + counts[stratum][k]] = k
+            pos += counts[stratum][k]
+        split_of_sorted = np.empty(len(rows), dtype=np.uint8)
+        split_of_sorted[perm] = dealt
+        out[rows[order]] = split_of_sorted
+    return out
+
+
 def assign_splits(
     keys: Sequence[int],
     strata: Sequence[str],
@@ -92,36 +141,4 @@ def assign_splits(
     Raises:
         ValueError: on mismatched lengths, duplicate keys or bad fractions (a programming error).
     """
-    if len(keys) != len(strata):
-        raise ValueError(f"{len(keys)} keys but {len(strata)} strata")
-    if (
-        len(fractions) != len(layout.SPLITS)
-        or any(f < 0 for f in fractions)
-        or abs(sum(fractions) - 1) > 1e-9
-    ):
-        raise ValueError(
-            f"fractions must be {len(layout.SPLITS)} non-negative numbers summing to 1: {fractions}"
-        )
-    int_keys = [int(k) for k in keys]
-    if len(set(int_keys)) != len(int_keys):
-        raise ValueError("keys must be unique")
-
-    members: dict[str, list[int]] = {}
-    for key, stratum in zip(int_keys, strata, strict=True):
-        members.setdefault(str(stratum), []).append(key)
-    counts = _split_counts({s: len(m) for s, m in members.items()}, seed, fractions)
-
-    split_of: dict[int, str] = {}
-    for stratum, stratum_keys in members.items():
-        rng = np.random.default_rng([seed, _stratum_seed(stratum)])
-        ordered = sorted(stratum_keys)
-        shuffled = [ordered[i] for i in rng.permutation(len(ordered))]
-        # Deal validation, test, ... first, so train takes the remainder.
-        pos = 0
-        for k in range(1, len(layout.SPLITS)):
-            for key in shuffled[pos : pos + counts[stratum][k]]:
-                split_of[key] = layout.SPLITS[k]
-            pos += counts[stratum][k]
-        for key in shuffled[pos:]:
-            split_of[key] = layout.SPLITS[0]
-    return [split_of[k] for k in int_keys]
+    return [layout.SPLITS[i] for i in assign_split_indices(keys, strata, seed, fractions).tolist()]

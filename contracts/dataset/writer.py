@@ -23,20 +23,10 @@ from types import TracebackType
 from typing import NamedTuple
 
 from contracts.dataset import layout
+from contracts.dataset.hub import metadata_schema
 from contracts.dataset.schema import COLUMNS, FILE_NAME, coerce_row, row_problems
 from contracts.errors import UserError
 from contracts.outputs import TMP_TAG, OutputLock, check_replaceable, remove_leftovers, swap_dir_into_place
-
-_ARROW_TYPES = {"string": "string", "int64": "int64", "float64": "float64"}
-
-
-def metadata_schema():  # -> pyarrow.Schema
-    """Arrow schema of a split's metadata file: ``file_name`` then the 17 columns with their dtypes."""
-    import pyarrow as pa
-
-    fields = [pa.field(FILE_NAME, pa.string(), nullable=False)]
-    fields += [pa.field(n, pa.type_for_alias(_ARROW_TYPES[d]), nullable=False) for n, d in COLUMNS.items()]
-    return pa.schema(fields)
 
 
 def write_metadata(path: Path, records: list[dict]) -> None:
@@ -54,19 +44,31 @@ def _json_line(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
 
 
-def card_header(pretty_name: str, split_counts: dict[str, int]) -> list[str]:
-    """The YAML header of a DATASET dir's README.md, the same for synthetic and imported data: the splits
-    and the features (image + the 17 columns), so that `datasets.load_dataset(DIR)` reads every one alike."""
+def card_header(
+    pretty_name: str,
+    split_counts: dict[str, int],
+    fmt: str = layout.IMAGEFOLDER,
+    split_bytes: dict[str, int] | None = None,
+) -> list[str]:
+    """The YAML header of a DATASET dir's README.md, the same for synthetic and imported data: the splits'
+    data files (the split folders, or the parquet files under ``data/``) and the features (image + the 17
+    columns), so that `datasets.load_dataset(DIR)` reads every one alike. With ``split_bytes`` (the bytes of
+    each split's encoded images) the splits are complete as `datasets` reads them, and it checks the row
+    counts as it loads."""
     splits = [s for s in layout.SPLITS if split_counts.get(s)]
     lines = ["---", f"pretty_name: {pretty_name}", "configs:", "- config_name: default", "  data_files:"]
     for s in splits:
-        lines += [f"  - split: {s}", f"    path: {s}/*"]
+        path = f"{layout.DATA_DIR}/{s}-*" if fmt == layout.PARQUET else f"{s}/*"
+        lines += [f"  - split: {s}", f"    path: {path}"]
     lines += ["dataset_info:", "  features:", "  - name: image", "    dtype: image"]
     for name, dtype in COLUMNS.items():
         lines += [f"  - name: {name}", f"    dtype: {dtype}"]
     lines += ["  splits:"]
     for s in splits:
-        lines += [f"  - name: {s}", f"    num_examples: {split_counts[s]}"]
+        lines += [f"  - name: {s}"]
+        if split_bytes is not None:
+            lines += [f"    num_bytes: {split_bytes.get(s, 0)}"]
+        lines += [f"    num_examples: {split_counts[s]}"]
     return [*lines, "---", ""]
 
 
@@ -120,6 +122,24 @@ def prepare_row(row: dict) -> PreparedRow:
     code = int(clean["product_code"])  # type: ignore[arg-type]
     file_name = layout.image_name(code)
     return PreparedRow(code, file_name, _json_line({FILE_NAME: file_name, **clean}))
+
+
+def row_values(row: dict) -> tuple:
+    """The 17 columns of ``row`` in schema order, validated and coerced (pure; any process).
+
+    Raises:
+        UserError: the row breaks the schema (the message names each problem).
+    """
+    problems = row_problems(row)
+    if problems:
+        code = row.get("product_code", "?")
+        raise UserError(f"row with product_code {code} breaks the schema: {'; '.join(problems)}")
+    return tuple(coerce_row(row).values())
+
+
+def info_bytes(info: dict) -> bytes:
+    """``dataset_info.json`` as written, byte for byte (a merge writes what one run would)."""
+    return (json.dumps(info, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def sidecar_line(record: dict) -> str:
@@ -247,9 +267,7 @@ class DatasetWriter:
             (tmp / name).write_text("".join(line + "\n" for _, line in records), encoding="utf-8")
         for name, data in self._extra_files.items():
             (tmp / name).write_bytes(data)
-        (tmp / layout.INFO_FILE).write_text(
-            json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        (tmp / layout.INFO_FILE).write_bytes(info_bytes(info))
         (tmp / layout.CARD_FILE).write_text(card, encoding="utf-8")
         self._swap_into_place()
         return self.out

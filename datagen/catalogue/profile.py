@@ -22,6 +22,14 @@ data, and ``datagen synth --profile profile.json`` loads it. The format (all key
         title_colour                       optional bool: append "in <Colour>" to the title
     connectors                             optional {trim, colour}: the words before a trim and a colour
                                            in titles (default {"trim": "and", "colour": "in"})
+    source_titles                          optional {salt, digests, exclude} (written by `datagen fit`):
+                                           salted sha256 digests (16 hex) of the source's titles, case and
+                                           spacing folded; synthesis treats them as titles already taken
+                                           (redrawn where the entry allows), and with ``exclude`` true
+                                           (`fit --no-copies`) never keeps one
+    holdout                                optional {fraction, seed, source, fit_rows, fit_codes_sha256,
+                                           product_codes} (written by `datagen fit`): the source rows the
+                                           fit kept out, found again by `datagen compare`
     vocabulary:
         colours:   {name: [r, g, b]}
         sizes:     {name: {scale, length, price_mult, position: front|end|none}}
@@ -43,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contracts.errors import UserError
+from datagen.catalogue.provenance import check_holdout, check_source_titles, title_digest
 from datagen.catalogue.shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
 
 OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")
@@ -115,7 +124,10 @@ class CatalogueProfile:
     vocabulary: dict[str, dict]
     description: str = ""
     connectors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CONNECTORS))
+    source_titles: dict | None = None
+    holdout: dict | None = None
     _fingerprint: str = field(default="", compare=False, repr=False)
+    _source_digests: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     # serialisation ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -123,8 +135,12 @@ class CatalogueProfile:
         profiles written before they existed keep their fingerprint."""
         out = asdict(self)
         out.pop("_fingerprint")
+        out.pop("_source_digests")
         if out["connectors"] == DEFAULT_CONNECTORS:
             out.pop("connectors")
+        for key in ("source_titles", "holdout"):
+            if out[key] is None:
+                out.pop(key)
         out["taxonomy"] = [asdict(e) for e in self.taxonomy]
         return out
 
@@ -157,6 +173,17 @@ class CatalogueProfile:
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON: identifies the profile in dataset cards."""
         return self._fingerprint
+
+    def is_source_title(self, title: str) -> bool:
+        """Whether ``title`` (case and spacing folded) is one of the source's titles (``source_titles``)."""
+        if not self._source_digests:
+            return False
+        return title_digest(title, self.source_titles["salt"]) in self._source_digests  # type: ignore[index]
+
+    @property
+    def excludes_source_titles(self) -> bool:
+        """True when synthesis must never keep a source title (`datagen fit --no-copies`)."""
+        return bool(self.source_titles and self.source_titles["exclude"])
 
     def entry_key(self, index: int) -> str:
         e = self.taxonomy[index]
@@ -365,13 +392,19 @@ def _build(data: dict, source: str) -> CatalogueProfile:
         _check(key in DEFAULT_CONNECTORS, source, f"connectors.{key}", "is unknown; use trim or colour")
         ok = isinstance(word, str) and word.strip() != "" and len(word.split()) == 1
         _check(ok, source, f"connectors.{key}", f"must be one word, got {word!r}")
+    source_titles = check_source_titles(data.get("source_titles"), source)
+    holdout = check_holdout(data.get("holdout"), source)
     profile = CatalogueProfile(
         **top,  # type: ignore[arg-type]
         taxonomy=tuple(entries),
         vocabulary=vocab,
         description=description,
         connectors={**DEFAULT_CONNECTORS, **connectors},
+        source_titles=source_titles,
+        holdout=holdout,
     )
     canonical = json.dumps(profile.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     object.__setattr__(profile, "_fingerprint", hashlib.sha256(canonical.encode()).hexdigest())
+    if source_titles is not None:
+        object.__setattr__(profile, "_source_digests", frozenset(source_titles["digests"]))
     return profile

@@ -15,18 +15,21 @@ What is measured:
 The **overall score** is ``schema x (0.75 x quality + 0.25 x titles)``: the schema score (share of the 17
 columns present in both with the same type) gates everything, SDMetrics' quality carries most of the weight,
 and titles, which SDMetrics sees only through their length, add their vocabulary.
+
+``compare_datasets`` adds the other two questions, privacy and utility, judged against the rows the fit never
+saw, with real-vs-synthetic detection and one verdict (``datagen.fidelity.judge``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from contracts.dataset import layout
 from contracts.dataset.schema import COLUMN_NAMES, COLUMNS, FILE_NAME
 from contracts.outputs import (
     FIDELITY_PAGE,
@@ -46,7 +49,7 @@ from datagen.fidelity.scores import (
     shared_histogram,
     title_comparison,
 )
-from datagen.stats import MAX_LABELS, column_relations, column_stats, most_frequent, read_table
+from datagen.stats import MAX_LABELS, column_relations, column_stats, most_frequent
 
 OVERALL_FORMULA = "schema x (0.75 x sdmetrics_quality + 0.25 x titles)"
 CATEGORY_COLUMNS = ("category1_code", "category2_code", "category3_code")
@@ -56,19 +59,25 @@ _ARROW_DTYPES = {"string": ("string", "large_string"), "int64": ("int64",), "flo
 
 # -- schema --------------------------------------------------------------------------------------------------
 def disk_schema(path: str | Path) -> dict[str, str]:
-    """Column -> type as stored: a DATASET dir's first metadata parquet, or a table file's frame."""
+    """Column -> type as stored: a DATASET dir's first split (either layout), a parquet or JSONL file's own
+    types, or, for a CSV file (text only), the DBQ types its cells are read as."""
     path = Path(path).expanduser()
     if path.is_dir():
-        import pyarrow.parquet as pq
+        from contracts.dataset.reader import stored_types
 
-        for split in layout.SPLITS:
-            meta = path / split / layout.METADATA_FILE
-            if meta.is_file():
-                return {f.name: str(f.type) for f in pq.read_schema(meta)}
-        return {}
+        return stored_types(path)
     from datagen.real.sources import load_file
 
-    frame = pd.DataFrame.from_records(load_file(path)[:1000])
+    records = load_file(path)[:1000]
+    if path.suffix.lower() == ".csv":
+        # A CSV cell has no type: each column has the DBQ type its cells coerce to, as `datagen real --from`
+        # and ``read_table`` read it (a column none of whose cells fits its type is refused there).
+        from datagen.real.rows import coerce_rows
+
+        coerce_rows(records)
+        columns = dict.fromkeys(c for r in records for c in r)
+        return {c: COLUMNS.get(c, "string") for c in columns}
+    frame = pd.DataFrame.from_records(records)
     return {c: str(t) for c, t in frame.dtypes.items()}
 
 
@@ -186,16 +195,36 @@ def compare_tables(
     }
 
 
-def compare_datasets(real_dir: str | Path, synth_dir: str | Path) -> dict:
-    """Compare two DATASET dirs (or DBQ table files): ``compare_tables`` on all their rows, with their paths.
+def compare_datasets(
+    real_dir: str | Path,
+    synth_dir: str | Path,
+    holdout: str | Path | None = None,
+    seed: int = 0,
+    quiet: bool = True,
+    note: Callable[[str], None] | None = None,
+) -> dict:
+    """Compare two DATASET dirs (or DBQ table files): ``compare_tables`` on all their rows, then privacy,
+    utility and detection (``datagen.fidelity.judge``), with their paths.
+
+    ``holdout`` names the real rows the fit never saw (default: those the synthetic data's profile records);
+    ``note`` receives one line per metric skipped and why.
 
     Raises:
-        UserError: either path is not a readable dataset.
+        UserError: a path is not a readable dataset, or the holdout shares products with the real rows.
     """
-    result = compare_tables(
-        read_table(real_dir), read_table(synth_dir), disk_schema(real_dir), disk_schema(synth_dir)
-    )
-    result["inputs"] = {"real": str(real_dir), "synth": str(synth_dir)}
+    from datagen.fidelity.holdout import load_rows
+    from datagen.fidelity.judge import find_sides, judge
+
+    real, synth = load_rows(real_dir), load_rows(synth_dir)
+    sides = find_sides(real, synth, synth_dir, holdout)  # a bad --holdout fails before the long work
+    columns = list(COLUMN_NAMES)
+    result = compare_tables(real[columns], synth[columns], disk_schema(real_dir), disk_schema(synth_dir))
+    result.update(judge(real, synth, synth_dir, holdout, seed, quiet, note, sides))
+    result["inputs"] = {
+        "real": str(real_dir),
+        "synth": str(synth_dir),
+        "holdout": None if holdout is None else str(holdout),
+    }
     return result
 
 
@@ -204,7 +233,7 @@ def sample_images(data_dir: str | Path, n: int, seed: int = 0) -> list[dict]:
 
     A table file has no images: the list is empty.
     """
-    from contracts.dataset.reader import IMAGE_PATH, read_dataset
+    from contracts.dataset.reader import IMAGE_PATH, image_source, read_dataset
 
     path = Path(data_dir).expanduser()
     if not path.is_dir() or n <= 0:
@@ -216,7 +245,7 @@ def sample_images(data_dir: str | Path, n: int, seed: int = 0) -> list[dict]:
     for _, row in frame.iloc[picks].iterrows():
         out.append(
             {
-                "path": str(row[IMAGE_PATH]),
+                "path": image_source(row[IMAGE_PATH]),  # a file's path, or a parquet row's bytes
                 "title": str(row["title"]),
                 "category": str(row["category3_code"]),
                 "price": f"{row['full_price']:,.2f} {row['currency_code']}",
@@ -226,8 +255,12 @@ def sample_images(data_dir: str | Path, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def write_comparison(cfg: CompareConfig) -> tuple[dict, Path, Path]:
+def write_comparison(
+    cfg: CompareConfig, note: Callable[[str], None] | None = None
+) -> tuple[dict, Path, Path]:
     """Compare, then write the HTML report and its JSON twin (same name, ``.json``) atomically.
+
+    ``note`` receives one line per metric skipped and why.
 
     Returns:
         ``(result, html_path, json_path)``; the JSON holds ``result`` and the config.
@@ -237,7 +270,7 @@ def write_comparison(cfg: CompareConfig) -> tuple[dict, Path, Path]:
     html_path = Path(cfg.report).expanduser().absolute()
     json_path = html_path.with_suffix(".json")
     _check_report_paths(html_path, json_path, cfg.overwrite)
-    result = compare_datasets(cfg.real_dir, cfg.synth_dir)
+    result = compare_datasets(cfg.real_dir, cfg.synth_dir, cfg.holdout, cfg.seed, cfg.quiet, note)
     result["config"] = asdict(cfg)
     images = {
         "real": sample_images(cfg.real_dir, cfg.images, cfg.seed),

@@ -19,13 +19,13 @@ What is learned, and how:
 - **title lengths**: an entry that cannot draw titles of 8-71 characters often enough drops the options that
   keep it out (``datagen.fit.lengths``), else joins an entry of its categories or takes another's words.
 
-``fit_table`` is pure (a DataFrame in, a validated profile out); ``fit_profile`` reads a dataset dir or file.
+``fit_table`` is pure (a DataFrame in, a validated profile out); ``fit_profile`` reads a dataset dir or file;
+`datagen fit` itself (a holdout kept out, the source titles guarded, the file written) is ``datagen.fit.run``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -36,15 +36,14 @@ import pandas as pd
 
 from contracts.dataset.schema import NOT_AVAILABLE
 from contracts.errors import UserError
-from contracts.outputs import check_replaceable_file, claim_output, json_with_keys, write_files_atomically
 from datagen.catalogue.profile import DEFAULT_CONNECTORS, OPTION_KINDS, CatalogueProfile, builtin_profile
-from datagen.config import FitConfig
 from datagen.fit.grammar import learn_grammar
 from datagen.fit.lengths import repair
 from datagen.fit.silhouettes import FALLBACK_SILHOUETTE, for_kids, silhouette_for
 from datagen.fit.titles import VOCAB_KINDS, Lexicon
 from datagen.fit.words import colour_rgb, word_spec
 from datagen.stats import most_frequent, read_table
+from datagen.words import quantity
 
 MIN_CODE_DOMAIN = 1_000_000  # synth draws unique codes from the range: leave room for more rows than seen
 SIGMA_PRIOR_ROWS = 3.0  # small entries borrow this many rows' worth of the catalogue-wide sigma
@@ -281,8 +280,9 @@ def fit_table(df: pd.DataFrame, name: str = "fit", source: str = "") -> Catalogu
     ratio = home["full_price_eur"].to_numpy(dtype=float) / home["full_price"].to_numpy(dtype=float)
     learned = sum(1 for section, _ in grammar.words if section != "colours")
     description = (
-        f"Fitted by datagen fit from {source or 'a table'} ({len(df)} rows, {len(entries)} entries, "
-        f"{learned} title words learned)"
+        f"Fitted by datagen fit from {source or 'a table'} ({quantity(len(df), 'row')}, "
+        f"{quantity(len(entries), 'entry', 'entries')}, "
+        f"{quantity(learned, 'title word')} learned)"
     )
     if fallbacks:
         description += f"; drawn as {FALLBACK_SILHOUETTE} for lack of a keyword: {', '.join(fallbacks)}"
@@ -320,24 +320,3 @@ def fit_profile(data_dir: str | Path) -> CatalogueProfile:
     """
     path = Path(data_dir)
     return fit_table(read_table(path), name=f"fit:{path.name}", source=str(path))
-
-
-def write_fitted_profile(cfg: FitConfig) -> tuple[CatalogueProfile, Path]:
-    """Fit ``cfg.data_dir`` and write the profile JSON to ``cfg.out`` atomically.
-
-    Raises:
-        UserError: ``cfg.out`` exists without ``overwrite``, cannot be written, or the data is unreadable.
-    """
-    out = Path(cfg.out).expanduser().absolute()
-    if out.is_dir():
-        raise UserError(f"{out} is a dir: --out names the profile JSON file to write")
-    check_replaceable_file(out, _is_profile, overwrite=cfg.overwrite, what="profile", flag="--out")
-    profile = fit_profile(cfg.data_dir)
-    text = json.dumps(profile.to_dict(), indent=1, ensure_ascii=False) + "\n"
-    with claim_output(out):
-        check_replaceable_file(out, _is_profile, overwrite=cfg.overwrite, what="profile", flag="--out")
-        write_files_atomically({out: text.encode("utf-8")})
-    return profile, out
-
-
-_is_profile = json_with_keys("taxonomy", "vocabulary")

@@ -30,6 +30,7 @@ from datagen.config import ImportConfig
 from datagen.real.download import FetchSettings, ImageCache, download_workers, fetch_all
 from datagen.real.rows import check_rows, failure_record
 from datagen.real.sources import hub_revision, load_file, load_hub
+from datagen.words import quantity
 
 _RUN_ONLY_FIELDS = ("cache_dir", "workers", "overwrite", "quiet")
 JPEG_QUALITY = 95  # only for images that do not arrive as JPEG; JPEGs are kept byte for byte
@@ -207,7 +208,7 @@ def run_import(cfg: ImportConfig) -> ImportResult:
     results = list(fetched.values())
     if not good:
         raise UserError(
-            f"imported 0 of {len(records)} rows: every row was left out ("
+            f"imported 0 of {quantity(len(records), 'row')}: every row was left out ("
             + ", ".join(f"{r} {n}" for r, n in by_reason.items())
             + f"); the reasons are in {out / layout.FAILURES_FILE}. Fix what they name (network, image "
             "server, the table), then run again with --overwrite"

@@ -1,12 +1,16 @@
-"""``synthesize(cfg)``: the `datagen synth` arrow as a plain function, and ``merge_shards`` for sharded runs.
+"""``synthesize(cfg)``: the `datagen synth` arrow as a plain function.
 
-1. Plan every row (product code, category3, title draw) in one cheap sequential pass: no rendering.
-2. Split all rows with ``assign_splits`` on (product_code, category3_code).
-3. Render this shard's rows in a process pool (ordered chunks; each row from its own seeded generator, so the
-   bytes do not depend on the worker count) and stream them into a ``DatasetWriter``.
+1. Plan every row (product code, category, which title draw it keeps): the draws are computed by the worker
+   pool, the choice between them in row order here.
+2. Split all rows with ``assign_split_indices`` on (product_code, category3_code); cut them into blocks
+   (``blocks.FilePlan``), whose files are the same whoever writes them.
+3. Render this job's rows in the pool (chunks in order, a bounded number in flight; each row from its own
+   seeded generator, so the bytes do not depend on the worker count) and stream them into their files
+   (``sink.BlockSink``): memory does not grow with the rows.
 
-Sharding: ``--shard I/N`` writes the I-th contiguous block of rows as a complete DATASET dir with the splits
-of the whole run. ``merge_shards`` joins the N dirs into one that is byte-identical to the unsharded run.
+Without ``--shard`` everything goes into a temporary sibling of ``--out`` (``DatasetWriter``), renamed at the
+end. With ``--shard I/N`` the job writes its blocks' files straight into ``--out``, which all N jobs share
+(``shards.ShardJob``), and `datagen synth-merge` (``merge.merge_shards``) finishes the dataset.
 """
 
 from __future__ import annotations
@@ -17,26 +21,36 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from contracts.dataset import layout
-from contracts.dataset.split import assign_splits
-from contracts.dataset.writer import DatasetWriter, PreparedRow, check_output_dir, prepare_row, sidecar_line
+from contracts.dataset.split import assign_split_indices
+from contracts.dataset.writer import DatasetWriter, check_output_dir, row_values, sidecar_line
 from contracts.errors import UserError
+from contracts.outputs import remove_leftovers
 from datagen import __version__
 from datagen.catalogue.profile import CatalogueProfile, builtin_profile
 from datagen.config import SynthConfig
 from datagen.render.product import encode_jpeg, render_product
-from datagen.synth.card import GENERATOR, render_card, synth_command
+from datagen.synth.blocks import FilePlan
+from datagen.synth.card import GENERATOR, build_info, render_card
 from datagen.synth.oracle import oracle_answer
-from datagen.synth.sample import build_row, plan_rows, sample_latent
+from datagen.synth.plan import chunk_candidates, plan_rows
+from datagen.synth.sample import build_row, sample_latent, sample_latents
+from datagen.synth.shards import ShardJob
+from datagen.synth.sink import BlockSink
 
 CHUNK_ROWS = 32
+IN_FLIGHT = 4  # chunks per worker queued or being rendered: enough to keep every worker busy
 ORACLE_KEY = layout.ORACLE_KEY
 
-Work = tuple[int, int, str]  # row index, attribute draws (from the plan), split
-Done = tuple[str, PreparedRow, str]  # split, the prepared metadata row, the latent's sidecar line
+# what a worker returns per row: index, split index, the 17 values, the JPEG (parquet layout; the imagefolder
+# layout's worker writes it itself), the JPEG's size, the latents record serialised
+Done = tuple[int, int, tuple, bytes | None, int, str]
 
 
 def load_profile(cfg: SynthConfig) -> CatalogueProfile:
@@ -50,25 +64,42 @@ def load_profile(cfg: SynthConfig) -> CatalogueProfile:
 
 
 def render_row(
-    profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int
+    profile: CatalogueProfile, seed: int, index: int, attempts: int, size: int, latent: dict | None = None
 ) -> tuple[dict, dict, bytes]:
     """Everything about one row: its 17 columns, its sidecar record (the latent attributes and the oracle's
-    answer, ``ORACLE_KEY``) and its JPEG bytes."""
-    latent = sample_latent(profile, seed, index, attempts)
+    answer, ``ORACLE_KEY``) and its JPEG bytes (``latent``: the row's, sampled already)."""
+    latent = sample_latent(profile, seed, index, attempts) if latent is None else latent
     image = encode_jpeg(render_product(latent, profile, size))
     return build_row(latent, profile), {**latent, ORACLE_KEY: oracle_answer(latent, profile)}, image
 
 
-def _make_row(profile: CatalogueProfile, seed: int, size: int, tmp: Path, work: Work) -> Done:
-    """Render one row and write its image straight into the writer's temporary split folder."""
-    index, attempts, split = work
-    row, latent, image = render_row(profile, seed, index, attempts, size)
-    prepared = prepare_row(row)
-    (tmp / split / prepared.file_name).write_bytes(image)
-    return split, prepared, sidecar_line(latent)
+class _Job:
+    """What every row of a run needs besides its index: profile, seed, size, layout, where images go."""
+
+    def __init__(self, profile: CatalogueProfile, seed: int, size: int, fmt: str, root: Path) -> None:
+        self.profile, self.seed, self.size, self.fmt, self.root = profile, seed, size, fmt, root
+
+    def make_row(self, index: int, attempts: int, split: int, latent: dict | None = None) -> Done:
+        row, latent, image = render_row(self.profile, self.seed, index, attempts, self.size, latent)
+        values = row_values(row)
+        if self.fmt == layout.IMAGEFOLDER:  # written here, in the worker: the main process only collects
+            (self.root / layout.SPLITS[split] / layout.image_name(row["product_code"])).write_bytes(image)
+            return index, split, values, None, len(image), sidecar_line(latent)
+        return index, split, values, image, len(image), sidecar_line(latent)
+
+    def render(self, chunk: tuple[int, bytes, bytes]) -> list[Done]:
+        start, attempts, splits = chunk
+        latents = sample_latents(self.profile, self.seed, start, list(attempts))
+        return [
+            self.make_row(start + k, a, s, latent)
+            for k, (a, s, latent) in enumerate(zip(attempts, splits, latents, strict=True))
+        ]
+
+    def candidates(self, rows: range) -> list:
+        return chunk_candidates(self.profile, self.seed, rows)
 
 
-# --- worker pool: workers render, encode and write images; the main process only collects metadata lines
+# --- worker pool -------------------------------------------------------------------------------------------
 _WORKER: dict = {}
 
 
@@ -103,39 +134,58 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _init_worker(profile_data: dict, seed: int, size: int, tmp: str, parent: int) -> None:
+def _init_worker(profile_data: dict, seed: int, size: int, fmt: str, root: str, parent: int) -> None:
     # Ctrl-C and SIGTERM are the main process's to handle (it stops the pool and the writer removes its temp
     # dir); a worker ignores Ctrl-C and dies quietly on the SIGTERM the pool's shutdown sends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
-    _WORKER.update(profile=CatalogueProfile.from_dict(profile_data), seed=seed, size=size, tmp=Path(tmp))
+    _WORKER["job"] = _Job(CatalogueProfile.from_dict(profile_data), seed, size, fmt, Path(root))
 
 
-def _render_chunk(chunk: Sequence[Work]) -> list[Done]:
-    w = _WORKER
-    return [_make_row(w["profile"], w["seed"], w["size"], w["tmp"], item) for item in chunk]
+def _render_chunk(chunk: tuple[int, bytes, bytes]) -> list[Done]:
+    return _WORKER["job"].render(chunk)
 
 
-def _render_all(
-    profile: CatalogueProfile, seed: int, size: int, tmp: Path, work: list[Work], workers: int
-) -> Iterator[Done]:
-    if workers <= 1 or len(work) <= CHUNK_ROWS:
-        for item in work:
-            yield _make_row(profile, seed, size, tmp, item)
-        return
-    chunks = [work[i : i + CHUNK_ROWS] for i in range(0, len(work), CHUNK_ROWS)]
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    init_args = (profile.to_dict(), seed, size, str(tmp), os.getpid())
-    pool = mp.get_context(method).Pool(workers, _init_worker, init_args)
-    try:
-        for results in pool.imap(_render_chunk, chunks):  # ordered: rows reach the writer in row order
-            yield from results
-        pool.close()
-    finally:
+def _candidate_chunk(rows: range) -> list:
+    return _WORKER["job"].candidates(rows)
+
+
+class _Pool:
+    """The worker processes (none for one worker), with ordered, bounded mapping over them."""
+
+    def __init__(self, job: _Job, workers: int) -> None:
+        self.job, self.workers, self.pool = job, workers, None
+        if workers > 1:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            args = (job.profile.to_dict(), job.seed, job.size, job.fmt, str(job.root), os.getpid())
+            self.pool = mp.get_context(method).Pool(workers, _init_worker, args)
+
+    def map(self, local: Callable, remote: Callable, items: Iterable) -> Iterator:
+        """``local(item)`` for each item, in order: in the workers (``remote``) with at most ``IN_FLIGHT``
+        items per worker queued, so neither the tasks nor the results pile up."""
+        if self.pool is None:
+            yield from map(local, items)
+            return
+        pending: deque = deque()
+        for item in items:
+            pending.append(self.pool.apply_async(remote, (item,)))
+            if len(pending) >= IN_FLIGHT * self.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+    def close(self) -> None:
         # stop the workers before the writer may remove the folder they write into
-        pool.terminate()
-        pool.join()
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def _chunks(rows: range, attempts: np.ndarray, splits: np.ndarray) -> Iterator[tuple[int, bytes, bytes]]:
+    for start in range(rows.start, rows.stop, CHUNK_ROWS):
+        stop = min(rows.stop, start + CHUNK_ROWS)
+        yield start, attempts[start:stop].tobytes(), splits[start:stop].tobytes()
 
 
 def _progress(total: int, quiet: bool) -> Callable[[int], None] | None:
@@ -147,122 +197,123 @@ def _progress(total: int, quiet: bool) -> Callable[[int], None] | None:
     return bar.update
 
 
-# --- info and card -----------------------------------------------------------------------------------------
-def build_info(cfg: SynthConfig, profile: CatalogueProfile, split_counts: dict[str, int]) -> dict:
-    """dataset_info.json: generator, version, seed, content arguments, counts, command, shard."""
-    args = cfg.content_args()
-    if args["profile"]:
-        args["profile"] = layout.PROFILE_FILE  # the copy inside the dataset, not a path on this machine
-    info = {
-        "generator": GENERATOR,
-        "version": __version__,
-        "seed": cfg.seed,
-        "args": args,
-        "rows": sum(split_counts.values()),
-        "split_counts": {s: split_counts.get(s, 0) for s in layout.SPLITS},
-        "command": synth_command(args, cfg.shard),
-        "profile": {"name": profile.name, "fingerprint": profile.fingerprint},
-        "price_noise": profile.price_noise,
-        "eur_rate": profile.eur_rate,
-        "image": {"format": "JPEG", "size": [cfg.image_size, cfg.image_size]},
-        "files": {"latents": layout.LATENTS_FILE, "profile": layout.PROFILE_FILE},
-        "shard": None,
-    }
-    if cfg.shard:
-        i, n = cfg.shard_spec
-        block = cfg.shard_rows()
-        info["shard"] = {"index": i, "count": n, "start": block.start, "stop": block.stop}
-    return info
-
-
 def _profile_bytes(profile: CatalogueProfile) -> bytes:
     return (json.dumps(profile.to_dict(), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def _run_identity(cfg: SynthConfig, profile: CatalogueProfile) -> dict:
+    """What every job of one sharded run shares (``shards.RUN_KEYS``)."""
+    args = build_info(cfg.content_args(), profile, {}, {}, [])["args"]
+    return {
+        "generator": GENERATOR,
+        "version": __version__,
+        "format": cfg.layout,
+        "args": args,
+        "profile": {"name": profile.name, "fingerprint": profile.fingerprint},
+    }
+
+
+def _write_rows(
+    cfg: SynthConfig,
+    job: _Job,
+    pool: _Pool,
+    progress: Callable[[int], None] | None,
+    shard: tuple[int, int] | None,
+) -> tuple[BlockSink, FilePlan, range]:
+    """Plan, split and write this job's rows; return (sink, file plan, job's blocks)."""
+    profile = job.profile
+    plan = plan_rows(
+        profile, cfg.seed, cfg.rows, lambda chunks: pool.map(job.candidates, _candidate_chunk, chunks)
+    )
+    splits = assign_split_indices(plan.codes, plan.category3(profile), cfg.seed)
+    files = FilePlan.make(splits, cfg.block_rows)
+    blocks = files.job_blocks(*shard) if shard else range(files.blocks)
+    rows = files.job_rows(*shard) if shard else range(cfg.rows)
+    for b in blocks:  # what a killed run of this job left
+        names = [files.latents_file(b)] + [
+            files.data_file(s, b) for s in range(len(layout.SPLITS)) if files.counts[b, s]
+        ]
+        for name in names:
+            remove_leftovers(job.root / name)
+    if job.fmt == layout.IMAGEFOLDER:
+        for s in np.unique(splits[rows.start : rows.stop]).tolist():
+            (job.root / layout.SPLITS[s]).mkdir(exist_ok=True)
+    update = progress or _progress(len(rows), cfg.quiet)
+    sink = BlockSink(job.root, job.fmt, files, shard)
+    try:
+        chunks = _chunks(rows, plan.attempts, splits)
+        with contextlib.closing(pool.map(job.render, _render_chunk, chunks)) as done:
+            for results in done:
+                for row in results:
+                    sink.add(*row)
+                if update:
+                    update(len(results))
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return sink, files, blocks
+
+
 # --- the arrow ---------------------------------------------------------------------------------------------
 def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) -> Path:
-    """Generate the DATASET dir described by ``cfg`` and return its path.
+    """Generate the DATASET dir described by ``cfg`` (or, with ``--shard``, one job's part of it); return
+    its path.
 
     Raises:
         UserError: a bad output dir, profile or argument (one line naming the fix).
     """
     if not cfg.out:
         raise UserError("--out is required: the DATASET dir to write")
-    check_output_dir(cfg.out, cfg.overwrite)  # fail before any work
-    profile = load_profile(cfg)
-    plan = plan_rows(profile, cfg.seed, cfg.rows)
-    splits = assign_splits(plan.codes, plan.category3, cfg.seed)
-    rows = cfg.shard_rows()
-    work = [(i, plan.attempts[i], splits[i]) for i in rows]
+    if cfg.shard:
+        index, count = cfg.shard_spec
+        profile = load_profile(cfg)
+        target = ShardJob(cfg.out, index, count, _run_identity(cfg, profile), overwrite=cfg.overwrite)
+        shard: tuple[int, int] | None = (index, count)
+    else:
+        check_output_dir(cfg.out, cfg.overwrite)  # fail before any work
+        profile = load_profile(cfg)
+        target, shard = DatasetWriter(cfg.out, overwrite=cfg.overwrite), None
     workers, _ = usable_workers(cfg.workers)
-    update = progress or _progress(len(work), cfg.quiet)
-
-    with DatasetWriter(cfg.out, overwrite=cfg.overwrite) as writer:
-        for split in sorted({item[2] for item in work}):
-            writer.split_dir(split)
-        # closing() stops the pool before the writer's cleanup runs, also on errors and Ctrl-C
-        with contextlib.closing(
-            _render_all(profile, cfg.seed, cfg.image_size, writer.tmp_dir, work, workers)
-        ) as done:
-            for split, prepared, latent_line in done:
-                writer.add_prepared(split, prepared)
-                writer.add_sidecar_line(layout.LATENTS_FILE, prepared.code, latent_line)
-                if update:
-                    update(1)
-        writer.add_extra_file(layout.PROFILE_FILE, _profile_bytes(profile))
-        info = build_info(cfg, profile, writer.split_counts())
-        return writer.finish(info, render_card(info))
-
-
-def merge_shards(shard_dirs: Iterable[str | Path], out: str | Path, overwrite: bool = False) -> Path:
-    """Join the N shard dirs of one sharded run into the dataset the unsharded run would have written.
-
-    Raises:
-        UserError: a dir is not a shard, shards come from different runs, or one is missing or repeated.
-    """
-    from contracts.dataset.reader import read_info
-    from contracts.dataset.writer import read_metadata_records
-
-    dirs = [Path(d) for d in shard_dirs]
-    if not dirs:
-        raise UserError("give the shard dirs to merge: datagen synth-merge --out DIR SHARD_DIR...")
-    infos = [read_info(d) for d in dirs]
-    for d, info in zip(dirs, infos, strict=True):
-        if info.get("generator") != GENERATOR or not info.get("shard"):
-            raise UserError(f"{d} is not a shard written by `datagen synth --shard I/N`")
-    first = infos[0]
-    for d, info in zip(dirs, infos, strict=True):
-        if any(info[k] != first[k] for k in ("args", "version", "profile")):
-            raise UserError(
-                f"{d} comes from another run than {dirs[0]} (arguments differ): merge shards of one run"
-            )
-    count = first["shard"]["count"]
-    indices = sorted(info["shard"]["index"] for info in infos)
-    if indices != list(range(1, count + 1)):
-        raise UserError(f"need each of shards 1..{count} exactly once, got {indices}")
-
-    args = dict(first["args"])
-    profile_data = json.loads((dirs[0] / layout.PROFILE_FILE).read_text(encoding="utf-8"))
-    profile = CatalogueProfile.from_dict(profile_data, source=str(dirs[0] / layout.PROFILE_FILE))
-    cfg = SynthConfig(out=str(out), overwrite=overwrite, **{k: v for k, v in args.items()})
-    with DatasetWriter(out, overwrite=overwrite) as writer:
-        for d in sorted(dirs, key=lambda p: str(p)):
-            for split in layout.SPLITS:
-                meta = d / split / layout.METADATA_FILE
-                if not meta.is_file():
-                    continue
-                for record in read_metadata_records(meta):
-                    image = (d / split / record["file_name"]).read_bytes()
-                    writer.add(split, {k: v for k, v in record.items() if k != "file_name"}, image)
-            latents = d / layout.LATENTS_FILE
-            for line in latents.read_text(encoding="utf-8").splitlines():
-                latent = json.loads(line)
-                writer.add_sidecar_record(layout.LATENTS_FILE, latent["product_code"], latent)
-        writer.add_extra_file(layout.PROFILE_FILE, _profile_bytes(profile))
-        info = build_info(cfg, profile, writer.split_counts())
-        info["args"] = args
-        info["command"] = synth_command(args)
-        return writer.finish(info, render_card(info))
+    with target:
+        root = target.out if shard else target.tmp_dir
+        job = _Job(profile, cfg.seed, cfg.image_size, cfg.layout, root)
+        pool = _Pool(job, workers)
+        try:
+            sink, files, blocks = _write_rows(cfg, job, pool, progress, shard)
+        finally:
+            pool.close()
+        if shard:
+            rows = files.job_rows(*shard)
+            manifest = {
+                "shard": {
+                    "index": shard[0],
+                    "count": shard[1],
+                    "blocks": [blocks.start, blocks.stop],
+                    "rows": [rows.start, rows.stop],
+                },
+                "split_counts": files.split_counts(blocks),
+                "split_bytes": sink.split_bytes,
+                "files": sink.records,
+                "parts": sink.parts,
+            }
+            try:
+                target.finish(manifest, _profile_bytes(profile))
+            except BaseException:
+                sink.abort()
+                raise
+            return target.out
+        target.add_extra_file(layout.PROFILE_FILE, _profile_bytes(profile))
+        counts = files.split_counts()
+        info = build_info(cfg.content_args(), profile, counts, sink.split_bytes, sink.records)
+        return target.finish(info, render_card(info))
 
 
-__all__ = ["synthesize", "merge_shards", "render_row", "load_profile", "build_info"]
+def merge_shards(data_dir: str | Path) -> tuple[Path, int, bool]:
+    """See ``datagen.synth.merge.merge_shards``."""
+    from datagen.synth.merge import merge_shards as merge
+
+    return merge(data_dir)
+
+
+__all__ = ["synthesize", "merge_shards", "render_row", "load_profile"]

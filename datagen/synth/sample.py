@@ -1,10 +1,11 @@
 """Sampling rows: latent attributes per row from ``np.random.default_rng([seed, row_index])`` (pure).
 
 A row's latent is a function of (profile, seed, row index, attempts) only, so any worker or shard can rebuild
-it. ``plan_rows`` is the one sequential pass: it draws every row's category and title (cheap, no rendering),
-redraws a row's attributes (same category, same stream) up to ``MAX_ATTEMPTS`` times while its title is out
-of the 8-71 character range or already taken, and records how many draws each row used. Splits are then
-computed from all rows' (product_code, category3) and rows can be rendered in any order, anywhere.
+it. ``plan_rows`` (``datagen.synth.plan``) decides ``attempts`` for every row: it redraws a row's attributes
+(same category, same stream) up to ``MAX_ATTEMPTS`` times while its title is out of the 8-71 character range
+or already taken (by an earlier row, or by the source of a fitted profile: see
+``CatalogueProfile.is_source_title``; never kept at all under ``fit --no-copies``). Splits are then computed
+from all rows' (product_code, category3) and rows can be rendered in any order, anywhere.
 
 Product codes come from a keyed Feistel permutation of the row index over the profile's code range, so they
 are unique without any global bookkeeping.
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.errors import UserError
 from datagen.catalogue.profile import OPTION_KINDS, CatalogueProfile
 from datagen.synth.price_model import full_price, to_eur
 from datagen.synth.titles import build_title
@@ -42,6 +42,37 @@ def _mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return x ^ (x >> 31)
+
+
+def _mix64_array(x: np.ndarray) -> np.ndarray:
+    """``_mix64`` of every element of a uint64 array (numpy wraps around at 2**64 as the masks do)."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def product_codes(indices: np.ndarray, seed: int, lo: int, hi: int) -> np.ndarray:
+    """``product_code`` of many indices at once (int64 array)."""
+    domain = hi - lo + 1
+    x = np.asarray(indices, dtype=np.uint64)
+    if len(x) and int(x.max()) >= domain:
+        raise ValueError(f"row index {int(x.max())} outside a code range of {domain}")
+    half = np.uint64(max(1, math.ceil(math.log2(domain) / 2)))
+    mask = np.uint64((1 << int(half)) - 1)
+    keys = [np.uint64(_mix64((seed & 0xFFFFFFFF) * 8 + r + 1)) for r in range(4)]
+    out = x.copy()
+    todo = np.arange(len(x))
+    while len(todo):  # cycle-walk the values still outside the domain
+        v = out[todo]
+        left, right = v >> half, v & mask
+        for key in keys:
+            left, right = right, left ^ (_mix64_array(right ^ key) & mask)
+        v = (left << half) | right
+        out[todo] = v
+        todo = todo[v >= np.uint64(domain)]
+    return out.astype(np.int64) + lo
 
 
 def product_code(index: int, seed: int, lo: int, hi: int) -> int:
@@ -68,8 +99,11 @@ class _Options:
     names: list[str]
     cum: list[float]  # cumulative weights normalised to end at 1
 
+    def position(self, u: float) -> int:
+        return min(bisect.bisect_right(self.cum, u), len(self.names) - 1)
+
     def pick(self, u: float) -> str:
-        return self.names[min(bisect.bisect_right(self.cum, u), len(self.names) - 1)]
+        return self.names[self.position(u)]
 
 
 def _options(weights: dict[str, float]) -> _Options:
@@ -102,11 +136,21 @@ def compiled(profile: CatalogueProfile) -> CompiledProfile:
 
 # --- one row
 def _draw(cp: CompiledProfile, entry_index: int, u: np.ndarray) -> dict[str, str]:
+    """One attribute draw from the uniforms ``u`` (one per option kind, then the colour)."""
     opts = cp.options[entry_index]
-    attrs = {kind: opts[kind].pick(float(u[i])) for i, kind in enumerate(OPTION_KINDS)}
+    positions = [opts[kind].position(float(u[i])) for i, kind in enumerate(OPTION_KINDS)]
+    material = opts["material"].names[positions[OPTION_KINDS.index("material")]]
+    return attrs_at(cp, entry_index, positions, cp.colours[material].position(float(u[len(OPTION_KINDS)])))
+
+
+def attrs_at(cp: CompiledProfile, entry_index: int, positions: list[int], colour: int) -> dict[str, str]:
+    """The attributes a draw picked, given each option's position in its entry's list and the colour's in
+    the material's (``_draw``, and the plan's vectorised picks)."""
+    opts = cp.options[entry_index]
+    attrs = {kind: opts[kind].names[positions[i]] for i, kind in enumerate(OPTION_KINDS)}
     if attrs["trim"] and attrs["trim"] == attrs["material"]:
         attrs["trim"] = ""  # "Leather and Leather" is just leather
-    attrs["colour"] = cp.colours[attrs["material"]].pick(float(u[len(OPTION_KINDS)]))
+    attrs["colour"] = cp.colours[attrs["material"]].names[colour]
     if attrs["pattern"]:
         # a pattern with its own colour (House Check: archive beige) shows that colour, not the material's
         attrs["colour"] = cp.profile.vocabulary["patterns"][attrs["pattern"]].get("colour", attrs["colour"])
@@ -117,9 +161,10 @@ def _title_ok(title: str, seen: set[str] | None) -> bool:
     return TITLE_MIN <= len(title) <= TITLE_MAX and (seen is None or title not in seen)
 
 
-def _draws(cp: CompiledProfile, seed: int, index: int):
-    """The row's random stream: its generator, entry index, and an iterator of attribute draws."""
-    rng = np.random.default_rng([seed, index])
+def _draws(cp: CompiledProfile, seed: int, index: int, rng: np.random.Generator | None = None):
+    """The row's random stream (``rng``: the row's generator made elsewhere, from its start): the generator,
+    the entry index, and an iterator of attribute draws."""
+    rng = np.random.default_rng([seed, index]) if rng is None else rng
     entry_index = int(cp.entries.pick(float(rng.random())))
 
     def attempts():
@@ -129,10 +174,30 @@ def _draws(cp: CompiledProfile, seed: int, index: int):
     return rng, entry_index, attempts()
 
 
-def sample_latent(profile: CatalogueProfile, seed: int, index: int, attempts: int = 1) -> dict:
-    """The latent attributes of row ``index`` after ``attempts`` attribute draws (see ``plan_rows``)."""
+def sample_latents(profile: CatalogueProfile, seed: int, start: int, attempts: list[int]) -> list[dict]:
+    """``sample_latent`` of rows ``start``, ``start + 1``, ..., their generators seeded together
+    (``streams.Streams``: the same streams, without numpy's ~15 us a generator)."""
+    from datagen.synth.streams import Streams
+
+    streams = Streams(seed, np.arange(start, start + len(attempts), dtype=np.int64))
+    shared = np.random.PCG64(0)  # set to each row's state in turn
+    return [
+        sample_latent(profile, seed, start + j, a, rng=streams.generator(j, shared))
+        for j, a in enumerate(attempts)
+    ]
+
+
+def sample_latent(
+    profile: CatalogueProfile,
+    seed: int,
+    index: int,
+    attempts: int = 1,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """The latent attributes of row ``index`` after ``attempts`` attribute draws (see ``plan_rows``);
+    ``rng``: the row's generator ``default_rng([seed, index])``, made elsewhere."""
     cp = compiled(profile)
-    rng, entry_index, draws = _draws(cp, seed, index)
+    rng, entry_index, draws = _draws(cp, seed, index, rng)
     attrs = next(itertools.islice(draws, attempts - 1, None))
     entry = profile.taxonomy[entry_index]
     t = rng.random(8)
@@ -194,51 +259,8 @@ def build_row(latent: dict, profile: CatalogueProfile) -> dict:
 
 
 # --- all rows
-@dataclass
-class RowPlan:
-    """What the sequential pass decided for every row: code, category3 and number of attribute draws."""
+def plan_rows(profile: CatalogueProfile, seed: int, rows: int, map_chunks=None):  # -> plan.RowPlan
+    """See ``datagen.synth.plan.plan_rows`` (here for the callers that sample rows)."""
+    from datagen.synth.plan import plan_rows as plan
 
-    codes: list[int]
-    category3: list[str]
-    attempts: list[int]
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-
-def plan_rows(profile: CatalogueProfile, seed: int, rows: int) -> RowPlan:
-    """Decide every row's product code, category3 and title draw, making titles unique where possible.
-
-    Raises:
-        UserError: more rows than distinct product codes in the profile's range.
-    """
-    domain = profile.product_code_max - profile.product_code_min + 1
-    if rows > domain:
-        raise UserError(f"--rows {rows} exceeds the {domain} distinct product codes of the profile")
-    cp = compiled(profile)
-    seen: set[str] = set()
-    codes, cats, attempts = [], [], []
-    for index in range(rows):
-        _, entry_index, draws = _draws(cp, seed, index)
-        entry = profile.taxonomy[entry_index]
-        chosen = fallback = None
-        for n, attrs in enumerate(draws, 1):
-            title = build_title(attrs, entry, profile)
-            if _title_ok(title, seen):
-                chosen = (n, title)
-                break
-            if fallback is None and _title_ok(title, None):
-                fallback = (n, title)
-            if n >= MAX_ATTEMPTS and fallback is not None:
-                chosen = fallback  # a duplicate title, kept: the option space of this entry is exhausted
-                break
-            if n >= 50 * MAX_ATTEMPTS:
-                raise UserError(
-                    f"profile entry {profile.entry_key(entry_index)} cannot make a title of 8-71 chars"
-                )
-        n, title = chosen  # type: ignore[misc]
-        seen.add(title)
-        codes.append(product_code(index, seed, profile.product_code_min, profile.product_code_max))
-        cats.append(entry.category3)
-        attempts.append(n)
-    return RowPlan(codes, cats, attempts)
+    return plan(profile, seed, rows, map_chunks)

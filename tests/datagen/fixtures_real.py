@@ -258,3 +258,34 @@ _CATEGORY2 = {
     "Sneakers": "SHOES",
     "Cap": "HATS",
 }
+
+
+_NOUN_CATEGORIES = {
+    "Scarf": ("WOMAN", "ACCESSORIES", "SCARVES", 6.2),
+    "Trench Coat": ("WOMAN", "OUTERWEAR", "TRENCH COATS", 7.7),
+    "Bag": ("WOMAN", "BAGS", "SHOULDER", 7.3),
+    "Sneakers": ("MAN", "SHOES", "SNEAKERS", 6.6),
+    "Cap": ("MAN", "ACCESSORIES", "HATS & GLOVES", 5.9),
+}
+
+
+def catalogue_sample(seed: int, n: int, code_base: int = 30_000_000) -> list[dict]:
+    """``n`` rows drawn from one fixed catalogue: two samples with different seeds are independent samples
+    of the same source (titles of 1-3 words before a noun, so a few repeat; log-normal prices per noun,
+    rounded to tens)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = ["Check", "Cashmere", "Cotton", "Leather", "Quilted", "Wool", "Mini", "Long", "Heritage", "Nylon",
+             "Striped", "Suede", "Logo", "Vintage"]  # fmt: skip
+    nouns = list(_NOUN_CATEGORIES)
+    rows = []
+    for i in range(n):
+        noun = nouns[int(rng.integers(len(nouns)))]
+        cat1, cat2, cat3, centre = _NOUN_CATEGORIES[noun]
+        title = " ".join([*rng.choice(words, size=int(rng.integers(1, 4)), replace=False), noun])
+        price = float(round(float(np.exp(rng.normal(centre, 0.35))), -1))
+        row = dbq_row(code_base + i, "USA", f"https://img.example/i/{seed}-{i}", title, price)
+        row.update(category1_code=cat1, category2_code=cat2, category3_code=cat3)
+        rows.append(row)
+    return rows

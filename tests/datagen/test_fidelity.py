@@ -137,3 +137,30 @@ def test_compare_bad_input_is_one_line_exit_2(tmp_path, capsys, args, needle):
         run_cli(group, argv)
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_csv_table_is_typed_as_dbq_columns_like_the_same_rows_as_jsonl(tmp_path):
+    """CSV cells are text; compare reads them with the DBQ types, so CSV and JSONL of the same rows agree."""
+    from datagen.fidelity.compare import disk_schema
+
+    rows = catalogue_rows(0, 40)
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    csv_schema, jsonl_schema = disk_schema(tmp_path / "t.csv"), disk_schema(tmp_path / "t.jsonl")
+    assert csv_schema["full_price"] == "float64" and csv_schema["product_code"] == "int64"
+    assert schema_diff(csv_schema, jsonl_schema)["score"] == 1.0
+
+
+def test_the_privacy_section_escapes_dataset_text(tmp_path):
+    """Titles reaching the privacy and utility section (a broken promise's examples) are escaped."""
+    from datagen.fidelity.judge import judge
+
+    real, synth = pd.DataFrame(catalogue_rows(0, 40)), pd.DataFrame(catalogue_rows(1, 40))
+    result = compare_tables(real, synth)
+    result.update(judge(real, synth, tmp_path))
+    result["promise"] = {"text": "no copies", "source_rows": 40, "copied_titles": 1, "kept": False,
+                         "examples": ['<script>alert("x")</script>']}  # fmt: skip
+    result["inputs"] = {"real": "a", "synth": "b"}
+    html = render_fidelity(result)
+    assert 'id="privacy-utility"' in html and "Privacy not judged" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html

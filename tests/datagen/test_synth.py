@@ -1,5 +1,6 @@
 """synthesize(): DBQ regularities, determinism across workers and shards, atomicity."""
 
+import hashlib
 import json
 import re
 
@@ -7,11 +8,10 @@ import pytest
 
 from contracts.dataset import layout, reader
 from contracts.dataset.schema import COLUMN_NAMES
-from contracts.errors import UserError
 from datagen.catalogue.profile import builtin_profile
 from datagen.config import SynthConfig
 from datagen.synth.oracle import oracle_answer
-from datagen.synth.run import merge_shards, synthesize
+from datagen.synth.run import synthesize
 from datagen.synth.sample import build_row
 
 UUID = r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}"  # upper case, as the real URLs
@@ -59,7 +59,7 @@ def test_latents_rebuild_rows_and_oracle_matches(tiny_synth):
     rows = {
         r["product_code"]: r for f in reader.read_dataset(tiny_synth).values() for r in f.to_dict("records")
     }
-    latents = [json.loads(x) for x in (tiny_synth / layout.LATENTS_FILE).read_text().splitlines()]
+    latents = [json.loads(x) for f in reader.latent_files(tiny_synth) for x in f.read_text().splitlines()]
     assert sorted(lat["product_code"] for lat in latents) == sorted(rows)
     for latent in latents:
         row = rows[latent["product_code"]]
@@ -75,17 +75,32 @@ def test_info_and_card_describe_the_run(tiny_synth):
     assert info["generator"] == "datagen synth" and info["seed"] == 0 and info["rows"] == 40
     assert info["args"]["rows"] == 40 and info["args"]["image_size"] == 64
     assert sum(info["split_counts"].values()) == 40 and info["shard"] is None
+    assert info["format"] == "imagefolder" and info["args"]["rows_per_file"] == 100_000
+    listed = {r["path"]: r for r in info["data_files"]}
+    assert set(listed) == {"latents/latents-00000-of-00001.jsonl"} | {
+        f"{s}/{layout.METADATA_FILE}" for s in layout.SPLITS
+    }
+    for path, record in listed.items():
+        data = (tiny_synth / path).read_bytes()
+        assert record["bytes"] == len(data) and record["sha256"] == hashlib.sha256(data).hexdigest()
     card = (tiny_synth / layout.CARD_FILE).read_text()
     assert card.startswith("---\n") and "config_name: default" in card
-    assert "datagen synth --rows 40 --out DIR --seed 0 --image-size 64" in card
+    assert info["command"] in card
+    assert info["command"] == (
+        "datagen synth --rows 40 --out DIR --seed 0 --image-size 64 --format imagefolder "
+        "--rows-per-file 100000"
+    )
 
 
 @pytest.mark.slow
-def test_same_bytes_with_one_or_two_workers(tmp_path, tree_bytes):
-    """The worker count changes nothing: every file is byte-identical."""
-    one = _synth(tmp_path / "one", rows=80, workers=1)
-    two = _synth(tmp_path / "two", rows=80, workers=2)
+@pytest.mark.parametrize("fmt", ["imagefolder", "parquet"])
+def test_same_bytes_with_one_or_two_workers(tmp_path, tree_bytes, fmt):
+    """The worker count changes nothing: every file is byte-identical, in either layout."""
+    one = _synth(tmp_path / "one", rows=80, workers=1, format=fmt, rows_per_file=30)
+    two = _synth(tmp_path / "two", rows=80, workers=2, format=fmt, rows_per_file=30)
     assert tree_bytes(one) == tree_bytes(two)
+    again = _synth(tmp_path / "one", rows=80, workers=2, format=fmt, rows_per_file=30, overwrite=True)
+    assert tree_bytes(again) == tree_bytes(one)
 
 
 def test_seed_changes_the_data(tmp_path, tree_bytes):
@@ -93,28 +108,6 @@ def test_seed_changes_the_data(tmp_path, tree_bytes):
     a = _synth(tmp_path / "a", rows=6, seed=1)
     b = _synth(tmp_path / "b", rows=6, seed=2)
     assert tree_bytes(a) != tree_bytes(b)
-
-
-@pytest.mark.slow
-def test_shards_merge_into_the_single_run(tmp_path, tree_bytes, tiny_synth):
-    """Shards 1/3..3/3 keep the whole run's splits, and merged they equal the single run byte for byte."""
-    shards = [_synth(tmp_path / f"s{i}", shard=f"{i}/3") for i in (1, 2, 3)]
-    whole = {r: s for s, f in reader.read_dataset(tiny_synth).items() for r in f["product_code"]}
-    for shard in shards:
-        for split, frame in reader.read_dataset(shard).items():
-            assert all(whole[c] == split for c in frame["product_code"])
-    merged = merge_shards(shards, tmp_path / "merged")
-    assert tree_bytes(merged) == tree_bytes(tiny_synth)
-
-
-def test_merge_refuses_incomplete_or_mixed_shards(tmp_path):
-    """A missing shard or shards of different runs are refused with the reason."""
-    s1 = _synth(tmp_path / "s1", rows=6, shard="1/2")
-    with pytest.raises(UserError, match="exactly once"):
-        merge_shards([s1], tmp_path / "m")
-    other = _synth(tmp_path / "o2", rows=6, seed=5, shard="2/2")
-    with pytest.raises(UserError, match="another run"):
-        merge_shards([s1, other], tmp_path / "m")
 
 
 def test_failure_mid_run_leaves_no_output(tmp_path, monkeypatch):
@@ -139,16 +132,18 @@ def test_failure_mid_run_leaves_no_output(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_failure_with_worker_pool_leaves_no_output(tmp_path, monkeypatch):
     """An error in the main process while workers write images: pool stopped, temp dir removed, no output."""
-    from contracts.dataset.writer import DatasetWriter
+    from datagen.synth.sink import BlockSink
 
-    real = DatasetWriter.add_prepared
+    real = BlockSink.add
+    seen = {"n": 0}
 
-    def flaky(self, split, prepared):
-        if len(self._codes) == 40:
+    def flaky(self, *args):
+        seen["n"] += 1
+        if seen["n"] == 40:
             raise KeyboardInterrupt
-        real(self, split, prepared)
+        real(self, *args)
 
-    monkeypatch.setattr(DatasetWriter, "add_prepared", flaky)
+    monkeypatch.setattr(BlockSink, "add", flaky)
     with pytest.raises(KeyboardInterrupt):
         _synth(tmp_path / "data", rows=200, workers=2)
     assert list(tmp_path.iterdir()) == []

@@ -10,9 +10,9 @@ from PIL import Image
 from contracts.dataset import layout
 from contracts.dataset.reader import load_image, read_latents, read_split
 from contracts.errors import UserError
+from contracts.image_features import FEATURE_DIM, embed_image, embed_images
 from contracts.task import parse_answer
 from evaluation import baselines as bl
-from evaluation.features import FEATURE_DIM, embed_image, embed_images
 
 
 def _frame(rows):

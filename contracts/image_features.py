@@ -1,4 +1,6 @@
-"""A cheap image embedding for the nearest-neighbour and probe baselines (numpy only, no learned weights).
+"""A cheap image embedding (numpy only, no learned weights): the features of evaluation's nearest-neighbour
+and probe baselines and of `datagen compare`'s image probes (real-vs-synthetic detection, category from
+image), so both commands see images the same way.
 
 Per image, 275 numbers: an 8×8 colour thumbnail (what is where), a 4×4×4 joint RGB histogram (which colours),
 channel means and standard deviations, and gradient statistics of a 32×32 grey version (how busy, which edge
