@@ -4,16 +4,16 @@
     python -m benchmarks.generate_throughput --preset phi3v-random --batch-sizes 1,8,32 --json out/gen.json
 
 Prompts are the evaluation prompts (``processor.encode_example(image, None)``), left-padded by
-``evaluation.predict.collate_prompts`` and decoded by ``model.generate`` (greedy, ``use_cache=True``), the
+``phi3v.generate.collate_prompts`` and decoded by ``model.generate`` (greedy, ``use_cache=True``), the
 path ``evaluate`` takes. A random-weights model would not stop at ``<|end|>`` the way a trained one does, so
 every row decodes exactly ``--new-tokens`` tokens (default: the longest synthetic answer plus ``<|end|>``,
 what a trained model says); samples/s is then the rate of a trained model answering in that many tokens.
 
 Rows per batch size: ``model`` times prefill + decode on pre-encoded prompts (collation and host-to-device
-copies included); ``end-to-end`` (``--end-to-end``) times ``evaluation.predict.generate_answers`` on PIL
+copies included); ``end-to-end`` (``--end-to-end``) times ``phi3v.generate.generate_answers`` on PIL
 images, the HD transform on the CPU included. ``--static-cache`` uses transformers' static KV cache (with
 generate's own compile off) and ``--compile`` adds compiled decode steps (on CUDA: CUDA graphs via mode
-"reduce-overhead"), both as ``evaluate --compile`` does (``evaluation.predict.compile_decoding``); both are
+"reduce-overhead"), both as ``evaluate --compile`` does (``phi3v.generate.compile_decoding``); both are
 guarded: where our model or the installed transformers refuse them, the row says why.
 """
 

@@ -21,6 +21,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 QUESTION = "What is shown in this image?"
+# What a model that was never trained on the answer's format is asked (a foreign vision-language model, an
+# endpoint): the question plus one instruction that states the format. ``evaluate --prompt FILE`` replaces it.
+ANSWER_FORMAT_INSTRUCTION = (
+    "Answer in exactly this format, on one line and with nothing else: "
+    "Product: <the product's title>, Category: <its category in capital letters>, Full Price: <its price in "
+    "US dollars, a number such as 1290.0>"
+)
+FOREIGN_PROMPT = f"{QUESTION} {ANSWER_FORMAT_INSTRUCTION}"
 # The dataset columns an answer is built from: title, category and price, in the answer's order.
 ANSWER_COLUMNS = ("title", "category3_code", "full_price")
 

@@ -9,12 +9,15 @@
   synthetic data only): the ceiling the synthetic data allows.
 
 Each returns one answer string per evaluation row, built with ``contracts.task.build_answer``, so the parser
-and scorer treat baselines exactly like a model's generations.
+and scorer treat baselines exactly like a model's generations. ``baseline_system`` wraps each as a
+``System``; nearest and probe share one ``ImageFeatures`` (the images are read once for both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,10 @@ from contracts.dataset import layout
 from contracts.errors import UserError
 from contracts.image_features import standardize
 from contracts.task import build_answer
+from evaluation.systems import Answers, Progress, System, progress_bar
+
+if TYPE_CHECKING:
+    from evaluation.data import EvalSet
 
 BASELINES: tuple[str, ...] = ("majority", "nearest", "probe", "oracle")
 NEEDS_TRAIN = frozenset({"majority", "nearest", "probe"})
@@ -133,3 +140,96 @@ def check_names(names: Sequence[str]) -> list[str]:
             if n not in out:
                 out.append(n)
     return out
+
+
+# -- baselines as systems --------------------------------------------------------------------------------
+
+
+class ImageFeatures:
+    """The image features of the train split and the rows, computed once for the baselines that need them."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._train = self._rows = None  # what the features are of (held, so that "is" compares them)
+        self.train_x = self.eval_x = None
+        self.seconds, self.computed = 0.0, 0  # how long the last computation took; how many there were
+
+    def of(self, data: EvalSet) -> tuple[np.ndarray, np.ndarray]:
+        """(train features, row features) of ``data``."""
+        from contracts.dataset.reader import IMAGE_PATH, load_image
+        from contracts.image_features import embed_images
+
+        if self._train is not data.train or self._rows is not data:
+            start = time.perf_counter()
+            train_paths = list(data.train[IMAGE_PATH]) if self._train is not data.train else []
+            with progress_bar(len(train_paths) + len(data), "image features", self.quiet) as bar:
+                if train_paths:  # a server keeps its train split: its features are computed once
+                    self.train_x = embed_images(train_paths, load_image, bar.update)
+                self.eval_x = embed_images(range(len(data)), data.load_image, bar.update)
+            self._train, self._rows, self.seconds = data.train, data, time.perf_counter() - start
+            self.computed += 1
+        return self.train_x, self.eval_x
+
+
+class Baseline(System):
+    """One baseline: ``answers(data)`` gives its answer to every row."""
+
+    needs_train = True
+    needs_features = False
+
+    def __init__(self, name: str, answers: Callable[[EvalSet], list[str]], features: ImageFeatures,
+                 optional: bool) -> None:  # fmt: skip
+        self.name, self._answers, self.features, self.optional = name, answers, features, optional
+        self.info = {"name": name, "spec": name, "kind": "baseline", "path": None, "run": None,
+                     "decoding": "—"}  # fmt: skip
+
+    def prepare(self, data: EvalSet) -> None:
+        if self.needs_train and (data.train is None or len(data.train) == 0):
+            raise UserError(f"baseline {self.name} needs a train split, and {data.data_dir} has none")
+
+    def answer(
+        self, data: EvalSet, *, progress: Progress | None = None, max_new_tokens: int | None = None
+    ) -> Answers:
+        start, computed = time.perf_counter(), self.features.computed
+        texts = self._answers(data)
+        # the shared image features count towards each baseline that reads them, whichever computed them
+        shared = self.features.seconds if self.needs_features and self.features.computed == computed else 0.0
+        if progress is not None:
+            progress(len(texts))
+        return Answers(texts=list(texts), seconds=time.perf_counter() - start + shared)
+
+
+class _Oracle(Baseline):
+    needs_train = False
+
+    def prepare(self, data: EvalSet) -> None:
+        from contracts.dataset.reader import read_latents
+
+        latents = read_latents(data.data_dir) if data.data_dir else None
+        if latents is None:
+            raise UserError(
+                f"baseline oracle needs {layout.LATENTS_FILE}, and {data.data_dir} has none (real data)"
+            )
+        if layout.ORACLE_KEY not in latents.columns:
+            oracle_answers(data.rows, latents)  # raises the one line that says why
+        self.latents = latents
+
+
+class _FeatureBaseline(Baseline):
+    needs_features = True
+
+
+def baseline_system(name: str, features: ImageFeatures, *, seed: int = 0, optional: bool = False) -> Baseline:
+    """The baseline ``name`` as a system (``optional``: named by --baselines, skipped where it cannot run)."""
+    if name == "majority":
+        return Baseline(name, lambda d: majority_answers(d.train, len(d)), features, optional)
+    if name == "nearest":
+        return _FeatureBaseline(name, lambda d: nearest_answers(d.train, *features.of(d)), features, optional)
+    if name == "probe":
+        return _FeatureBaseline(
+            name, lambda d: probe_answers(d.train, *features.of(d), seed=seed), features, optional
+        )
+    if name == "oracle":
+        oracle = _Oracle(name, lambda d: oracle_answers(d.rows, oracle.latents), features, optional)
+        return oracle
+    raise UserError(f"unknown baseline {name!r}: choose from {', '.join(BASELINES)} or all")

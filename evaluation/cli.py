@@ -1,6 +1,6 @@
 """`evaluate` command line. Thin: flags -> config -> library function.
 
-evaluate --model RUN|PRESET|BASELINE --data DATASET [--split test] --report OUT/report.html
+evaluate --model RUN|PRESET|BASELINE|hf:ID|openai:NAME [--model ...] --data DATASET --report OUT/
 evaluate --from-predictions OUT/predictions.jsonl --report OUT2/report.html
 evaluate compare OUT_A OUT_B … --report cmp.html
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 
 import click
+from click.core import ParameterSource
 
-from contracts.errors import run_cli
+from contracts.errors import UserError, run_cli
 from contracts.tracking import WANDB_CHOICES
 from evaluation.config import (
     CHECKPOINTS,
@@ -43,12 +44,11 @@ def _option(name: str, **kwargs):
 
 
 def format_summary(doc: dict) -> str:
-    """A plain-text table of the headline metrics: the model, then each baseline."""
+    """A plain-text table of the headline metrics: one column per system, the first --model first."""
     from contracts.metrics import METRICS
     from reports.html import format_value
 
-    systems = [(doc["model"].get("name", "model"), doc["metrics"])]
-    systems += [(name, entry["metrics"]) for name, entry in doc.get("baselines", {}).items()]
+    systems = [(s["name"], s["metrics"]) for s in doc["systems"]]
     width = max(len(m.label) for m in METRICS) + 2
     cols = [max(12, len(name) + 2) for name, _ in systems]
     lines = ["".ljust(width) + "".join(name.rjust(c) for (name, _), c in zip(systems, cols, strict=True))]
@@ -62,12 +62,16 @@ def format_summary(doc: dict) -> str:
     return "\n".join(lines)
 
 
-@click.group(
-    invoke_without_command=True,
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
-)
-@_option("model")
+HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def _help_option():
+    return click.help_option("-h", "--help", help="show this message and exit")
+
+
+@click.group(invoke_without_command=True, no_args_is_help=True, context_settings=HELP)
+@_help_option()
+@_option("model", multiple=True, show_default=False)
 @_option("data", type=click.Path(file_okay=False))
 @_option("split")
 @_option("report", type=click.Path())
@@ -85,28 +89,48 @@ def format_summary(doc: dict) -> str:
 @_option("dtype", type=click.Choice(DTYPES))
 @_option("threads", type=click.IntRange(min=0))
 @_option("compile", is_flag=True, default=False, show_default=False)
+@_option("prompt", type=click.Path(dir_okay=False))
+@_option("trust_remote_code", is_flag=True, default=False, show_default=False)
+@_option("base_url")
+@_option("concurrency", type=click.IntRange(min=1))
+@_option("request_timeout", type=click.FloatRange(min=0, min_open=True))
+@_option("retries", type=click.IntRange(min=0))
+@_option("no_cache", is_flag=True, default=False, show_default=False)
+@_option("cache_dir", type=click.Path(file_okay=False))
 @_option("from_predictions", type=click.Path(dir_okay=True))
 @_option("wandb", type=click.Choice(WANDB_CHOICES))
-@click.option("--no-wandb", "wandb", flag_value="off", help="same as --wandb off")
+@click.option("--no-wandb", "wandb", flag_value="off", help="the same as --wandb off")
 @_option("wandb_project")
 @_option("overwrite", is_flag=True, default=False, show_default=False)
 @_option("quiet", is_flag=True, default=False, show_default=False)
 @click.pass_context
 def group(ctx: click.Context, **kwargs) -> None:
-    """Score a model and the built-in baselines on a DATASET split; write an offline HTML report.
+    """Score models, foreign models, endpoints and the built-in baselines on a DATASET split, all on the same
+    rows; write an offline HTML report.
 
     \b
     evaluate --model runs/r1 --data out/data --report out/eval/report.html
-    evaluate --model majority --data out/data          (a baseline is a model too; prints metrics)
+    evaluate --model runs/r1 --model runs/r2 --model hf:HuggingFaceTB/SmolVLM-256M-Instruct --data out/data
+    evaluate --model openai:NAME --base-url http://127.0.0.1:8000/v1 --data out/data --concurrency 16
+    evaluate --model majority --data out/data          (a baseline is a system too; prints metrics)
     evaluate --from-predictions out/eval/predictions.jsonl --report out/eval2/
     evaluate compare out/eval out/eval-b --report out/compare.html
 
-    --model takes a RUN dir (RUN/model, or RUN/best with --checkpoint best), a preset (tiny, phi3v,
-    phi3v-random), a model dir or hub id, or a baseline (majority, nearest, probe, oracle). The report
-    writes report.html, metrics.json and predictions.jsonl into one dir, all or nothing. Settings come
-    from the flags' defaults below, overridden by the flags given.
+    --model (repeatable) takes a RUN dir (RUN/model, or RUN/best with --checkpoint best), a preset (tiny,
+    phi3v, phi3v-random), a model dir or hub id, hf:ID_OR_DIR, openai:NAME, or a baseline (majority,
+    nearest, probe, oracle). The report writes report.html, metrics.json and predictions.jsonl into one
+    dir, all or nothing. Settings come from the flags' defaults below, overridden by the flags given.
     """
     if ctx.invoked_subcommand is not None:
+        typed = ParameterSource.COMMANDLINE
+        given = {p.name: p.opts[0] for p in ctx.command.params
+                 if p.name in kwargs and ctx.get_parameter_source(p.name) == typed}  # fmt: skip
+        if given:
+            sub = ctx.invoked_subcommand
+            raise UserError(
+                f"{', '.join(given.values())} cannot apply to `evaluate {sub}`: drop them (its own options "
+                f"come after the subcommand: evaluate {sub} --help)"
+            )
         return
     cfg = EvalConfig(**kwargs)  # bad settings are told before torch loads (with evaluation.run)
     from evaluation.run import evaluate
@@ -115,7 +139,8 @@ def group(ctx: click.Context, **kwargs) -> None:
     if result is None:  # a process other than the first under torchrun: the first one reports
         return
     doc = result.document
-    click.echo(f"{doc['model'].get('name')} on {doc['split']} ({doc['n']} items)")
+    names = ", ".join(s["name"] for s in doc["systems"])
+    click.echo(f"{names} on {doc['split']} ({doc['n']} items)")
     click.echo(format_summary(doc))
     for note in doc.get("notes", []):
         click.echo(f"note: {note}", err=True)
@@ -140,7 +165,8 @@ def _cmp_option(name: str, **kwargs):
     return click.option("--" + name.replace("_", "-"), name, help=f.metadata["help"], **kwargs)
 
 
-@group.command("compare", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@group.command("compare", context_settings=HELP)
+@_help_option()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @_cmp_option("report", type=click.Path())
 @_cmp_option("reference")

@@ -32,7 +32,15 @@ from contracts.outputs import (
 from contracts.task import parse_answer
 from evaluation.config import CompareConfig
 from evaluation.leaderboard import System, build_comparison, role_of
-from evaluation.run import METRICS_FILE, PREDICTIONS_FILE, SCHEMA_VERSION, resolve_report_path
+from evaluation.outputs import (
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    READABLE_SCHEMAS,
+    SCHEMA_VERSION,
+    recorded_systems,
+    resolve_report_path,
+    upgrade_rows,
+)
 from evaluation.scoring import check_rows
 
 COMPARE_FILE = "compare.html"
@@ -103,7 +111,7 @@ def load_evaluation(path: str | Path) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict) or "model" not in doc:
         raise UserError(f"{p} is not an evaluate metrics.json (no 'model' and 'metrics')")
     version = doc.get("schema_version")
-    if not isinstance(version, int) or version < SCHEMA_VERSION:
+    if not isinstance(version, int) or version < min(READABLE_SCHEMAS):
         raise UserError(
             f"{p} is from an older evaluate (schema version {version}, this one reads {SCHEMA_VERSION}): "
             f"re-score it with `evaluate --from-predictions {p.parent / PREDICTIONS_FILE} --report NEW_DIR` "
@@ -117,7 +125,7 @@ def load_evaluation(path: str | Path) -> dict:
     return doc
 
 
-def read_predictions(path: Path) -> list[dict]:
+def read_predictions(path: Path, doc: dict) -> list[dict]:
     """The rows of a predictions.jsonl, checked to hold what scoring needs.
 
     Raises:
@@ -139,12 +147,14 @@ def read_predictions(path: Path) -> list[dict]:
         raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}): rerun the evaluation") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+    if not rows:
+        raise UserError(f"{path} holds no predictions: rerun the evaluation")
+    if "answers" not in rows[0] and "raw" in rows[0]:  # schema 1: the model's raw answer, the baselines'
+        rows = upgrade_rows(rows, str((doc.get("model") or {}).get("name") or path.parent.name))
     try:
         check_rows(rows)
     except ValueError as exc:
         raise UserError(f"{path}: {exc}: it is not an evaluate predictions file") from None
-    if not rows:
-        raise UserError(f"{path} holds no predictions: rerun the evaluation")
     return rows
 
 
@@ -152,7 +162,9 @@ def load_report(path: str | Path) -> LoadedReport:
     """One input: its metrics.json (checked) and the predictions.jsonl beside it."""
     metrics_path = metrics_path_of(path)
     doc = load_evaluation(metrics_path)
-    return LoadedReport(metrics_path.parent, doc, read_predictions(metrics_path.parent / PREDICTIONS_FILE))
+    return LoadedReport(
+        metrics_path.parent, doc, read_predictions(metrics_path.parent / PREDICTIONS_FILE, doc)
+    )
 
 
 # -- the same rows --------------------------------------------------------------------------------------
@@ -228,29 +240,34 @@ def _scores(answers: Sequence[str], golds: Sequence[dict]):
 
 
 def collect_systems(reports: Sequence[LoadedReport], include_baselines: bool) -> list[System]:
-    """One system per input (its model), then the first input's baselines; rows aligned to the first's."""
+    """Every input's models (the systems it scored that are not baselines), then the first input's
+    baselines; rows aligned to the first input's."""
     rows_of = aligned_rows(reports)
     golds = [row["gold"] for row in rows_of[0]]
+    picked = []  # (report, its rows, the system's record): every input's models, then the first's baselines
+    for models in (True, False):
+        for k, (report, rows) in enumerate(zip(reports, rows_of, strict=True)):
+            recorded = recorded_systems(report.doc, rows)
+            asked = _models_asked(report.doc)
+            chosen = (
+                recorded[:asked] if models else (recorded[asked:] if k == 0 and include_baselines else [])
+            )
+            picked += [(report, rows, info) for info in chosen]
     systems = []
-    for report, rows in zip(reports, rows_of, strict=True):
-        model = report.doc.get("model") or {}
-        name = str(model.get("name") or report.directory.name)
-        source = {"input": report.label, "kind": model.get("kind") or "model", "spec": model.get("spec")}
-        role = role_of(name, model.get("kind"))
-        systems.append(System(name, _scores([r["raw"] for r in rows], golds), role, source))
-    _dedupe(systems, reports)
-    if include_baselines:
-        first = reports[0]
-        stored = list((first.doc.get("baselines") or {}).keys())
-        found = stored + [n for row in first.rows for n in row.get("baselines", {}) if n not in stored]
-        taken = {s.name for s in systems}
-        for name in dict.fromkeys(found):
-            if name in taken:
-                continue
-            answers = [str(row.get("baselines", {}).get(name, "")) for row in rows_of[0]]
-            source = {"input": first.label, "kind": "baseline", "spec": name}
-            systems.append(System(name, _scores(answers, golds), role_of(name, "baseline"), source))
+    for report, rows, info in picked:
+        name = str(info["name"])
+        answers = [str(row["answers"].get(name) or "") for row in rows]
+        source = {"input": report.label, "kind": info.get("kind") or "model", "spec": info.get("spec")}
+        role = role_of(info.get("spec") or name, info.get("kind"))
+        systems.append(System(name, _scores(answers, golds), role, source))
+    _dedupe(systems, [report for report, _, _ in picked])
     return systems
+
+
+def _models_asked(doc: dict) -> int:
+    """How many of a report's systems its --model flags named (they come first; the baselines follow)."""
+    asked = (doc.get("config") or {}).get("model")
+    return len(asked) if isinstance(asked, list) and asked else 1
 
 
 def _dedupe(systems: list[System], reports: Sequence[LoadedReport]) -> None:

@@ -50,19 +50,18 @@ def score_answers(answers: Sequence[str], golds: Sequence[Mapping]) -> ItemScore
     return score_items([parse_answer(a) for a in answers], golds)
 
 
-def systems_from_rows(
-    rows: Sequence[Mapping], name: str, spec: str | None, kind: str | None, baselines: Sequence[str]
-) -> list[System]:
-    """The systems of one set of prediction rows: the model (``raw``), then each named baseline (the rows'
-    ``baselines``; a row without that baseline's answer counts as unanswered). Names are made unique."""
+def systems_from_rows(rows: Sequence[Mapping], recorded: Sequence[Mapping]) -> list[System]:
+    """The systems whose answers ``rows`` hold (``row["answers"][name]``; an unanswered row reads as an
+    empty answer), described by ``recorded`` (``evaluation.outputs.recorded_systems``: name, kind, spec),
+    in that order."""
     golds = [row["gold"] for row in rows]
-    systems = [System(name, score_answers([str(r["raw"]) for r in rows], golds), role_of(spec or name, kind),
-                      {"kind": kind or "model", "spec": spec})]  # fmt: skip
-    for baseline in baselines:
-        answers = [str((row.get("baselines") or {}).get(baseline, "")) for row in rows]
-        shown = baseline if baseline != name else f"{baseline} (baseline)"
-        systems.append(System(shown, score_answers(answers, golds), role_of(baseline, "baseline"),
-                              {"kind": "baseline", "spec": baseline}))  # fmt: skip
+    systems = []
+    for info in recorded:
+        name = str(info["name"])
+        answers = [str((row.get("answers") or {}).get(name) or "") for row in rows]
+        kind = info.get("kind")
+        systems.append(System(name, score_answers(answers, golds), role_of(info.get("spec") or name, kind),
+                              {"kind": kind or "model", "spec": info.get("spec")}))  # fmt: skip
     return systems
 
 

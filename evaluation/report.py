@@ -1,5 +1,9 @@
 """Turn a metrics document and its prediction rows into the plain dict that ``reports.render_report`` draws.
 
+The metric tables and the bar chart hold every system, side by side on the same rows; the per-category
+table, the confusion matrix, the price plots and the galleries show the first system (the first
+``--model``), and the run metadata lists every system with its source, speed and answered rows.
+
 Everything here is pure except reading the gallery images (through ``reports.embed``, which falls back to a
 placeholder when an image is gone, so a report re-rendered elsewhere still renders).
 """
@@ -23,6 +27,7 @@ from contracts.metrics import (
 )
 from evaluation.compare_page import build_board, source_label_note
 from evaluation.leaderboard import build_comparison, role_of, systems_from_rows
+from evaluation.scoring import system_view
 from reports import plots
 from reports.embed import image_data_uri_or_placeholder
 
@@ -31,15 +36,20 @@ MAX_CONFUSION_LABELS = 40
 THUMB_SIZE = 128
 
 
+def render(doc: Mapping, rows: Sequence[Mapping], *, gallery: int = 12, seed: int = 0) -> str:
+    """The report page of ``doc`` and its prediction rows, as one self-contained HTML string."""
+    from reports import render_report
+
+    return render_report(build_report_context(doc, rows, gallery=gallery, seed=seed))
+
+
 def systems_of(doc: Mapping) -> list[dict]:
-    """Column headers: the evaluated model first, then its baselines; ``kind`` is the role (model,
-    baseline, or ceiling for the oracle: the answers synthetic data allows, not a competitor)."""
-    model = doc["model"]
-    name = model.get("name", "model")
-    systems = [{"name": name, "kind": role_of(model.get("spec") or name, model.get("kind")), "key": None}]
-    for baseline in doc.get("baselines", {}):
-        systems.append({"name": baseline, "kind": role_of(baseline, "baseline"), "key": baseline})
-    return systems
+    """Column headers: every system, the first ``--model`` first; ``kind`` is the role (model, baseline, or
+    ceiling for the oracle: the answers synthetic data allows, not a competitor)."""
+    return [
+        {"name": s["name"], "kind": role_of(s.get("spec") or s["name"], s.get("kind")), "key": s["name"]}
+        for s in doc["systems"]
+    ]
 
 
 def metric_row(name: str, values: Sequence[Mapping | None], contenders: Sequence[bool] | None = None) -> dict:
@@ -66,16 +76,14 @@ def metric_row(name: str, values: Sequence[Mapping | None], contenders: Sequence
 
 
 def report_comparison(doc: Mapping, rows: Sequence[Mapping]) -> dict | None:
-    """The leaderboard and paired verdicts of the model and its baselines, which answered the same rows
-    (the model is the reference); None without baselines. Resampled as the metrics were (same count and
-    seed), so the intervals equal those of metrics.json."""
-    baselines = list(doc.get("baselines", {}))
-    if not baselines or not rows:
+    """The leaderboard and paired verdicts of the systems that answered the same rows (the first is the
+    reference); None with one system. Resampled as the metrics were (same count and seed), so the
+    intervals equal those of metrics.json."""
+    from evaluation.outputs import recorded_systems
+
+    if not rows or len(rows[0].get("answers") or {}) < 2:
         return None
-    model = doc["model"]
-    systems = systems_from_rows(
-        rows, model.get("name", "model"), model.get("spec"), model.get("kind"), baselines
-    )
+    systems = systems_from_rows(rows, recorded_systems(dict(doc), list(rows)))
     boot = doc.get("bootstrap") or {}
     comparison = build_comparison(systems, n_resamples=int(boot.get("n_resamples", 1000)),
                                   seed=int(boot.get("seed", 0)))  # fmt: skip
@@ -87,7 +95,7 @@ def report_comparison(doc: Mapping, rows: Sequence[Mapping]) -> dict | None:
 
 
 def _system_metrics(doc: Mapping) -> list[Mapping]:
-    return [doc["metrics"], *(b["metrics"] for b in doc.get("baselines", {}).values())]
+    return [s["metrics"] for s in doc["systems"]]
 
 
 def build_report_context(
@@ -98,12 +106,13 @@ def build_report_context(
     systems = systems_of(doc)
     contenders = [s["kind"] != "ceiling" for s in systems]
     model_name = systems[0]["name"]
+    comparison = report_comparison(doc, rows)
+    rows = [system_view(row, model_name) for row in rows]  # the first system's answers
     groups = []
     for key, title in GROUPS.items():
         names = [m.name for m in METRICS if m.group == key]
         metric_rows = [metric_row(n, [s.get(n) for s in per_system], contenders) for n in names]
         groups.append({"title": title, "rows": metric_rows})
-    comparison = report_comparison(doc, rows)
     cards = []
     for name in CARDS:
         spec, metric = METRICS_BY_NAME[name], doc["metrics"][name]
@@ -125,7 +134,7 @@ def build_report_context(
         "confusion": _confusion(doc),
         "plots": _plots(doc, rows, systems, per_system),
         "galleries": _galleries(rows, gallery, seed, images),
-        "metadata": _metadata(doc),
+        "metadata": _metadata(doc) + _systems_metadata(doc),
         "config": doc.get("config", {}),
     }
 
@@ -225,7 +234,7 @@ def _plots(doc: Mapping, rows: Sequence[Mapping], systems: Sequence[Mapping], pe
             "caption": "How close each predicted title is to the true one.",
         },
         {
-            "title": "Model against baselines",
+            "title": "Systems side by side",
             "uri": plots.grouped_bars(
                 [METRICS_BY_NAME[n].label for n in share_names], series, title="Shares (higher is better)",
                 ylabel="share of items", horizontal=True,
@@ -268,7 +277,7 @@ def gallery_item(row: Mapping, images: bool = True) -> dict:
              "ok": ape is not None and ape <= 0.25 + 1e-9,
              "detail": "" if signed is None else f"{signed:+.0%}"},
         ],
-        "raw": _shorten(str(row.get("raw", "")), 300),
+        "raw": _shorten(_raw_text(row), 300),
     }  # fmt: skip
 
 
@@ -277,6 +286,10 @@ def _caption(row: Mapping) -> str:
     code, file_name = str(row.get("product_code", "")), str(row.get("file_name", ""))
     stem = file_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return code if not file_name or stem == code else f"{code} · {file_name}"
+
+
+def _raw_text(row: Mapping) -> str:
+    return f"(unanswered: {row['unanswered']})" if row.get("unanswered") else str(row.get("raw", ""))
 
 
 def _galleries(rows: Sequence[Mapping], n: int, seed: int, images: bool) -> list[dict]:
@@ -314,7 +327,7 @@ def _metadata(doc: Mapping) -> list[list]:
         ["split", f"{doc.get('split')} ({doc.get('n')} items)"],
         ["speed", f"{sps:.2f} samples/s over {speed.get('seconds', 0):.1f} s" if _finite(sps) else "—"],
         ["device", speed.get("device") or "—"],
-        ["decoding", _decoding(model, speed)],
+        ["decoding", _decoding(model)],
         ["created", doc.get("created_at")],
         ["code version", code.get("version")],
         ["git commit", code.get("git_commit") or "unknown"],
@@ -323,12 +336,26 @@ def _metadata(doc: Mapping) -> list[list]:
     return [[k, "—" if v is None else v] for k, v in pairs]
 
 
-def _decoding(model: Mapping, speed: Mapping) -> str:
-    if model.get("kind") == "baseline":
-        return "—"
-    return (
-        "greedy, from the image and its mirror (mean log-probabilities)" if speed.get("mirror") else "greedy"
-    )
+def _decoding(model: Mapping) -> str:
+    return model.get("decoding") or "—"
+
+
+def _systems_metadata(doc: Mapping) -> list[list]:
+    """One line per system: what it is, where it came from, how many rows it answered and how fast."""
+    lines = []
+    n = doc.get("n", 0)
+    for s in doc["systems"]:
+        speed = s.get("speed") or {}
+        sps = speed.get("samples_per_s")
+        parts = [
+            s.get("kind") or "?",
+            str(s.get("spec") or s["name"]),
+            f"answered {n - int(s.get('unanswered') or 0)} of {n}",
+            f"{sps:.2f} rows/s" if _finite(sps) else "",
+            s.get("decoding") or "",
+        ]
+        lines.append([f"system {s['name']}", " · ".join(p for p in parts if p)])
+    return lines
 
 
 def _finite(x: object) -> bool:

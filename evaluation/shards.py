@@ -42,6 +42,24 @@ def ready(procs: Any | None, failed: bool = False) -> None:
         raise UserError("another process of this evaluation stopped with an error (see its message)")
 
 
+class Sync:
+    """Says once, for this process, whether it got ready to answer (``ready``): a failure before that in any
+    process stops them all instead of leaving the others waiting for answers that will not come."""
+
+    def __init__(self, procs: Any | None) -> None:
+        self.procs, self.done = procs, False
+
+    def ready(self) -> None:
+        if not self.done:
+            self.done = True
+            ready(self.procs)
+
+    def failed(self) -> None:
+        if not self.done:
+            self.done = True
+            ready(self.procs, failed=True)
+
+
 def my_rows(procs: Any | None, n: int) -> list[int]:
     """The rows this process generates answers for."""
     if procs is None:

@@ -1,16 +1,20 @@
 """Weights & Biases logging of an evaluation: metrics as the run summary, predictions as a table with images.
 
 The mode follows the policy of every command (``contracts.tracking``); offline runs land under
-``REPORT_DIR/wandb/`` and can be uploaded later with ``wandb sync``.
+``REPORT_DIR/wandb/`` and can be uploaded later with ``wandb sync`` (an ``--overwrite`` run replaces the
+earlier ones there instead of piling up beside them).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from contracts.dataset.images import image_source
 from contracts.errors import UserError
+from evaluation.scoring import system_view
 from reports.embed import thumbnail
 
 TABLE_COLUMNS = (
@@ -30,18 +34,40 @@ TABLE_COLUMNS = (
 
 
 def flatten_metrics(doc: Mapping) -> dict[str, float]:
-    """``{"eval/<metric>": value, "eval/<metric>_ci_lo": …, "baseline/<name>/<metric>": …}``, defined only."""
+    """``{"eval/<metric>": value, "eval/<metric>_ci_lo": …, "<kind>/<name>/<metric>": …}`` (the first
+    system under ``eval/``, every other under its kind and name, e.g. ``baseline/majority/…``), defined
+    values only."""
     flat: dict[str, float] = {}
     for name, m in doc["metrics"].items():
         if m["value"] is not None:
             flat[f"eval/{name}"] = m["value"]
         if m.get("ci95"):
             flat[f"eval/{name}_ci_lo"], flat[f"eval/{name}_ci_hi"] = m["ci95"]
-    for baseline, entry in doc.get("baselines", {}).items():
-        for name, m in entry["metrics"].items():
+    others = doc.get("systems", [])[1:] or [
+        {"name": b, "kind": "baseline", **entry} for b, entry in doc.get("baselines", {}).items()
+    ]
+    for system in others:
+        for name, m in system["metrics"].items():
             if m["value"] is not None:
-                flat[f"baseline/{baseline}/{name}"] = m["value"]
+                flat[f"{system.get('kind') or 'system'}/{system['name']}/{name}"] = m["value"]
     return flat
+
+
+def log_to_wandb(
+    doc: Mapping, rows: Sequence[Mapping], mode: str, project: str, paths: Any, overwrite: bool
+) -> str | None:
+    """Log to W&B in ``mode``: offline files go under the report's dir (an ``--overwrite`` run first drops the
+    runs an earlier one left there); without a report (online only) a temporary dir holds W&B's files while
+    it uploads. Returns the local run dir kept beside the report, if any."""
+    from evaluation.outputs import drop_old_wandb_runs
+
+    if paths is not None:
+        if overwrite:
+            drop_old_wandb_runs(paths.directory)
+        return log_evaluation(doc, rows, mode=mode, project=project, directory=paths.directory)
+    with tempfile.TemporaryDirectory(prefix="evaluate-wandb-") as tmp:
+        log_evaluation(doc, rows, mode=mode, project=project, directory=Path(tmp))
+    return None
 
 
 def log_evaluation(
@@ -78,7 +104,9 @@ def log_evaluation(
         ) from None
     try:
         table = wandb.Table(columns=list(TABLE_COLUMNS))
+        first = doc["model"].get("name")
         for row in rows:
+            row = system_view(row, first) if "answers" in row else row
             gold, parsed, scores = row["gold"], row["parsed"], row["scores"]
             image = None
             source = image_source(row.get("image_path")) if images else None  # a path, or parquet bytes

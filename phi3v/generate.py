@@ -13,6 +13,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -70,16 +71,17 @@ def answer_token_budget(processor, answers: Sequence[str]) -> int:
 def generate_answers(
     model,
     processor,
-    images: Sequence[str] | Sequence[Image.Image],
+    images: Sequence[Any],
     *,
-    load_image: Callable[[str], Image.Image] | None = None,
+    load_image: Callable[[Any], Image.Image] | None = None,
     batch_size: int = 16,
     max_new_tokens: int = 64,
     progress: Callable[[int], None] | None = None,
     mirror: bool = False,
     static_cache: bool = False,
 ) -> GenerationResult:
-    """Greedy answers for ``images`` (PIL images, or paths read with ``load_image``), in input order.
+    """Greedy answers for ``images`` (PIL images, or keys such as paths that ``load_image`` reads), in input
+    order.
 
     Examples are sorted by prompt length before batching (images of other aspect ratios have other token
     counts), so padding stays small; results are put back in input order. With ``mirror`` each image is
@@ -123,7 +125,7 @@ def generate_answers(
             image = images[i]
             if not isinstance(image, Image.Image):
                 if load_image is None:
-                    raise TypeError("images given as paths need load_image")
+                    raise TypeError("images given as paths or keys need load_image")
                 image = load_image(image)
             encodings[i] = [processor.encode_example(image, None)]
             if mirror:

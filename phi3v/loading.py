@@ -1,4 +1,5 @@
-"""Building or loading a model and its processor: ``load_model(spec)`` for a preset, a model dir or a hub id.
+"""Building or loading a model and its processor: ``load_model(spec)`` for a preset, a model dir or a hub id;
+``run_model_dir(RUN)`` for the model a RUN dir saved.
 
 Random presets are built from their seed (with the preset's tokenizer and start); loaded models come from
 safetensors through ``Phi3VForCausalLM.from_pretrained`` (no ``trust_remote_code``). A local dir is checked
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from contracts import run_layout
 from contracts.errors import UserError
 from phi3v.modeling import Phi3VForCausalLM
 from phi3v.presets import DEFAULT_PRESET, PRESETS, PROCESSOR_KEYS, Preset, build_config
@@ -286,3 +288,45 @@ def load_model(
     _set_generation_defaults(model, processor)
     model.eval()
     return model, processor
+
+
+CHECKPOINTS = ("final", "best")  # RUN/model, RUN/best
+
+
+def run_model_dir(run: str | Path, checkpoint: str = "final") -> Path:
+    """The saved model of the RUN dir ``run``: ``RUN/model`` (``final``, merged weights at the end of the run)
+    or ``RUN/best`` (the lowest validation loss).
+
+    Raises:
+        UserError: ``run`` is no RUN dir, or it lacks the model asked for (naming what to do instead).
+    """
+    run = Path(run).expanduser()
+    if checkpoint not in CHECKPOINTS:
+        raise UserError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
+    if not run_layout.is_run_dir(run):
+        raise UserError(f"{run} is no RUN dir (its config.json records no training): give one from finetune")
+    sub = run_layout.BEST_DIR if checkpoint == "best" else run_layout.MODEL_DIR
+    if (run / sub).is_dir():
+        return (run / sub).absolute()
+    if sub == run_layout.MODEL_DIR:
+        best = (run / run_layout.BEST_DIR).is_dir()
+        raise UserError(
+            f"RUN dir {run} has not finished (no {sub}/): "
+            + ("evaluate its best checkpoint with --checkpoint best, or " if best else "")
+            + f"finish it with `finetune --out {run} --resume`"
+        )
+    raise UserError(
+        f"RUN dir {run} has no {sub}/ (it has not validated yet): use --checkpoint final once it has finished"
+    )
+
+
+def read_run_records(run: str | Path) -> dict[str, Any]:
+    """What a RUN dir says about its training: ``run_config`` (config.json) and ``train_dataset``
+    (dataset.json, with the training data's fingerprint); None for a file that cannot be read."""
+    records: dict[str, Any] = {}
+    for key, name in (("run_config", run_layout.CONFIG_FILE), ("train_dataset", run_layout.DATASET_FILE)):
+        try:
+            records[key] = json.loads((Path(run) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            records[key] = None
+    return records

@@ -191,7 +191,7 @@ def test_generate_benchmark_times_the_compiled_static_cache_path(monkeypatch):
     for speed), in the model rows and in generate_answers end to end; --compile alone is refused."""
     import functools
 
-    from evaluation.predict import compile_decoding
+    from phi3v.generate import compile_decoding
 
     torch._dynamo.reset()
     monkeypatch.setattr(

@@ -180,6 +180,103 @@ def test_without_a_report_nothing_is_written_to_the_working_dir(eval_dataset, tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_device_that_is_not_there_is_one_line(eval_dataset, tmp_path, capsys):
+    """--device mps where torch has no MPS (as --device cuda without CUDA): one line, exit 2, nothing
+    written."""
+    import torch
+
+    if torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    code, _, err = invoke(["--data", str(eval_dataset), "--model", "tiny", "--device", "mps", "--no-wandb",
+                           "--report", str(tmp_path / "r")], capsys)  # fmt: skip
+    assert code == 2 and "--device mps but torch has no MPS device" in _one_error_line(err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_bogus_wandb_mode_is_one_line_before_any_work(eval_dataset, tmp_path, capsys, monkeypatch):
+    """WANDB_MODE=bogus: one line naming the variable, exit 2, and no report written."""
+    monkeypatch.setenv("WANDB_MODE", "bogus")
+    code, _, err = invoke(["--data", str(eval_dataset), "--model", "majority", "--baselines", "none",
+                           "--report", str(tmp_path / "r")], capsys)  # fmt: skip
+    assert code == 2 and "WANDB_MODE='bogus' is not a mode W&B accepts" in _one_error_line(err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_flags_that_cannot_apply_are_refused(eval_dataset, tmp_path, capsys):
+    """--from-predictions with --model or --data, and evaluate's own options before `compare`: one line each,
+    instead of being ignored."""
+    preds = str(tmp_path / "p.jsonl")
+    code, _, err = invoke(
+        ["--from-predictions", preds, "--model", "majority", "--data", str(eval_dataset)], capsys
+    )
+    assert code == 2 and "--model and --data cannot apply" in _one_error_line(err)
+    code, _, err = invoke(["--model", "x", "compare", "a", "b"], capsys)
+    assert code == 2 and "--model cannot apply to `evaluate compare`" in _one_error_line(err)
+    code, _, err = invoke(["--model", "majority", "--data", str(eval_dataset), "--prompt", preds], capsys)
+    assert code == 2 and "--prompt cannot apply" in _one_error_line(err)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_from_predictions_says_which_metrics_file_it_could_not_read(eval_dataset, tmp_path, capsys, damage):
+    """A predictions.jsonl whose metrics.json is gone or cut short: it is re-scored (its rows name the
+    systems), and a note names the file that could not be read."""
+    argv = ["--data", str(eval_dataset), "--model", "majority", "--baselines", "nearest", "--bootstrap", "20",
+            "--no-wandb", "--quiet", "--report", str(tmp_path / "r")]  # fmt: skip
+    assert invoke(argv, capsys)[0] == 0
+    metrics = tmp_path / "r" / "metrics.json"
+    if damage == "missing":
+        metrics.unlink()
+    else:
+        metrics.write_text(metrics.read_text()[:200])
+    code, out, err = invoke(
+        ["--from-predictions", str(tmp_path / "r"), "--bootstrap", "20", "--no-wandb"], capsys
+    )
+    assert code == 0 and out.startswith("majority, nearest on ? (12 items)")
+    assert str(metrics) in err and "unknown" in err
+
+
+@pytest.mark.slow
+def test_overwrite_replaces_the_earlier_offline_wandb_runs(eval_dataset, tmp_path, capsys, monkeypatch):
+    """Each --overwrite run leaves one offline W&B run under REPORT/wandb, not one more each time; a file of
+    the user's there stays."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    argv = ["--data", str(eval_dataset), "--model", "majority", "--baselines", "none", "--bootstrap", "20",
+            "--quiet", "--report", str(tmp_path / "r")]  # fmt: skip
+    assert invoke(argv, capsys)[0] == 0
+    (tmp_path / "r" / "wandb" / "notes.txt").write_text("mine")
+    for _ in range(2):
+        assert invoke([*argv, "--overwrite"], capsys)[0] == 0
+        assert len(list((tmp_path / "r" / "wandb").glob("offline-run-*"))) == 1
+    assert (tmp_path / "r" / "wandb" / "notes.txt").read_text() == "mine"
+
+
+def test_no_wandb_note_when_wandb_was_never_asked_for(eval_dataset, tmp_path, capsys, monkeypatch):
+    """Without --report and without any W&B wish (no flag, no WANDB_MODE), evaluate says nothing about W&B."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    code, _, err = invoke(["--data", str(eval_dataset), "--model", "majority", "--baselines", "none",
+                           "--bootstrap", "20", "--quiet"], capsys)  # fmt: skip
+    assert code == 0 and "W&B" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare", "serve"])
+def test_help_texts_are_whole_and_start_alike(command):
+    """Every flag's help starts in lower case (click's own --help line included) and none is cut short."""
+    from evaluation.cli_serve import command as serve
+
+    cmd = {"evaluate": group, "compare": group.commands["compare"], "serve": serve}[command]
+    for param in cmd.params:
+        text = getattr(param, "help", None)
+        if not text:
+            continue
+        assert text[0].islower() or text.startswith(("DATASET", "W&B", "OpenAI")), (param.name, text)
+        assert "…" not in text and not text.rstrip().endswith("..."), (param.name, text)
+
+
 @pytest.mark.slow
 def test_overwrite_never_replaces_another_kind_of_report(eval_dataset, tmp_path, capsys):
     """An evaluation report is not written over by a comparison or a fidelity page, nor a comparison by

@@ -16,7 +16,8 @@ from evaluation.cli import group
 from evaluation.compare import compare, load_evaluation
 from evaluation.comparison_text import MARKDOWN_MARK
 from evaluation.config import CompareConfig
-from evaluation.scoring import score_predictions
+from evaluation.outputs import upgrade_rows
+from evaluation.scoring import score_system
 from reports.html import format_ci, format_delta, format_delta_ci, format_p, format_value
 
 CATS = ["TRENCH COATS", "N.A.", "SCARVES", "SNEAKERS"]
@@ -49,7 +50,11 @@ def write_report(directory, name, answers, golds, *, fingerprint="fp-1234567890a
          "raw": answers[i], "baselines": {b: a[i] for b, a in baselines.items()}}
         for i, g in enumerate(golds)
     ]  # fmt: skip
-    scored = score_predictions(rows, n_resamples=0)
+    upgraded = upgrade_rows(rows, name)
+    scored = {
+        "metrics": score_system(upgraded, name, n_resamples=0)["metrics"],
+        "baselines": {b: {"metrics": score_system(upgraded, b, n_resamples=0)["metrics"]} for b in baselines},
+    }
     if order is not None:
         rows = [rows[i] for i in order]
     doc = {

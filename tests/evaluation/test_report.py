@@ -7,7 +7,7 @@ import pytest
 
 from contracts.task import build_answer
 from evaluation.report import build_report_context, gallery_item, metric_row
-from evaluation.scoring import make_prediction_rows, score_predictions
+from evaluation.scoring import make_prediction_rows, score_system, system_view
 from reports import render_report
 
 CATS = ["N.A.", "TRENCH COATS", "SCARVES"]
@@ -29,15 +29,28 @@ def _doc_and_rows(n: int = 30, categories=CATS) -> tuple[dict, list[dict]]:
         "probe": [answer(r, i % 2 == 0) for i, r in enumerate(records)],
         "oracle": [answer(r, True) for r in records],
     }
-    rows = make_prediction_rows(records, raw, baselines)
-    scored = score_predictions(rows, n_resamples=200, seed=3)
+    answers = {"run": raw, **baselines}
+    rows = make_prediction_rows(records, answers)
+    kinds = {"run": ("model", "out/run"), **{b: ("baseline", b) for b in baselines}}
+    entries = [
+        {
+            "name": n,
+            "kind": kinds[n][0],
+            "spec": kinds[n][1],
+            **score_system(rows, n, n_resamples=200, seed=3),
+        }
+        for n in answers
+    ]
+    first = entries[0]
     doc = {
-        "schema_version": 1,
+        "schema_version": 2,
         "model": {"name": "run", "kind": "model", "spec": "out/run"},
         "dataset": {"path": "/data", "fingerprint": "abc"},
         "split": "test",
         "n": n,
-        **{k: scored[k] for k in ("metrics", "per_category", "confusion", "baselines")},
+        **{k: first[k] for k in ("metrics", "per_category", "confusion")},
+        "baselines": {e["name"]: {"metrics": e["metrics"]} for e in entries[1:]},
+        "systems": entries,
         "bootstrap": {"n_resamples": 200, "seed": 3},
         "notes": [],
     }
@@ -89,8 +102,9 @@ def test_metric_row_marks_the_best_contender_only():
 def test_sample_cards_name_the_product_once():
     """A card shows the product code once, the file name only when it says something else."""
     doc, rows = _doc_and_rows(3)
-    assert gallery_item(rows[0], images=False)["caption"] == "50000000"
-    other = {**rows[0], "file_name": "images/front.jpg"}
+    row = system_view(rows[0], "run")
+    assert gallery_item(row, images=False)["caption"] == "50000000"
+    other = {**row, "file_name": "images/front.jpg"}
     assert gallery_item(other, images=False)["caption"] == "50000000 · images/front.jpg"
 
 
@@ -108,7 +122,8 @@ def test_the_source_label_is_kept_and_explained_once():
 
 def test_a_report_without_baselines_has_no_leaderboard():
     doc, rows = _doc_and_rows()
-    doc["baselines"] = {}
+    doc["baselines"], doc["systems"] = {}, doc["systems"][:1]
+    rows = [{**row, "answers": {"run": row["answers"]["run"]}} for row in rows]
     ctx = build_report_context(doc, rows, images=False)
     assert ctx["board"] is None and ctx["comparison"] is None
     assert 'id="leaderboard"' not in render_report(ctx)

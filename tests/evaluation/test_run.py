@@ -37,26 +37,38 @@ def test_report_files_written_side_by_side(nearest_report):
 
 
 def test_metrics_json_shape(nearest_report):
-    """metrics.json: model, dataset, split, n, metrics with value/ci95/direction, baselines."""
+    """metrics.json (schema 2): every system under "systems" with its metrics; the first one's also at the top
+    (model, metrics, per_category, confusion) and the other baselines under "baselines", as schema 1 had."""
     _, out = nearest_report
     doc = json.loads((out / "metrics.json").read_text())
+    assert doc["schema_version"] == 2
     assert doc["model"]["name"] == "nearest" and doc["split"] == "test" and doc["n"] == 12
     assert set(doc["metrics"]) == {m.name for m in METRICS}
     for metric in doc["metrics"].values():
         assert set(metric) == {"value", "ci95", "higher_is_better"}
     assert list(doc["baselines"]) == ["majority", "probe"]
     assert doc["dataset"]["fingerprint"] and doc["per_category"] and doc["confusion"]["matrix"]
-    assert doc["config"]["model"] == "nearest"
+    assert doc["config"]["model"] == ["nearest"]
+    systems = doc["systems"]
+    assert [s["name"] for s in systems] == ["nearest", "majority", "probe"]
+    assert [s["kind"] for s in systems] == ["baseline"] * 3
+    assert systems[0]["metrics"] == doc["metrics"] and systems[0]["per_category"] == doc["per_category"]
+    assert systems[1]["metrics"] == doc["baselines"]["majority"]["metrics"]
+    assert all(s["unanswered"] == 0 and s["answered"] == 12 and s["speed"]["seconds"] >= 0 for s in systems)
 
 
 def test_predictions_rows(nearest_report):
-    """Each prediction row carries identity, raw text, parsed and gold fields, scores and baseline answers."""
+    """Each prediction row carries identity and gold fields, and every system's raw answer, parsed and
+    scored (every system answered every row)."""
     _, out = nearest_report
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 12
     row = rows[0]
-    assert {"product_code", "file_name", "raw", "parsed", "gold", "scores", "baselines"} <= set(row)
-    assert set(row["baselines"]) == {"majority", "probe"}
+    assert {"index", "product_code", "file_name", "gold", "answers", "parsed", "scores"} <= set(row)
+    assert "unanswered" not in row
+    for part in ("answers", "parsed", "scores"):
+        assert all(list(r[part]) == ["nearest", "majority", "probe"] for r in rows)
+    assert row["parsed"]["majority"]["category3_code"] in row["answers"]["majority"]
 
 
 @pytest.mark.slow
@@ -136,18 +148,18 @@ def test_compile_decodes_the_same_answers_or_says_why_not(eval_dataset, monkeypa
 
     import torch
 
-    from evaluation import predict
+    from phi3v import generate
 
     def answers(**kw):
         torch.manual_seed(0)
         result = evaluate(_cfg(eval_dataset, model="tiny", baselines="none", max_new_tokens=8, limit=5,
                                batch_size=2, **kw))  # fmt: skip
-        return [r["raw"] for r in result.rows], result.document
+        return [r["answers"]["tiny"] for r in result.rows], result.document
 
     plain, doc = answers()
     assert doc["speed"]["compiled"] is False and doc["notes"] == []
-    eager = functools.partial(predict.compile_decoding, backend="eager")
-    monkeypatch.setattr(predict, "compile_decoding", eager)
+    eager = functools.partial(generate.compile_decoding, backend="eager")
+    monkeypatch.setattr(generate, "compile_decoding", eager)
     compiled, doc = answers(compile=True)
     assert compiled == plain and doc["speed"]["compiled"] is True and doc["notes"] == []
 
