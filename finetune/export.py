@@ -35,7 +35,16 @@ def export_model(
     """
     from transformers.utils import logging as hf_logging
 
+    shown = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # transformers' "Writing model shards" bar would break ours
+    try:
+        _export(wrapped, processor, dest, cfg, procs, merge=merge)
+    finally:
+        if shown:  # as it was: a library caller's later loads draw their bars again
+            hf_logging.enable_progress_bar()
+
+
+def _export(wrapped: nn.Module, processor: Any, dest: Path, cfg: TrainConfig, procs, *, merge: bool) -> None:
     model = dist.unwrap(wrapped)
     state = dist.trainable_state(wrapped) if dist.is_fsdp(wrapped) and cfg.method == "full" else None
     if procs.is_main:
