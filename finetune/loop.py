@@ -633,7 +633,9 @@ class _Recipe:
                     self.step % self.save_every == 0 or stop or ran == cfg.stop_after
                 ) and self.step < self.total_steps:
                     self.save()
-                if stop or ran == cfg.stop_after:
+                # a stop at the last step finishes the run instead: its export is the shortest way to a
+                # whole RUN dir (a stop there used to leave the steps since the last checkpoint to redo)
+                if (stop or ran == cfg.stop_after) and self.step < self.total_steps:
                     self.stop_signal = self.stop_signal or ("SIGINT" if stop else "stop-after")
                     break
             else:
@@ -643,6 +645,7 @@ class _Recipe:
                     self.wrapped, self.processor, self.run_dir / names.MODEL_DIR, cfg, procs, merge=True
                 )
                 finalize_best(self.wrapped, self.processor, self.run_dir / names.BEST_DIR, cfg, procs)
+                self.stop_signal = None  # a signal at the last step or during the export: the run is whole
         finally:
             bar.close()
             if self.prefetch is not None:

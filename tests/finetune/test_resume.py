@@ -260,3 +260,11 @@ def test_usage_errors_come_before_torch_loads(tmp_path):
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
         assert proc.stdout.split() == ["2", "False"], (args, proc.stdout, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_stop_at_the_last_step_finishes_the_run(fast_config):
+    """Asked to stop at the last step (a signal, or --stop-after reaching it), the run exports and ends whole
+    rather than leaving the steps since its last checkpoint to redo."""
+    result = train(fast_config("last", stop_after=4, save_every=3))
+    assert result.interrupted is None and result.steps == 4
+    assert (result.run_dir / names.MODEL_DIR).is_dir()
