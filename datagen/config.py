@@ -32,50 +32,50 @@ def _help(text: str) -> dict:
 class SynthConfig:
     """Arguments of ``datagen synth``; flags map one to one onto fields (``image_size``: ``--image-size``)."""
 
-    out: str | None = field(default=None, metadata=_help("Output DATASET dir (required)."))
-    rows: int = field(default=3040, metadata=_help("Number of products (the real US dataset has 3,040)."))
+    out: str | None = field(default=None, metadata=_help("output DATASET dir (required)"))
+    rows: int = field(default=3040, metadata=_help("number of products (the real US dataset has 3,040)"))
     seed: int = field(
-        default=0, metadata=_help("Seed: the same arguments and seed give byte-identical files.")
+        default=0, metadata=_help("seed: the same arguments and seed give byte-identical files")
     )
     image_size: int = field(
         default=336,
-        metadata=_help(f"Image side in pixels ({MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; Phi-3-V crops are 336)."),
+        metadata=_help(f"image side in pixels ({MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; Phi-3-V crops are 336)."),
     )
     workers: int = field(
-        default=0, metadata=_help("Rendering processes; 0 = one per CPU core. Output is the same.")
+        default=0, metadata=_help("rendering processes; 0 = one per CPU core. Output is the same")
     )
     format: str = field(
         default="auto",
         metadata=_help(
-            "Layout: imagefolder (a JPEG per row), parquet (the hub's data/*.parquet shards, images inside), "
+            "layout: imagefolder (a JPEG per row), parquet (the hub's data/*.parquet shards, images inside), "
             f"or auto (parquet from {PARQUET_FROM_ROWS:,} rows)."
         ),
     )
     rows_per_file: int = field(
         default=0,
         metadata=_help(
-            "Rows per block; each block makes one file per split (parquet) and is one job's unit of work. "
+            "rows per block; each block makes one file per split (parquet) and is one job's unit of work. "
             "0 = about 100 MB of images per train file (10,000 rows at 336 px)."
         ),
     )
     shard: str | None = field(
         default=None,
         metadata=_help(
-            "Write only job I of N ('I/N', 1-based) into --out, which all N jobs share; "
+            "write only job I of N ('I/N', 1-based) into --out, which all N jobs share; "
             "then `datagen synth-merge OUT`."
         ),
     )
     profile: str | None = field(
         default=None,
-        metadata=_help("Catalogue profile JSON (e.g. from `datagen fit`); default: built-in US."),
+        metadata=_help("catalogue profile JSON (e.g. from `datagen fit`); default: built-in US"),
     )
     eur_rate: float | None = field(
-        default=None, metadata=_help("USD->EUR rate for the *_eur columns; default: the profile's (0.9225).")
+        default=None, metadata=_help("USD->EUR rate for the *_eur columns; default: the profile's (0.9225)")
     )
     overwrite: bool = field(
-        default=False, metadata=_help("Replace a DATASET dir this project wrote at --out (nothing else).")
+        default=False, metadata=_help("replace a DATASET dir this project wrote at --out (nothing else)")
     )
-    quiet: bool = field(default=False, metadata=_help("No progress bar and no summary line."))
+    quiet: bool = field(default=False, metadata=_help("no progress bar and no summary line"))
 
     def __post_init__(self) -> None:
         if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows <= 0:
