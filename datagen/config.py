@@ -39,7 +39,7 @@ class SynthConfig:
     )
     image_size: int = field(
         default=336,
-        metadata=_help(f"image side in pixels ({MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; Phi-3-V crops are 336)."),
+        metadata=_help(f"image side in pixels ({MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}; Phi-3-V crops are 336)"),
     )
     workers: int = field(
         default=0, metadata=_help("rendering processes; 0 = one per CPU core. Output is the same")
