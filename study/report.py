@@ -35,7 +35,8 @@ def gather(out: Path) -> dict[str, Any]:
         )
     state = json.loads(state_path.read_text(encoding="utf-8"))
     finished, missing = [], []
-    for cell_id, definition in state["cells"].items():
+    for cell_id in _grid_order(out, state):
+        definition = state["cells"][cell_id]
         record = read_cell(out / CELLS / cell_id)
         doc = _read_json(out / CELLS / cell_id / "eval" / "metrics.json")
         if record is None or record.get("definition") != definition or doc is None:
@@ -49,6 +50,20 @@ def gather(out: Path) -> dict[str, Any]:
         if doc is not None and record is not None:
             systems.append({"name": record["system"], "metrics": doc["metrics"], "n": doc.get("n")})
     return {"out": out, "state": state, "cells": finished, "missing": missing, "systems": systems}
+
+
+def _grid_order(out: Path, state: dict) -> list[str]:
+    """The cells in the study file's order: sets, recipes, seeds (study.json keeps its keys sorted)."""
+    order = state.get("order")
+    if not isinstance(order, list):  # a study dir of an earlier version: the order of its file
+        from study.spec import cells, load_study
+
+        try:
+            order = [c.id for c in cells(load_study(out / "study.yaml"))]
+        except UserError:
+            order = []
+    known = [c for c in order if c in state["cells"]]
+    return known + sorted(c for c in state["cells"] if c not in known)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -162,6 +162,7 @@ def _open(out: Path, study: Study, grid: list[Cell], say) -> None:
                 "file": str(study.path.absolute()),
                 "study": study.describe(),
                 "cells": {c.id: c.definition for c in grid},
+                "order": [c.id for c in grid],  # the grid's order (the file's), which the report keeps
             },
         )
         write_files_atomically({out / "study.yaml": study.path.read_bytes()}, flag="--out")

@@ -61,6 +61,7 @@ def test_the_shares_add_up_to_the_whole_study(finished):
     assert len(ran) == len(set(ran)) and not any(r.failed for r in shares)
     results = json.loads((out / "results.json").read_text())
     assert len(results["cells"]) == 4 and results["missing"] == []
+    assert [g["group"] for g in results["groups"]] == ["small/fast", "large/fast"]  # the file's order
 
 
 def test_a_finished_study_run_again_redoes_nothing(finished):
