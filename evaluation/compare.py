@@ -271,10 +271,17 @@ def _models_asked(doc: dict) -> int:
 
 
 def _dedupe(systems: list[System], reports: Sequence[LoadedReport]) -> None:
+    """Systems of the same name are told apart by the shortest end of their inputs' paths that differs
+    (``run (a/eval)``, ``run (b/eval)``), else numbered."""
     counts = Counter(s.name for s in systems)
-    for system, report in zip(systems, reports, strict=True):
-        if counts[system.name] > 1:
-            system.name = f"{system.name} ({report.directory.name})"
+    clashing = [(s, r) for s, r in zip(systems, reports, strict=True) if counts[s.name] > 1]
+    for depth in range(1, 5):
+        labels = ["/".join(r.directory.absolute().parts[-depth:]) for _, r in clashing]
+        tried = Counter((s.name, label) for (s, _), label in zip(clashing, labels, strict=True))
+        if all(n == 1 for n in tried.values()) or depth == 4:
+            break
+    for (system, _), label in zip(clashing, labels, strict=True):
+        system.name = f"{system.name} ({label})"
     counts = Counter(s.name for s in systems)
     for k, system in enumerate(systems, 1):
         if counts[system.name] > 1:
