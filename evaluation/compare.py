@@ -37,11 +37,11 @@ from evaluation.outputs import (
     PREDICTIONS_FILE,
     READABLE_SCHEMAS,
     SCHEMA_VERSION,
+    current_rows,
+    read_rows,
     recorded_systems,
     resolve_report_path,
-    upgrade_rows,
 )
-from evaluation.scoring import check_rows
 
 COMPARE_FILE = "compare.html"
 COMPARISON_JSON = "comparison.json"
@@ -136,26 +136,7 @@ def read_predictions(path: Path, doc: dict) -> list[dict]:
             f"no {PREDICTIONS_FILE} beside {path.parent / METRICS_FILE}: paired statistics need every row's "
             "answer; compare whole REPORT dirs (rerun `evaluate --report` if it is gone)"
         )
-    rows = []
-    lineno = 0
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):  # noqa: B007 (lineno names the bad line below)
-                if line.strip():
-                    rows.append(json.loads(line))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg}): rerun the evaluation") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    if not rows:
-        raise UserError(f"{path} holds no predictions: rerun the evaluation")
-    if "answers" not in rows[0] and "raw" in rows[0]:  # schema 1: the model's raw answer, the baselines'
-        rows = upgrade_rows(rows, str((doc.get("model") or {}).get("name") or path.parent.name))
-    try:
-        check_rows(rows)
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}: it is not an evaluate predictions file") from None
-    return rows
+    return current_rows(read_rows(path), doc, path)
 
 
 def load_report(path: str | Path) -> LoadedReport:

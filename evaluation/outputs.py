@@ -155,11 +155,26 @@ def read_predictions(path: str | Path) -> tuple[list[dict], dict, list[str]]:
         UserError: no such file, invalid JSON, rows without gold fields or answers, no rows, or a schema
             newer than this version reads.
     """
-    from evaluation.scoring import check_rows
-
     path = predictions_path_of(path)
     if not path.is_file():
         raise UserError(f"no such predictions file: {path} (run `evaluate --report OUT` first)")
+    rows = read_rows(path)
+    doc, notes = read_metrics_beside(path)
+    version = doc.get("schema_version", 1 if rows and "raw" in rows[0] else SCHEMA_VERSION)
+    if version not in READABLE_SCHEMAS:
+        raise UserError(
+            f"{path.parent / METRICS_FILE} has schema_version {version!r}, which this version of evaluate "
+            f"cannot read ({', '.join(map(str, READABLE_SCHEMAS))}): update phi3v-catalogue"
+        )
+    return current_rows(rows, doc, path), doc, notes
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The JSON lines of a predictions file, as they are.
+
+    Raises:
+        UserError: unreadable, a line that is not JSON, or no rows.
+    """
     rows = []
     lineno = 0
     try:
@@ -173,20 +188,24 @@ def read_predictions(path: str | Path) -> tuple[list[dict], dict, list[str]]:
         raise UserError(f"cannot read {path}: {exc}") from None
     if not rows:
         raise UserError(f"{path} holds no predictions: rerun the evaluation")
-    doc, notes = read_metrics_beside(path)
-    version = doc.get("schema_version", 1 if rows and "raw" in rows[0] else SCHEMA_VERSION)
-    if version not in READABLE_SCHEMAS:
-        raise UserError(
-            f"{path.parent / METRICS_FILE} has schema_version {version!r}, which this version of evaluate "
-            f"cannot read ({', '.join(map(str, READABLE_SCHEMAS))}): update phi3v-catalogue"
-        )
+    return rows
+
+
+def current_rows(rows: list[dict], doc: dict, path: Path) -> list[dict]:
+    """``rows`` in this schema (schema 1's model answer and baselines become ``answers``), checked.
+
+    Raises:
+        UserError: rows without gold fields or answers.
+    """
+    from evaluation.scoring import check_rows
+
     if rows and "answers" not in rows[0] and "raw" in rows[0]:
-        rows = upgrade_rows(rows, (doc.get("model") or {}).get("name") or path.parent.name)
+        rows = upgrade_rows(rows, str((doc.get("model") or {}).get("name") or path.parent.name))
     try:
         check_rows(rows)
     except ValueError as exc:
         raise UserError(f"{path}: {exc}: it is not an evaluate predictions file") from None
-    return rows, doc, notes
+    return rows
 
 
 def read_metrics_beside(predictions: Path) -> tuple[dict, list[str]]:
