@@ -114,11 +114,7 @@ def prepare_row(row: dict) -> PreparedRow:
     Raises:
         UserError: the row breaks the schema (the message names each problem).
     """
-    problems = row_problems(row)
-    if problems:
-        code = row.get("product_code", "?")
-        raise UserError(f"row with product_code {code} breaks the schema: {'; '.join(problems)}")
-    clean = coerce_row(row)
+    clean = _checked(row)
     code = int(clean["product_code"])  # type: ignore[arg-type]
     file_name = layout.image_name(code)
     return PreparedRow(code, file_name, _json_line({FILE_NAME: file_name, **clean}))
@@ -130,11 +126,16 @@ def row_values(row: dict) -> tuple:
     Raises:
         UserError: the row breaks the schema (the message names each problem).
     """
+    return tuple(_checked(row).values())
+
+
+def _checked(row: dict) -> dict:
+    """``row`` coerced to the schema's types, after its check (the error names each problem)."""
     problems = row_problems(row)
     if problems:
         code = row.get("product_code", "?")
         raise UserError(f"row with product_code {code} breaks the schema: {'; '.join(problems)}")
-    return tuple(coerce_row(row).values())
+    return coerce_row(row)
 
 
 def info_bytes(info: dict) -> bytes:
