@@ -220,7 +220,7 @@ def _run_cells(todo: list[CellJob], jobs: int, result: StudyResult, say) -> None
     context = multiprocessing.get_context("spawn")
     pending = list(todo)
     running: dict[Any, tuple[CellJob, float]] = {}
-    total, started = len(todo), 0
+    total, launched = len(todo), 0
     try:
         while pending or running:
             while pending and len(running) < jobs and result.interrupted is None:
@@ -228,8 +228,8 @@ def _run_cells(todo: list[CellJob], jobs: int, result: StudyResult, say) -> None
                 process = context.Process(target=_cell_process, args=(job,), name=f"cell {job.id}")
                 process.start()
                 running[process] = (job, time.monotonic())
-                started += 1
-                say(f"cell {started}/{total} {job.id}: started")
+                launched += 1
+                say(f"cell {launched}/{total} {job.id}: started")
             if not running:
                 break
             for sentinel in wait([p.sentinel for p in running], timeout=1.0):

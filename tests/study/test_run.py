@@ -62,6 +62,9 @@ def test_the_shares_add_up_to_the_whole_study(finished):
     results = json.loads((out / "results.json").read_text())
     assert len(results["cells"]) == 4 and results["missing"] == []
     assert [g["group"] for g in results["groups"]] == ["small/fast", "large/fast"]  # the file's order
+    _, _, _, lines = finished
+    counted = sorted(line.split()[1] for line in lines if line.endswith(": started"))
+    assert counted == ["1/2", "1/2", "2/2", "2/2"]  # each share numbers its own cells
 
 
 def test_a_finished_study_run_again_redoes_nothing(finished):
