@@ -50,7 +50,10 @@ def seed_differences(
     if not pairs:
         return out
     out["difference"] = float(diffs.mean())
-    if len(pairs) < 2 or float(np.ptp(diffs)) == 0.0:
+    if len(pairs) >= 2 and not diffs.any():  # the same value in every seed: no difference at all
+        out["ci95"], out["p_value"] = [0.0, 0.0], 1.0
+        return out
+    if len(pairs) < 2 or float(np.ptp(diffs)) == 0.0:  # one pair, or a constant gap: t is undefined
         return out
     test = stats.ttest_rel([v for v, _ in pairs], [r for _, r in pairs])
     half = stats.t.ppf(0.5 + confidence / 2, len(pairs) - 1) * diffs.std(ddof=1) / math.sqrt(len(pairs))

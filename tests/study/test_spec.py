@@ -109,3 +109,22 @@ def test_the_shipped_studies_parse(tmp_path, tiny_dataset, name):
     grid = cells(study)
     assert grid and len(grid) == len(study.train) * len(study.recipes) * len(study.seeds)
     assert study.reference in {c.group for c in grid}
+
+
+def test_seed_differences_follow_scipys_paired_t_test():
+    """The mean difference, scipy's ttest_rel p and its t interval; identical values are no difference at
+    all (p 1), a constant non-zero gap leaves t undefined."""
+    import numpy as np
+    from scipy import stats
+
+    from study.verdicts import seed_differences
+
+    a, b = [0.61, 0.64, 0.58], [0.10, 0.09, 0.12]
+    out = seed_differences(a, b, higher_is_better=True)
+    assert out["difference"] == pytest.approx(np.mean(np.subtract(a, b)))
+    assert out["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert out["ci95"] == pytest.approx([ci.low, ci.high])
+    assert seed_differences([1.0, 1.0], [1.0, 1.0], True)["p_value"] == 1.0
+    assert seed_differences([2.0, 3.0], [1.0, 2.0], True)["p_value"] is None
+    assert seed_differences([0.5, None], [0.4, 0.3], True)["n"] == 1
