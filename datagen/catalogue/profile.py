@@ -51,7 +51,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contracts.errors import UserError
-from datagen.catalogue.provenance import check_holdout, check_source_titles, title_digest
+from datagen.catalogue.provenance import (
+    check_holdout,
+    check_source_titles,
+    require,
+    title_digest,
+    typed_value,
+)
 from datagen.catalogue.shapes import DETAIL_KINDS, EMBLEMS, PATTERN_KINDS, SILHOUETTES, TEXTURES
 
 OPTION_KINDS: tuple[str, ...] = ("size", "line", "pattern", "material", "trim", "detail")
@@ -218,94 +224,65 @@ _TOP = {
 }
 
 
-def _check(cond: bool, source: str, where: str, msg: str) -> None:
-    if not cond:
-        raise UserError(f"{source}: {where} {msg}")
-
-
-def _typed(value: object, kind: object, source: str, where: str) -> object:
-    if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        _check(ok, source, where, f"must be a number, got {value!r}")
-        return float(value)  # type: ignore[arg-type]
-    if kind is int:
-        _check(
-            isinstance(value, int) and not isinstance(value, bool),
-            source,
-            where,
-            f"must be an integer, got {value!r}",
-        )
-        return value
-    if kind is str:
-        _check(isinstance(value, str), source, where, f"must be a string, got {value!r}")
-        return value
-    if kind is list:
-        _check(isinstance(value, list) and len(value) > 0, source, where, "must be a non-empty list")
-        return value
-    allowed = tuple(kind)  # type: ignore[arg-type]
-    _check(value in allowed, source, where, f"must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
 def _build(data: dict, source: str) -> CatalogueProfile:
-    _check(isinstance(data, dict), source, "top level", "must be a JSON object")
+    require(isinstance(data, dict), source, "top level", "must be a JSON object")
     top = {}
     for key, kind in _TOP.items():
-        _check(key in data, source, f"key {key!r}", "is missing")
-        top[key] = _typed(data[key], kind, source, key)
-    _check(0 < top["eur_rate"], source, "eur_rate", "must be > 0")
-    _check(
+        require(key in data, source, f"key {key!r}", "is missing")
+        top[key] = typed_value(data[key], kind, source, key)
+    require(0 < top["eur_rate"], source, "eur_rate", "must be > 0")
+    require(
         0 <= top["image_url_placeholder_rate"] <= 1, source, "image_url_placeholder_rate", "must be in [0, 1]"
     )
-    _check(
+    require(
         0 < top["product_code_min"] <= top["product_code_max"],
         source,
         "product_code_min/max",
         "must be 0 < min <= max",
     )
-    _check(0 < top["price_min"] <= top["price_max"], source, "price_min/max", "must be 0 < min <= max")
-    _check(0 <= top["price_noise"] < 0.5, source, "price_noise", "must be in [0, 0.5)")
+    require(0 < top["price_min"] <= top["price_max"], source, "price_min/max", "must be 0 < min <= max")
+    require(0 <= top["price_noise"] < 0.5, source, "price_noise", "must be in [0, 0.5)")
 
     vocab_in = data.get("vocabulary")
-    _check(isinstance(vocab_in, dict), source, "vocabulary", "must be an object")
+    require(isinstance(vocab_in, dict), source, "vocabulary", "must be an object")
     colours = vocab_in.get("colours")
-    _check(isinstance(colours, dict) and colours, source, "vocabulary.colours", "must be a non-empty object")
+    require(isinstance(colours, dict) and colours, source, "vocabulary.colours", "must be a non-empty object")
     for name, rgb in colours.items():
         ok = (
             isinstance(rgb, list) and len(rgb) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in rgb)
         )
-        _check(ok, source, f"vocabulary.colours[{name!r}]", "must be [r, g, b] with integers 0-255")
+        require(ok, source, f"vocabulary.colours[{name!r}]", "must be [r, g, b] with integers 0-255")
     vocab: dict[str, dict] = {"colours": colours}
     for section, fields in _VOCAB_FIELDS.items():
         items = vocab_in.get(section)
-        _check(isinstance(items, dict), source, f"vocabulary.{section}", "must be an object")
+        require(isinstance(items, dict), source, f"vocabulary.{section}", "must be an object")
         clean = {}
         for name, spec in items.items():
             where = f"vocabulary.{section}[{name!r}]"
-            _check(isinstance(spec, dict), source, where, "must be an object")
-            _check(name != "" or section == "materials", source, where, "'' is reserved for 'none'")
+            require(isinstance(spec, dict), source, where, "must be an object")
+            require(name != "" or section == "materials", source, where, "'' is reserved for 'none'")
             item = {}
             for key, kind in fields.items():
-                _check(key in spec, source, f"{where}.{key}", "is missing")
-                item[key] = _typed(spec[key], kind, source, f"{where}.{key}")
+                require(key in spec, source, f"{where}.{key}", "is missing")
+                item[key] = typed_value(spec[key], kind, source, f"{where}.{key}")
             if "price_mult" in item:
-                _check(item["price_mult"] > 0, source, f"{where}.price_mult", "must be > 0")
+                require(item["price_mult"] > 0, source, f"{where}.price_mult", "must be > 0")
             if section == "sizes":
                 ok = 0 < item["scale"] <= 1.2 and 0 < item["length"] <= 1.2
-                _check(ok, source, where, "scale and length must be in (0, 1.2]")
+                require(ok, source, where, "scale and length must be in (0, 1.2]")
             if section == "materials":
                 for c in item["colours"]:
-                    _check(c in colours, source, f"{where}.colours", f"names unknown colour {c!r}")
+                    require(c in colours, source, f"{where}.colours", f"names unknown colour {c!r}")
             if section in ("patterns", "lines") and "colour" in spec:
-                item["colour"] = _typed(spec["colour"], str, source, f"{where}.colour")
-                _check(
+                item["colour"] = typed_value(spec["colour"], str, source, f"{where}.colour")
+                require(
                     item["colour"] in colours,
                     source,
                     f"{where}.colour",
                     f"names unknown colour {item['colour']!r}",
                 )
             if section == "trims":
-                _check(
+                require(
                     item["colour"] in colours,
                     source,
                     f"{where}.colour",
@@ -315,47 +292,47 @@ def _build(data: dict, source: str) -> CatalogueProfile:
         vocab[section] = clean
 
     taxonomy_in = data.get("taxonomy")
-    _check(isinstance(taxonomy_in, list) and taxonomy_in, source, "taxonomy", "must be a non-empty list")
+    require(isinstance(taxonomy_in, list) and taxonomy_in, source, "taxonomy", "must be a non-empty list")
     entries = []
     for i, e in enumerate(taxonomy_in):
         where = f"taxonomy[{i}]"
-        _check(isinstance(e, dict), source, where, "must be an object")
+        require(isinstance(e, dict), source, where, "must be an object")
         for key in ("category1", "category2", "category3", "noun", "silhouette"):
-            _check(isinstance(e.get(key), str), source, f"{where}.{key}", "must be a string")
+            require(isinstance(e.get(key), str), source, f"{where}.{key}", "must be a string")
         for key in ("category1", "category2", "category3"):
-            _check(e[key].strip() != "", source, f"{where}.{key}", "must not be empty")
-        _check(
+            require(e[key].strip() != "", source, f"{where}.{key}", "must not be empty")
+        require(
             e["silhouette"] in SILHOUETTES,
             source,
             f"{where}.silhouette",
             f"{e['silhouette']!r} is unknown; choose one of {', '.join(SILHOUETTES)}",
         )
-        weight = _typed(e.get("weight"), float, source, f"{where}.weight")
-        _check(weight > 0, source, f"{where}.weight", "must be > 0")
+        weight = typed_value(e.get("weight"), float, source, f"{where}.weight")
+        require(weight > 0, source, f"{where}.weight", "must be > 0")
         price = e.get("price")
-        _check(
+        require(
             isinstance(price, dict), source, f"{where}.price", "must be an object {median, sigma, min, max}"
         )
         p = {
-            k: _typed(price.get(k), float, source, f"{where}.price.{k}")
+            k: typed_value(price.get(k), float, source, f"{where}.price.{k}")
             for k in ("median", "sigma", "min", "max")
         }
-        _check(
+        require(
             p["median"] > 0 and p["sigma"] >= 0, source, f"{where}.price", "needs median > 0 and sigma >= 0"
         )
-        _check(
+        require(
             0 < p["min"] <= p["median"] <= p["max"],
             source,
             f"{where}.price",
             "needs 0 < min <= median <= max",
         )
         options_in = e.get("options")
-        _check(isinstance(options_in, dict), source, f"{where}.options", "must be an object")
+        require(isinstance(options_in, dict), source, f"{where}.options", "must be an object")
         options = {}
         for kind in OPTION_KINDS:
             opts = options_in.get(kind, {"": 1})
             owhere = f"{where}.options.{kind}"
-            _check(
+            require(
                 isinstance(opts, dict) and opts, source, owhere, "must be a non-empty object {name: weight}"
             )
             section = vocab[OPTION_SECTIONS[kind]]
@@ -363,13 +340,13 @@ def _build(data: dict, source: str) -> CatalogueProfile:
             for name, w in opts.items():
                 known = name in section or (name == "" and kind != "material")
                 lacks = f"names {name!r}, which vocabulary.{OPTION_SECTIONS[kind]} lacks"
-                _check(known, source, owhere, lacks)
-                clean_opts[name] = _typed(w, float, source, f"{owhere}[{name!r}]")
-                _check(clean_opts[name] >= 0, source, f"{owhere}[{name!r}]", "must be >= 0")
-            _check(sum(clean_opts.values()) > 0, source, owhere, "needs a positive total weight")
+                require(known, source, owhere, lacks)
+                clean_opts[name] = typed_value(w, float, source, f"{owhere}[{name!r}]")
+                require(clean_opts[name] >= 0, source, f"{owhere}[{name!r}]", "must be >= 0")
+            require(sum(clean_opts.values()) > 0, source, owhere, "needs a positive total weight")
             options[kind] = clean_opts
         title_colour = e.get("title_colour", False)
-        _check(isinstance(title_colour, bool), source, f"{where}.title_colour", "must be true or false")
+        require(isinstance(title_colour, bool), source, f"{where}.title_colour", "must be true or false")
         entries.append(
             TaxonomyEntry(
                 category1=e["category1"],
@@ -385,13 +362,13 @@ def _build(data: dict, source: str) -> CatalogueProfile:
         )
 
     description = data.get("description", "")
-    _check(isinstance(description, str), source, "description", "must be a string")
+    require(isinstance(description, str), source, "description", "must be a string")
     connectors = data.get("connectors", DEFAULT_CONNECTORS)
-    _check(isinstance(connectors, dict), source, "connectors", "must be an object {trim, colour}")
+    require(isinstance(connectors, dict), source, "connectors", "must be an object {trim, colour}")
     for key, word in connectors.items():
-        _check(key in DEFAULT_CONNECTORS, source, f"connectors.{key}", "is unknown; use trim or colour")
+        require(key in DEFAULT_CONNECTORS, source, f"connectors.{key}", "is unknown; use trim or colour")
         ok = isinstance(word, str) and word.strip() != "" and len(word.split()) == 1
-        _check(ok, source, f"connectors.{key}", f"must be one word, got {word!r}")
+        require(ok, source, f"connectors.{key}", f"must be one word, got {word!r}")
     source_titles = check_source_titles(data.get("source_titles"), source)
     holdout = check_holdout(data.get("holdout"), source)
     profile = CatalogueProfile(
