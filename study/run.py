@@ -42,7 +42,7 @@ from contracts.outputs import (
 )
 from study import __version__
 from study.cell import CellJob, is_done, read_cell, run_cell
-from study.datasets import TEST_NAME, prepare_all
+from study.datasets import TEST_NAME, Prepared, prepare_all
 from study.spec import Cell, Study, cells, load_study, share
 
 STATE_FILE = "study.json"
@@ -115,7 +115,7 @@ def run_study(cfg: StudyConfig, say=print) -> StudyResult:
         say(f"{len(result.skipped)} cell(s) finished before: kept")
     _run_cells(todo, cfg.jobs, result, say)
     if result.interrupted is None:
-        _score_systems(study, out, ready[TEST_NAME].path, cfg, result, say)
+        _score_systems(study, out, ready[TEST_NAME], cfg, result, say)
         from study.report import write_report
 
         result.report = write_report(out)
@@ -292,7 +292,7 @@ def _duration(seconds: float) -> str:
 
 
 def _score_systems(
-    study: Study, out: Path, test_data: Path, cfg: StudyConfig, result: StudyResult, say
+    study: Study, out: Path, test: Prepared, cfg: StudyConfig, result: StudyResult, say
 ) -> None:
     """Each of the study's systems answers the test set once (a REPORT dir under OUT/systems)."""
     from evaluation.config import EvalConfig
@@ -302,14 +302,14 @@ def _score_systems(
         name = "".join(ch if ch.isalnum() or ch in "._+-" else "_" for ch in system)[:64]
         report = out / SYSTEMS / name
         record = out / SYSTEMS / f"{name}.json"  # what the report dir beside it answered, on which data
-        expected = {"system": system, "test": str(test_data), "test_fingerprint": _fingerprint(test_data)}
+        expected = {"system": system, "test": str(test.path), "test_fingerprint": test.fingerprint}
         if record.is_file() and json.loads(record.read_text(encoding="utf-8")) == expected:
             continue
         try:
             evaluate(
                 EvalConfig(
                     model=system,
-                    data=str(test_data),
+                    data=str(test.path),
                     split=study.test_split,
                     report=str(report),
                     baselines="none",
@@ -324,9 +324,3 @@ def _score_systems(
             continue
         write_json_atomically(record, expected)
         say(f"system {system}: scored on the test set")
-
-
-def _fingerprint(path: Path) -> str:
-    from contracts.dataset import layout
-
-    return layout.dataset_fingerprint(path)

@@ -15,7 +15,6 @@ Every cell answers the same test rows, and the groups share their seeds, so two 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -148,14 +147,18 @@ def row_verdicts(
 
 
 def _answers(cell: Path, cache: dict) -> tuple[list[str], list[dict]] | None:
+    """The cell's model's answers (the first system of its REPORT dir) and the rows' gold fields."""
+    from contracts.errors import UserError
+    from evaluation.outputs import read_predictions
+    from evaluation.scoring import system_names
+
     key = str(cell)
     if key not in cache:
-        path = cell / "eval" / "predictions.jsonl"
         try:
-            rows = [
-                json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
-            cache[key] = ([str(r["raw"]) for r in rows], [r["gold"] for r in rows])
-        except (OSError, ValueError, KeyError, TypeError):
+            rows, _, _ = read_predictions(cell / "eval" / "predictions.jsonl")
+        except UserError:
             cache[key] = None
+        else:
+            name = system_names(rows)[0]
+            cache[key] = ([str(r["answers"].get(name) or "") for r in rows], [r["gold"] for r in rows])
     return cache[key]
